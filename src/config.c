@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const level_names[] = {
+    [LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_INFO] = "info",
+    [LOG_LEVEL_WARN] = "warn",
+    [LOG_LEVEL_ERROR] = "error",
+};
+
+const char *log_level_to_string(LogLevel l)
+{
+    if ((unsigned)l >= sizeof(level_names) / sizeof(level_names[0]))
+        return NULL;
+    return level_names[l];
+}
+
+int log_level_from_string(const char *s, LogLevel *ret)
+{
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+        if (strcasecmp(s, level_names[i]) == 0) {
+            *ret = (LogLevel)i;
+            return 0;
+        }
+    if (strcasecmp(s, "warning") == 0) {
+        *ret = LOG_LEVEL_WARN;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret)
+{
+    if (!s || !isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -ERANGE;
+    *ret = (uint32_t)v;
+    return 0;
+}
+
+/* Accepts http://host[:port][/path] and https://…, without query, fragment, user info or
+ * whitespace; the result has no trailing '/'. */
+static int parse_worker_url(const char *s, char **ret)
+{
+    size_t scheme;
+    if (strncasecmp(s, "http://", 7) == 0)
+        scheme = 7;
+    else if (strncasecmp(s, "https://", 8) == 0)
+        scheme = 8;
+    else
+        return -EINVAL;
+
+    const char *host = s + scheme;
+    size_t host_len = strcspn(host, "/");
+    if (host_len == 0 || host[0] == ':')
+        return -EINVAL;
+    for (const char *p = s; *p; p++)
+        if (!isgraph((unsigned char)*p) || *p == '?' || *p == '#' || *p == '\\' || *p == '"')
+            return -EINVAL;
+    if (memchr(host, '@', host_len))
+        return -EINVAL;
+
+    size_t len = strlen(s);
+    while (len > scheme + host_len && s[len - 1] == '/')
+        len--;
+    char *u = strndup(s, len);
+    if (!u)
+        return -ENOMEM;
+    *ret = u;
+    return 0;
+}
+
+typedef struct UintVar {
+    const char *name;
+    const char *def;
+    uint32_t min, max;
+    size_t offset;
+} UintVar;
+
+static const UintVar uint_vars[] = {
+    {"WORKER_TIMEOUT_MS", "5000", 1, 600000, offsetof(Config, worker_timeout_ms)},
+    {"WORKER_RETRIES", "2", 0, 10, offsetof(Config, worker_retries)},
+    {"WORKER_MAX_CONNECTIONS", "64", 1, 4096, offsetof(Config, worker_max_connections)},
+    {"MAX_BODY_BYTES", "16384", 64, 16 * 1024 * 1024, offsetof(Config, max_body_bytes)},
+    {"SHUTDOWN_TIMEOUT_SEC", "20", 1, 3600, offsetof(Config, shutdown_timeout_sec)},
+    {"IDLE_EXIT_SEC", "0", 0, 86400 * 7, offsetof(Config, idle_exit_sec)},
+};
+
+static const char *value_or(config_lookup_fn lookup, void *userdata, const char *name,
+                            const char *def)
+{
+    const char *v = lookup(name, userdata);
+    return v ? v : def;
+}
+
+int config_load(Config *c, config_lookup_fn lookup, void *userdata, const char **ret_name,
+                const char **ret_value)
+{
+    *c = (Config){0};
+    const char *name, *v;
+    uint32_t u;
+    int r;
+
+    name = "PORT";
+    v = value_or(lookup, userdata, name, "8080");
+    if (parse_uint32(v, 1, 65535, &u) < 0)
+        goto invalid;
+    c->port = (uint16_t)u;
+
+    name = "LOG_LEVEL";
+    v = value_or(lookup, userdata, name, "info");
+    if (log_level_from_string(v, &c->log_level) < 0)
+        goto invalid;
+
+    for (size_t i = 0; i < sizeof(uint_vars) / sizeof(uint_vars[0]); i++) {
+        name = uint_vars[i].name;
+        v = value_or(lookup, userdata, name, uint_vars[i].def);
+        if (parse_uint32(v, uint_vars[i].min, uint_vars[i].max,
+                         (uint32_t *)((char *)c + uint_vars[i].offset)) < 0)
+            goto invalid;
+    }
+
+    name = "HTTP2";
+    v = value_or(lookup, userdata, name, "off");
+    if (strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
+        strcasecmp(v, "yes") == 0)
+        c->http2 = true;
+    else if (strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 ||
+             strcasecmp(v, "no") == 0)
+        c->http2 = false;
+    else
+        goto invalid;
+
+    name = "WORKER_NODE_URL";
+    v = value_or(lookup, userdata, name, "http://localhost:3000");
+    r = parse_worker_url(v, &c->worker_url);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0)
+        goto invalid;
+    if (asprintf(&c->worker_enqueue, "%s/enqueue", c->worker_url) < 0) {
+        config_done(c);
+        return -ENOMEM;
+    }
+    return 0;
+
+invalid:
+    config_done(c);
+    *ret_name = name;
+    *ret_value = v;
+    return -EINVAL;
+}
+
+void config_done(Config *c)
+{
+    if (!c)
+        return;
+    free(c->worker_url);
+    free(c->worker_enqueue);
+    c->worker_url = c->worker_enqueue = NULL;
+}
+
+int config_dump(const Config *c, char **ret)
+{
+    char *s;
+    if (asprintf(&s,
+                 "PORT=%u\nWORKER_NODE_URL=%s\nLOG_LEVEL=%s\nWORKER_TIMEOUT_MS=%u\n"
+                 "WORKER_RETRIES=%u\nWORKER_MAX_CONNECTIONS=%u\nMAX_BODY_BYTES=%u\n"
+                 "SHUTDOWN_TIMEOUT_SEC=%u\nIDLE_EXIT_SEC=%u\nHTTP2=%s\n",
+                 c->port, c->worker_url, log_level_to_string(c->log_level), c->worker_timeout_ms,
+                 c->worker_retries, c->worker_max_connections, c->max_body_bytes,
+                 c->shutdown_timeout_sec, c->idle_exit_sec, c->http2 ? "on" : "off") < 0)
+        return -ENOMEM;
+    *ret = s;
+    return 0;
+}

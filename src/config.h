@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum LogLevel {
+    LOG_LEVEL_DEBUG,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_WARN,
+    LOG_LEVEL_ERROR,
+} LogLevel;
+
+typedef struct Config {
+    uint16_t port;
+    char *worker_url;     /* base URL, no trailing '/' */
+    char *worker_enqueue; /* worker_url + "/enqueue" */
+    LogLevel log_level;
+    uint32_t worker_timeout_ms;
+    uint32_t worker_retries;
+    uint32_t worker_max_connections;
+    uint32_t max_body_bytes;
+    uint32_t shutdown_timeout_sec;
+    uint32_t idle_exit_sec; /* 0: never */
+    bool http2;
+} Config;
+
+/* Where configuration values come from: getenv() in the daemon, a table in tests. */
+typedef const char *(*config_lookup_fn)(const char *name, void *userdata);
+
+/* Fills *c from the lookup. On a bad value returns -EINVAL with *ret_name naming the variable
+ * (a static string) and *ret_value the offending value (borrowed from the lookup). */
+int config_load(Config *c, config_lookup_fn lookup, void *userdata, const char **ret_name,
+                const char **ret_value);
+void config_done(Config *c);
+
+const char *log_level_to_string(LogLevel l);
+int log_level_from_string(const char *s, LogLevel *ret);
+
+/* Parses a decimal integer in [min, max] with nothing around it. */
+int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret);
+
+/* Writes "NAME=value" lines of the effective configuration, as --check-config prints them. */
+int config_dump(const Config *c, char **ret);

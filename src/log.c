@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+#include "log.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "timefmt.h"
+
+/* The sink and level are process-wide by nature (there is one stderr), set once at start. */
+static LogLevel log_min_level = LOG_LEVEL_INFO;
+static bool log_to_journal;
+
+bool log_fd_is_journal_stream(const char *journal_stream, int fd)
+{
+    if (!journal_stream)
+        return false;
+    unsigned long long dev, ino;
+    char tail;
+    if (sscanf(journal_stream, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+        return false;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_setup(LogLevel level)
+{
+    log_min_level = level;
+    log_to_journal = log_fd_is_journal_stream(getenv("JOURNAL_STREAM"), STDERR_FILENO);
+}
+
+void log_set_journal(bool on)
+{
+    log_to_journal = on;
+}
+
+bool log_enabled(LogLevel level)
+{
+    return level >= log_min_level;
+}
+
+static int level_to_priority(LogLevel l)
+{
+    switch (l) {
+    case LOG_LEVEL_DEBUG:
+        return LOG_DEBUG;
+    case LOG_LEVEL_INFO:
+        return LOG_INFO;
+    case LOG_LEVEL_WARN:
+        return LOG_WARNING;
+    default:
+        return LOG_ERR;
+    }
+}
+
+#define MAX_FIELDS 16
+
+static void send_journal(LogLevel level, const char *message_id, const LogFields *f,
+                         const char *msg)
+{
+    struct iovec iov[MAX_FIELDS];
+    char *bufs[MAX_FIELDS];
+    int n = 0, nb = 0;
+
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        char *_s;                                                                                  \
+        int _l = asprintf(&_s, __VA_ARGS__);                                                       \
+        if (_l >= 0) {                                                                             \
+            bufs[nb++] = _s;                                                                       \
+            iov[n++] = (struct iovec){_s, (size_t)_l};                                             \
+        }                                                                                          \
+    } while (0)
+
+    ADD("MESSAGE=%s", msg);
+    ADD("PRIORITY=%d", level_to_priority(level));
+    ADD("SYSLOG_IDENTIFIER=argus-orchestrator");
+    if (message_id)
+        ADD("MESSAGE_ID=%s", message_id);
+    if (f) {
+        if (f->place_id)
+            ADD("PLACE_ID=%s", f->place_id);
+        if (f->job_id)
+            ADD("JOB_ID=%s", f->job_id);
+        if (f->request_id)
+            ADD("REQUEST_ID=%s", f->request_id);
+        if (f->http_status)
+            ADD("HTTP_STATUS=%d", f->http_status);
+        if (f->has_duration)
+            ADD("DURATION_USEC=%lld", (long long)f->duration_usec);
+        if (f->worker_url)
+            ADD("WORKER_URL=%s", f->worker_url);
+        if (f->worker_status)
+            ADD("WORKER_STATUS=%d", f->worker_status);
+        if (f->attempt)
+            ADD("ATTEMPT=%d", f->attempt);
+        if (f->error)
+            ADD("ERROR=%s", f->error);
+    }
+#undef ADD
+    sd_journal_sendv(iov, n);
+    for (int i = 0; i < nb; i++)
+        free(bufs[i]);
+}
+
+static void add_string(json_object *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void add_int(json_object *o, const char *k, int v)
+{
+    if (v)
+        json_object_object_add(o, k, json_object_new_int(v));
+}
+
+static void send_json_line(LogLevel level, const LogFields *f, const char *msg)
+{
+    json_object *o = json_object_new_object();
+    if (!o)
+        return;
+    char ts[RFC3339_MAX];
+    add_string(o, "level", log_level_to_string(level));
+    if (format_rfc3339(time(NULL), ts) == 0)
+        add_string(o, "time", ts);
+    add_string(o, "msg", msg);
+    if (f) {
+        add_string(o, "placeId", f->place_id);
+        add_string(o, "jobId", f->job_id);
+        add_string(o, "requestId", f->request_id);
+        add_int(o, "status", f->http_status);
+        if (f->has_duration) {
+            char d[GO_DURATION_MAX];
+            format_go_duration((uint64_t)f->duration_usec * 1000ULL, d);
+            add_string(o, "duration", d);
+        }
+        add_string(o, "workerUrl", f->worker_url);
+        add_int(o, "workerStatus", f->worker_status);
+        add_int(o, "attempt", f->attempt);
+        add_string(o, "error", f->error);
+    }
+    size_t len;
+    const char *s = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (s) {
+        /* One write per line, so lines from a crash-restart never interleave. */
+        struct iovec iov[2] = {{(void *)s, len}, {"\n", 1}};
+        ssize_t k = writev(STDERR_FILENO, iov, 2);
+        (void)k;
+    }
+    json_object_put(o);
+}
+
+void log_event(LogLevel level, const char *message_id, const LogFields *f, const char *fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+    int saved_errno = errno;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (log_to_journal)
+        send_journal(level, message_id, f, msg);
+    else
+        send_json_line(level, f, msg);
+    errno = saved_errno;
+}

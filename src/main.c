@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+
+#define EXIT_CONFIG 78 /* EX_CONFIG */
+
+static const char *lookup_env(const char *name, void *userdata)
+{
+    (void)userdata;
+    return getenv(name);
+}
+
+static void help(void)
+{
+    printf("Usage: argus-orchestrator [--check-config | --help | --version]\n"
+           "\n"
+           "Takes review-collection jobs over HTTP and forwards them to the Argus worker node.\n"
+           "Listens on the sockets systemd passes, or on [::]:$PORT when run by hand.\n"
+           "\n"
+           "Options:\n"
+           "  --check-config  validate the environment, print the effective configuration, exit\n"
+           "  -h, --help      show this help\n"
+           "  --version       show the version\n"
+           "\n"
+           "Environment: PORT, WORKER_NODE_URL, LOG_LEVEL, WORKER_TIMEOUT_MS, WORKER_RETRIES,\n"
+           "WORKER_MAX_CONNECTIONS, MAX_BODY_BYTES, SHUTDOWN_TIMEOUT_SEC, IDLE_EXIT_SEC, HTTP2.\n"
+           "See argus-orchestrator(8).\n");
+}
+
+static int run(int argc, char **argv)
+{
+    enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG };
+    static const struct option options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, ARG_VERSION},
+        {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
+        {},
+    };
+    bool check_only = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        switch (c) {
+        case 'h':
+            help();
+            return EXIT_SUCCESS;
+        case ARG_VERSION:
+            printf("argus-orchestrator %s\n", ARGUS_VERSION);
+            return EXIT_SUCCESS;
+        case ARG_CHECK_CONFIG:
+            check_only = true;
+            break;
+        default:
+            return 64; /* EX_USAGE; getopt said why */
+        }
+    if (optind < argc) {
+        fprintf(stderr, "argus-orchestrator: unexpected argument '%s'\n", argv[optind]);
+        return 64;
+    }
+
+    Config config;
+    const char *bad_name = NULL, *bad_value = NULL;
+    log_setup(LOG_LEVEL_INFO);
+    int r = config_load(&config, lookup_env, NULL, &bad_name, &bad_value);
+    if (r == -EINVAL) {
+        log_error(MSGID_CONFIG_INVALID, LOG_FIELDS(.error = bad_name),
+                  "invalid configuration: %s=%s", bad_name, bad_value);
+        return EXIT_CONFIG;
+    }
+    if (r < 0) {
+        log_error(NULL, NULL, "failed to load configuration: %s", strerror(-r));
+        return EXIT_FAILURE;
+    }
+    log_setup(config.log_level);
+
+    if (check_only) {
+        char *dump;
+        r = config_dump(&config, &dump);
+        config_done(&config);
+        if (r < 0)
+            return EXIT_FAILURE;
+        fputs(dump, stdout);
+        free(dump);
+        return EXIT_SUCCESS;
+    }
+
+    Manager *m;
+    r = manager_new(&config, &m);
+    if (r < 0) {
+        config_done(&config);
+        log_error(NULL, NULL, "failed to set up: %s", strerror(-r));
+        return EXIT_FAILURE;
+    }
+    r = manager_listen(m);
+    if (r < 0) {
+        log_error(NULL, NULL, "failed to listen: %s", strerror(-r));
+        (void)sd_notifyf(false, "STATUS=Failed to listen: %s\nERRNO=%i", strerror(-r), -r);
+        manager_free(m);
+        return EXIT_FAILURE;
+    }
+    r = manager_run(m);
+    manager_free(m);
+    if (r < 0) {
+        log_error(NULL, NULL, "event loop failed: %s", strerror(-r));
+        return EXIT_FAILURE;
+    }
+    return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+    return run(argc, argv);
+}

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+#include "manager.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "log.h"
+#include "routes.h"
+
+#define STATUS_INTERVAL_USEC (5 * 1000000ULL)
+
+static void manager_notify_status(Manager *m)
+{
+    const char *worker = !m->stats.worker_seen       ? "not yet contacted"
+                         : m->stats.worker_answering ? "answering"
+                                                     : "not answering";
+    if (m->stopping)
+        sd_notifyf(false, "STATUS=Draining: %u request(s) in flight", m->pending);
+    else
+        sd_notifyf(
+            false, "STATUS=Serving on %s; %llu enqueued, %llu failed, %llu rejected; worker %s",
+            m->listen_desc, (unsigned long long)m->stats.enqueued,
+            (unsigned long long)m->stats.failed, (unsigned long long)m->stats.rejected, worker);
+    m->status_sent = m->stats;
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    Manager *m = userdata;
+    if (memcmp(&m->status_sent, &m->stats, sizeof(m->stats)) != 0)
+        manager_notify_status(m);
+    (void)sd_event_source_set_time(s, usec + STATUS_INTERVAL_USEC);
+    return 0;
+}
+
+static void manager_check_drained(Manager *m)
+{
+    if (m->stopping && m->pending == 0 && m->server.n_conns == 0 &&
+        worker_in_flight(m->worker) == 0)
+        (void)sd_event_exit(m->event, 0);
+}
+
+static int on_final_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    (void)s, (void)usec;
+    Manager *m = userdata;
+    log_warn(MSGID_STOPPED, NULL,
+             "%zu connection(s) still open after the shutdown timeout; exiting", m->server.n_conns);
+    return sd_event_exit(m->event, 0);
+}
+
+/* The drain took too long: the requests still waiting get 503 now, and a second later the process
+ * exits whatever is left. */
+static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    (void)usec;
+    Manager *m = userdata;
+    log_warn(MSGID_STOPPED, NULL,
+             "shutdown timeout of %us reached with %u request(s) waiting on the worker; "
+             "answering them 503",
+             m->config.shutdown_timeout_sec, m->pending);
+    (void)s;
+    worker_cancel_all(m->worker);
+    if (sd_event_add_time_relative(m->event, &m->final_timer, CLOCK_MONOTONIC, 1000000, 1000,
+                                   on_final_timeout, m) < 0)
+        return sd_event_exit(m->event, 0);
+    (void)sd_event_source_set_description(m->final_timer, "shutdown-final");
+    manager_check_drained(m);
+    return 0;
+}
+
+static void manager_begin_shutdown(Manager *m, const char *why)
+{
+    if (m->stopping)
+        return;
+    m->stopping = true;
+    m->idle_timer = sd_event_source_disable_unref(m->idle_timer);
+    (void)sd_notify(false, "STOPPING=1");
+    manager_notify_status(m);
+    log_info(MSGID_STOPPING, NULL, "%s: stopping, draining %u in-flight request(s)", why,
+             m->pending);
+
+    uv_event_sync(&m->uv);
+    server_drain(&m->server);
+    int r = sd_event_add_time_relative(m->event, &m->shutdown_timer, CLOCK_MONOTONIC,
+                                       (uint64_t)m->config.shutdown_timeout_sec * 1000000ULL, 1000,
+                                       on_shutdown_timeout, m);
+    if (r >= 0)
+        (void)sd_event_source_set_description(m->shutdown_timer, "shutdown-timeout");
+    manager_check_drained(m);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+    (void)s;
+    manager_begin_shutdown(userdata, si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+    return 0;
+}
+
+static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    (void)s, (void)usec;
+    Manager *m = userdata;
+    log_info(MSGID_IDLE_EXIT, NULL, "no connection for %us, exiting until the next one",
+             m->config.idle_exit_sec);
+    manager_begin_shutdown(m, "idle");
+    return 0;
+}
+
+/* IDLE_EXIT_SEC counts from the moment the last connection closes; only when systemd owns the
+ * socket, since nobody would start us again otherwise. */
+static void manager_update_idle(Manager *m)
+{
+    if (m->stopping || m->config.idle_exit_sec == 0 || !m->server.socket_activated)
+        return;
+    bool idle = m->server.n_conns == 0 && m->pending == 0;
+    if (!idle) {
+        if (m->idle_timer)
+            (void)sd_event_source_set_enabled(m->idle_timer, SD_EVENT_OFF);
+        return;
+    }
+    uint64_t usec = (uint64_t)m->config.idle_exit_sec * 1000000ULL;
+    if (m->idle_timer) {
+        (void)sd_event_source_set_time_relative(m->idle_timer, usec);
+        (void)sd_event_source_set_enabled(m->idle_timer, SD_EVENT_ONESHOT);
+        return;
+    }
+    if (sd_event_add_time_relative(m->event, &m->idle_timer, CLOCK_MONOTONIC, usec, 1000000,
+                                   on_idle_timer, m) >= 0)
+        (void)sd_event_source_set_description(m->idle_timer, "idle-exit");
+}
+
+static void on_conn_change(Server *s, void *userdata)
+{
+    (void)s;
+    Manager *m = userdata;
+    manager_update_idle(m);
+    manager_check_drained(m);
+}
+
+void manager_pending_begin(Manager *m)
+{
+    m->pending++;
+}
+
+void manager_pending_end(Manager *m)
+{
+    m->pending--;
+    manager_update_idle(m);
+    manager_check_drained(m);
+}
+
+int manager_new(Config *config, Manager **ret)
+{
+    int r;
+    Manager *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    m->config = *config;
+    *config = (Config){0};
+
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    m->started_monotonic_usec = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+
+    r = sd_event_default(&m->event);
+    if (r < 0)
+        goto fail;
+    (void)sd_event_set_watchdog(m->event, true);
+    signal(SIGPIPE, SIG_IGN);
+    r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal,
+                            m);
+    if (r < 0)
+        goto fail;
+    r = sd_event_add_signal(m->event, &m->sigint, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
+    if (r < 0)
+        goto fail;
+
+    r = uv_event_attach(&m->uv, m->event);
+    if (r < 0)
+        goto fail;
+    r = server_init(&m->server, &m->config, &m->uv.loop);
+    if (r < 0)
+        goto fail;
+    m->server.on_conn_change = on_conn_change;
+    m->server.userdata = m;
+    r = routes_register(m->server.pathconf, m);
+    if (r < 0)
+        goto fail;
+    r = worker_new(m->event, &m->config, &m->worker);
+    if (r < 0)
+        goto fail;
+
+    r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
+                                   STATUS_INTERVAL_USEC, 100000, on_status_timer, m);
+    if (r < 0)
+        goto fail;
+    (void)sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
+    (void)sd_event_source_set_description(m->status_timer, "status");
+    *ret = m;
+    return 0;
+
+fail:
+    manager_free(m);
+    return r;
+}
+
+int manager_listen(Manager *m)
+{
+    int n = server_listen(&m->server, m->config.port);
+    if (n < 0)
+        return n;
+    server_describe(&m->server, m->listen_desc, sizeof(m->listen_desc));
+    manager_update_idle(m);
+    return n;
+}
+
+int manager_run(Manager *m)
+{
+    log_info(MSGID_STARTED, LOG_FIELDS(.worker_url = m->config.worker_url),
+             "argus-orchestrator listening on %s, forwarding to %s", m->listen_desc,
+             m->config.worker_enqueue);
+    (void)sd_notify(false, "READY=1");
+    manager_notify_status(m);
+    int r = sd_event_loop(m->event);
+    if (r < 0)
+        return r;
+    log_info(MSGID_STOPPED, NULL, "stopped: %llu enqueued, %llu failed",
+             (unsigned long long)m->stats.enqueued, (unsigned long long)m->stats.failed);
+    return 0;
+}
+
+Manager *manager_free(Manager *m)
+{
+    if (!m)
+        return NULL;
+    m->worker = worker_free(m->worker);
+    if (m->uv.event)
+        uv_event_sync(&m->uv);
+    server_done(&m->server);
+    uv_event_detach(&m->uv);
+    sd_event_source_disable_unref(m->sigterm);
+    sd_event_source_disable_unref(m->sigint);
+    sd_event_source_disable_unref(m->shutdown_timer);
+    sd_event_source_disable_unref(m->final_timer);
+    sd_event_source_disable_unref(m->idle_timer);
+    sd_event_source_disable_unref(m->status_timer);
+    sd_event_unref(m->event);
+    config_done(&m->config);
+    free(m);
+    return NULL;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "server.h"
+#include "uv-event.h"
+#include "worker.h"
+
+typedef struct Stats {
+    uint64_t enqueued;
+    uint64_t failed;
+    uint64_t rejected;
+    bool worker_answering; /* outcome of the last worker call */
+    bool worker_seen;      /* any worker call finished yet */
+} Stats;
+
+/* The context object: owns the loop, the configuration, the HTTP server, the worker client and
+ * the counters. Every callback gets it (or a child) as userdata. */
+typedef struct Manager {
+    sd_event *event;
+    Config config;
+    UvEvent uv;
+    Server server;
+    Worker *worker;
+
+    uint64_t started_monotonic_usec;
+    unsigned pending; /* enqueue requests waiting for the worker */
+    bool stopping;
+    Stats stats;
+    Stats status_sent;
+    char listen_desc[256];
+
+    sd_event_source *sigterm, *sigint;
+    sd_event_source *shutdown_timer, *final_timer, *idle_timer, *status_timer;
+} Manager;
+
+/* Takes ownership of *config (it is zeroed). */
+int manager_new(Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+
+/* Attaches listeners (passed or bound); returns how many, or a negative errno. */
+int manager_listen(Manager *m);
+/* READY=1 and the first STATUS=; runs the loop until drained; returns the exit status. */
+int manager_run(Manager *m);
+
+/* Bookkeeping of requests waiting on the worker, so that the drain waits for them. */
+void manager_pending_begin(Manager *m);
+void manager_pending_end(Manager *m);

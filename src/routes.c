@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+#include "routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "job.h"
+#include "log.h"
+#include "manager.h"
+#include "response.h"
+#include "timefmt.h"
+
+typedef struct RouteHandler {
+    h2o_handler_t super;
+    Manager *manager;
+} RouteHandler;
+
+typedef struct PendingEnqueue PendingEnqueue;
+
+/* Lives in the request's pool; tells the pending enqueue when the request dies first. */
+typedef struct RequestGuard {
+    PendingEnqueue *pe;
+} RequestGuard;
+
+/* An /enqueue waiting for the worker. Outlives its request if the client goes away, so that the
+ * job is still forwarded and the drain still waits for it. */
+struct PendingEnqueue {
+    Manager *manager;
+    h2o_req_t *req; /* NULL once the request is gone */
+    RequestGuard *guard;
+    Conn *conn;
+    uint64_t started_usec;
+    char request_id[REQUEST_ID_MAX + 1];
+    char job_id[JOB_ID_MAX + 1];
+    char place_id[PLACE_ID_MAX + 1];
+};
+
+static uint64_t now_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+}
+
+bool request_id_is_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] <= ' ' || s[i] > '~' || s[i] == '"' || s[i] == '\\')
+            return false;
+    return true;
+}
+
+bool content_type_is_json(const char *s, size_t len)
+{
+    static const char json[] = "application/json";
+    size_t i = 0;
+    while (i < len && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (len - i < sizeof(json) - 1 || strncasecmp(s + i, json, sizeof(json) - 1) != 0)
+        return false;
+    i += sizeof(json) - 1;
+    while (i < len && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    return i == len || s[i] == ';';
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Error";
+    }
+}
+
+static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *value)
+{
+    h2o_add_header(&req->pool, &req->res.headers, token, NULL, value, strlen(value));
+}
+
+/* Sends a JSON body (malloc'd, taken) with its Content-Length. */
+static void send_json(h2o_req_t *req, int status, char *body, size_t len)
+{
+    static const char oom[] = "{\"status\":\"error\",\"error\":\"out of memory\"}";
+    if (!body) {
+        status = 503;
+        len = sizeof(oom) - 1;
+    }
+    req->res.status = status;
+    req->res.reason = reason_phrase(status);
+    req->res.content_length = len;
+    add_header(req, H2O_TOKEN_CONTENT_TYPE, "application/json");
+    h2o_send_inline(req, body ? body : oom, len);
+    free(body);
+}
+
+static void timestamp_now(char ts[static RFC3339_MAX])
+{
+    if (format_rfc3339(time(NULL), ts) < 0)
+        ts[0] = '\0';
+}
+
+static void send_error(h2o_req_t *req, int status, const char *message)
+{
+    char ts[RFC3339_MAX];
+    size_t len = 0;
+    timestamp_now(ts);
+    char *body = response_error(message, ts, &len);
+    send_json(req, status, body, len);
+}
+
+/* Takes the client's X-Request-Id when it is sane, else makes one; echoes it in the answer. */
+static void request_id_setup(h2o_req_t *req, char id[static REQUEST_ID_MAX + 1])
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i >= 0 && request_id_is_valid(req->headers.entries[i].value.base,
+                                      req->headers.entries[i].value.len)) {
+        memcpy(id, req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+        id[req->headers.entries[i].value.len] = '\0';
+    } else {
+        uint8_t rnd[16] = {0};
+        (void)getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
+        for (size_t k = 0; k < sizeof(rnd); k++)
+            snprintf(id + 2 * k, 3, "%02x", rnd[k]);
+    }
+    h2o_iovec_t v = h2o_strdup(&req->pool, id, SIZE_MAX);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+                          v.base, v.len);
+}
+
+static void reject(Manager *m, h2o_req_t *req, int status, const char *message,
+                   const char *request_id)
+{
+    m->stats.rejected++;
+    log_info(MSGID_REJECTED,
+             LOG_FIELDS(.request_id = request_id, .http_status = status, .error = message),
+             "request rejected: %.*s %.*s: %s", (int)req->method.len, req->method.base,
+             (int)req->path.len, req->path.base, message);
+    send_error(req, status, message);
+}
+
+static void on_guard_dispose(void *p)
+{
+    RequestGuard *g = p;
+    PendingEnqueue *pe = g->pe;
+    if (!pe)
+        return;
+    pe->req = NULL;
+    pe->guard = NULL;
+    server_conn_release(pe->conn);
+    pe->conn = NULL;
+}
+
+static void on_worker_done(const WorkerResult *r, void *userdata)
+{
+    PendingEnqueue *pe = userdata;
+    Manager *m = pe->manager;
+    int status = r->outcome == WORKER_OK ? 202 : worker_outcome_http_status(r->outcome);
+    int64_t duration = (int64_t)(now_usec() - pe->started_usec);
+
+    m->stats.worker_seen = true;
+    m->stats.worker_answering = r->outcome == WORKER_OK || r->outcome == WORKER_HTTP_ERROR;
+    if (r->outcome == WORKER_OK) {
+        m->stats.enqueued++;
+        log_info(MSGID_ENQUEUED,
+                 LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
+                            .request_id = pe->request_id, .http_status = status,
+                            .worker_status = (int)r->http_status, .attempt = (int)r->attempts,
+                            .worker_url = m->config.worker_enqueue, .duration_usec = duration,
+                            .has_duration = true),
+                 "job enqueued successfully");
+    } else {
+        m->stats.failed++;
+        log_error(MSGID_ENQUEUE_FAILED,
+                  LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
+                             .request_id = pe->request_id, .http_status = status,
+                             .worker_status = (int)r->http_status, .attempt = (int)r->attempts,
+                             .worker_url = m->config.worker_enqueue, .duration_usec = duration,
+                             .has_duration = true, .error = r->reason),
+                  "enqueue failed: %s", r->reason);
+    }
+
+    if (pe->req) {
+        h2o_req_t *req = pe->req;
+        pe->guard->pe = NULL;
+        server_conn_release(pe->conn);
+        uv_event_sync(&m->uv);
+
+        char ts[RFC3339_MAX];
+        size_t len = 0;
+        char *body;
+        timestamp_now(ts);
+        if (r->outcome == WORKER_OK)
+            body = response_enqueued(pe->place_id, pe->job_id, ts, &len);
+        else {
+            if (status == 503)
+                add_header(req, H2O_TOKEN_RETRY_AFTER, "5");
+            body = response_worker_error(r->reason, pe->place_id, pe->job_id, ts, &len);
+        }
+        send_json(req, status, body, len);
+    } else
+        log_info(MSGID_REQUEST, LOG_FIELDS(.place_id = pe->place_id, .request_id = pe->request_id),
+                 "client went away before the worker answered");
+    free(pe);
+    manager_pending_end(m);
+}
+
+static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
+{
+    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (ct >= 0 && !content_type_is_json(req->headers.entries[ct].value.base,
+                                         req->headers.entries[ct].value.len)) {
+        reject(m, req, 415, "Content-Type must be application/json", request_id);
+        return 0;
+    }
+    if (req->entity.len > m->config.max_body_bytes) {
+        reject(m, req, 413, "request body too large", request_id);
+        return 0;
+    }
+
+    char place_id[PLACE_ID_MAX + 1];
+    JobError e =
+        job_parse_request(req->entity.base ? req->entity.base : "", req->entity.len, place_id);
+    if (e != JOB_OK) {
+        reject(m, req, 400, job_error_message(e), request_id);
+        return 0;
+    }
+
+    PendingEnqueue *pe = calloc(1, sizeof(*pe));
+    RequestGuard *g = pe ? h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_guard_dispose) : NULL;
+    if (!g) {
+        free(pe);
+        send_error(req, 503, "out of memory");
+        return 0;
+    }
+    pe->manager = m;
+    pe->req = req;
+    pe->guard = g;
+    g->pe = pe;
+    pe->started_usec = now_usec();
+    strcpy(pe->place_id, place_id);
+    job_id_format(place_id, pe->job_id);
+    snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
+
+    int r = worker_enqueue(m->worker, pe->place_id, pe->job_id, pe->request_id, on_worker_done, pe);
+    if (r < 0) {
+        g->pe = NULL;
+        free(pe);
+        send_error(req, 503, "out of memory");
+        return 0;
+    }
+    pe->conn = server_conn_of(req);
+    server_conn_hold(pe->conn);
+    manager_pending_begin(m);
+    return 0;
+}
+
+static void handle_health(Manager *m, h2o_req_t *req, const char *request_id)
+{
+    char ts[RFC3339_MAX], uptime[GO_DURATION_MAX];
+    timestamp_now(ts);
+    uint64_t up_sec = (now_usec() - m->started_monotonic_usec) / 1000000ULL;
+    format_go_duration(up_sec * 1000000000ULL, uptime);
+    size_t len = 0;
+    log_debug(MSGID_REQUEST, LOG_FIELDS(.request_id = request_id, .http_status = 200),
+              "health probe");
+    char *body = response_health(ts, uptime, m->config.worker_url, &len);
+    send_json(req, 200, body, len);
+}
+
+static bool method_is(h2o_req_t *req, const char *name, size_t len)
+{
+    return h2o_memis(req->method.base, req->method.len, name, len);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    Manager *m = ((RouteHandler *)self)->manager;
+    char request_id[REQUEST_ID_MAX + 1];
+    request_id_setup(req, request_id);
+    h2o_iovec_t path = req->path_normalized;
+
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/enqueue"))) {
+        if (!method_is(req, H2O_STRLIT("POST"))) {
+            add_header(req, H2O_TOKEN_ALLOW, "POST");
+            reject(m, req, 405, "method not allowed", request_id);
+            return 0;
+        }
+        return handle_enqueue(m, req, request_id);
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/health"))) {
+        if (!method_is(req, H2O_STRLIT("GET")) && !method_is(req, H2O_STRLIT("HEAD"))) {
+            add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
+            reject(m, req, 405, "method not allowed", request_id);
+            return 0;
+        }
+        handle_health(m, req, request_id);
+        return 0;
+    }
+    reject(m, req, 404, "not found", request_id);
+    return 0;
+}
+
+int routes_register(h2o_pathconf_t *pathconf, Manager *m)
+{
+    RouteHandler *h = (RouteHandler *)h2o_create_handler(pathconf, sizeof(*h));
+    h->super.on_req = on_req;
+    h->manager = m;
+    return 0;
+}

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "error-filter.h"
+#include "log.h"
+
+#define REQUEST_TIMEOUT_MS 10000
+#define LISTEN_BACKLOG 4096
+
+int server_init(Server *s, const Config *c, uv_loop_t *loop)
+{
+    memset(s, 0, sizeof(*s));
+    s->loop = loop;
+    h2o_linklist_init_anchor(&s->conns);
+
+    h2o_config_init(&s->globalconf);
+    s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("argus-orchestrator"));
+    s->globalconf.max_request_entity_size = c->max_body_bytes;
+    s->globalconf.http1.req_timeout = REQUEST_TIMEOUT_MS;
+    s->globalconf.http1.upgrade_to_http2 = c->http2;
+    s->globalconf.http2.idle_timeout = REQUEST_TIMEOUT_MS;
+
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    s->pathconf = h2o_config_register_path(host, "/", 0);
+    /* h2o answers some errors itself (malformed requests, 413) from the host's fallback path:
+     * both paths get the filter that gives those answers SPEC.md's JSON shape. */
+    error_filter_register(s->pathconf);
+    error_filter_register(&host->fallback_path);
+
+    s->accept_ctx.ctx = &s->ctx;
+    s->accept_ctx.hosts = s->globalconf.hosts;
+    return 0;
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    Conn *c = (Conn *)h;
+    Server *s = c->server;
+    h2o_linklist_unlink(&c->link);
+    s->n_conns--;
+    free(c);
+    if (s->on_conn_change)
+        s->on_conn_change(s, s->userdata);
+}
+
+/* Ends a connection through h2o's own path: after SHUT_RD its next read sees EOF, so h2o closes
+ * it once any response it is writing has been sent. */
+static void conn_close_when_idle(Conn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno(&c->h.handle, &fd) == 0)
+        (void)shutdown(fd, SHUT_RD);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    Listener *l = (Listener *)listener;
+    Server *s = l->server;
+    if (status < 0) {
+        log_warn(NULL, LOG_FIELDS(.error = uv_strerror(status)), "accept failed: %s",
+                 uv_strerror(status));
+        return;
+    }
+
+    Conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->server = s;
+    int r = l->is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
+    if (r < 0) {
+        free(c);
+        return;
+    }
+    h2o_linklist_insert(&s->conns, &c->link);
+    s->n_conns++;
+    if (uv_accept(listener, &c->h.stream) < 0) {
+        uv_close(&c->h.handle, on_conn_closed);
+        return;
+    }
+    if (!l->is_unix)
+        (void)uv_tcp_nodelay(&c->h.tcp, 1);
+
+    c->sock = h2o_uv_socket_create(&c->h.stream, on_conn_closed);
+    c->sock->on_close.data = c;
+    if (s->on_conn_change)
+        s->on_conn_change(s, s->userdata);
+    h2o_accept(&s->accept_ctx, c->sock);
+}
+
+static int listener_start(Server *s, Listener *l, int fd, bool is_unix)
+{
+    l->server = s;
+    l->is_unix = is_unix;
+    int r = is_unix ? uv_pipe_init(s->loop, &l->h.pipe, 0) : uv_tcp_init(s->loop, &l->h.tcp);
+    if (r < 0)
+        return r;
+    l->open = true;
+    r = is_unix ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
+    if (r < 0)
+        return r;
+    return uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
+}
+
+static int bind_port(uint16_t port)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1, off = 0;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    struct sockaddr_in6 sa = {
+        .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = IN6ADDR_ANY_INIT};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+int server_listen(Server *s, uint16_t port)
+{
+    h2o_context_init(&s->ctx, s->loop, &s->globalconf);
+    s->ctx_initialized = true;
+
+    char **names = NULL;
+    int n = sd_listen_fds_with_names(1, &names);
+    if (n < 0)
+        return n;
+    for (int i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+
+    if (n == 0) {
+        int fd = bind_port(port);
+        if (fd < 0)
+            return fd;
+        s->listeners = calloc(1, sizeof(Listener));
+        if (!s->listeners) {
+            close(fd);
+            return -ENOMEM;
+        }
+        s->n_listeners = 1;
+        int r = listener_start(s, &s->listeners[0], fd, false);
+        return r < 0 ? r : 1;
+    }
+
+    s->socket_activated = true;
+    s->listeners = calloc((size_t)n, sizeof(Listener));
+    if (!s->listeners)
+        return -ENOMEM;
+    for (int i = 0; i < n; i++) {
+        int fd = SD_LISTEN_FDS_START + i;
+        bool is_unix;
+        if (sd_is_socket(fd, AF_UNIX, SOCK_STREAM, 1) > 0)
+            is_unix = true;
+        else if (sd_is_socket(fd, AF_INET, SOCK_STREAM, 1) > 0 ||
+                 sd_is_socket(fd, AF_INET6, SOCK_STREAM, 1) > 0)
+            is_unix = false;
+        else
+            return -ENOTSOCK;
+        s->n_listeners = (size_t)i + 1;
+        int r = listener_start(s, &s->listeners[i], fd, is_unix);
+        if (r < 0)
+            return r;
+    }
+    return n;
+}
+
+static void describe_one(const Listener *l, char *buf, size_t n)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int r = l->is_unix ? 0 : uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len);
+    if (l->is_unix) {
+        char path[108];
+        size_t pl = sizeof(path);
+        if (uv_pipe_getsockname(&l->h.pipe, path, &pl) == 0)
+            snprintf(buf, n, "unix:%.*s", (int)pl, path);
+        else
+            snprintf(buf, n, "unix");
+        return;
+    }
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (r == 0 && ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+        snprintf(buf, n, "[%s]:%u", host, port);
+    } else if (r == 0 && ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+        snprintf(buf, n, "%s:%u", host, port);
+    } else
+        snprintf(buf, n, "?");
+}
+
+void server_describe(const Server *s, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < s->n_listeners && used + 1 < n; i++) {
+        char one[160];
+        describe_one(&s->listeners[i], one, sizeof(one));
+        int k = snprintf(buf + used, n - used, "%s%s", i ? ", " : "", one);
+        if (k < 0)
+            break;
+        used += (size_t)k;
+    }
+}
+
+static void stop_listening(Server *s)
+{
+    for (size_t i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i].open) {
+            s->listeners[i].open = false;
+            uv_close(&s->listeners[i].h.handle, NULL);
+        }
+}
+
+void server_drain(Server *s)
+{
+    if (s->draining)
+        return;
+    s->draining = true;
+    stop_listening(s);
+    h2o_context_request_shutdown(&s->ctx);
+    for (h2o_linklist_t *l = s->conns.next; l != &s->conns; l = l->next) {
+        Conn *c = H2O_STRUCT_FROM_MEMBER(Conn, link, l);
+        if (c->pending == 0)
+            conn_close_when_idle(c);
+    }
+}
+
+Conn *server_conn_of(h2o_req_t *req)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    return sock ? sock->on_close.data : NULL;
+}
+
+void server_conn_hold(Conn *c)
+{
+    if (c)
+        c->pending++;
+}
+
+void server_conn_release(Conn *c)
+{
+    if (!c)
+        return;
+    c->pending--;
+    if (c->pending == 0 && c->server->draining)
+        conn_close_when_idle(c);
+}
+
+void server_done(Server *s)
+{
+    if (!s->loop)
+        return;
+    stop_listening(s);
+    /* h2o asserts when a context with open connections is disposed: after a forced shutdown
+     * those are left to the process exit. */
+    if (s->ctx_initialized && s->n_conns == 0) {
+        h2o_timeout_unlink(&s->ctx.http2._graceful_shutdown_timeout);
+        h2o_context_dispose(&s->ctx);
+        s->ctx_initialized = false;
+    }
+    if (!s->ctx_initialized)
+        h2o_config_dispose(&s->globalconf);
+    free(s->listeners);
+    s->listeners = NULL;
+    s->n_listeners = 0;
+}

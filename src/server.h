@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <h2o.h>
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+typedef struct Server Server;
+
+/* One accepted client connection. The handle comes first: libuv's close callback receives it. */
+typedef struct Conn {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_handle_t handle;
+        uv_stream_t stream;
+    } h;
+    Server *server;
+    h2o_socket_t *sock;
+    h2o_linklist_t link;
+    unsigned pending; /* requests on it waiting for the worker */
+} Conn;
+
+typedef struct Listener {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_handle_t handle;
+        uv_stream_t stream;
+    } h;
+    Server *server;
+    bool is_unix;
+    bool open;
+} Listener;
+
+typedef void (*server_conn_fn)(Server *s, void *userdata);
+
+struct Server {
+    h2o_globalconf_t globalconf;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_pathconf_t *pathconf;
+    uv_loop_t *loop;
+    bool ctx_initialized;
+
+    Listener *listeners;
+    size_t n_listeners;
+    bool socket_activated;
+
+    h2o_linklist_t conns;
+    size_t n_conns;
+    bool draining;
+
+    /* Told whenever a connection opens or closes (idle-exit and drain bookkeeping). */
+    server_conn_fn on_conn_change;
+    void *userdata;
+};
+
+/* Sets up h2o's configuration (limits, timeouts, HTTP/2 on or off) and its context on loop.
+ * Register handlers on s->pathconf before accepting. */
+int server_init(Server *s, const Config *c, uv_loop_t *loop);
+
+/* Takes the sockets systemd passed (TCP and AF_UNIX streams), or binds [::]:port. Returns the
+ * number of listeners, or a negative errno. */
+int server_listen(Server *s, uint16_t port);
+
+/* Describes the listeners ("[::]:8080, /run/x.sock") into buf. */
+void server_describe(const Server *s, char *buf, size_t n);
+
+/* Stops accepting, asks h2o to wind down, and closes every connection with no pending request;
+ * the others close once their last pending request is answered (server_conn_release). */
+void server_drain(Server *s);
+
+/* The connection a request arrived on, for pending-request bookkeeping. */
+Conn *server_conn_of(h2o_req_t *req);
+void server_conn_hold(Conn *c);
+void server_conn_release(Conn *c);
+
+/* Frees h2o's context and configuration; the uv loop must then be run to close handles. */
+void server_done(Server *s);

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <systemd/sd-event.h>
+#include <uv.h>
+
+/* A libuv loop nested in sd-event: an io source on uv's backend fd and a time source for uv's
+ * next timer, both running uv_run(UV_RUN_NOWAIT); the io source's prepare callback re-arms the
+ * time source before sd-event sleeps. */
+typedef struct UvEvent {
+    uv_loop_t loop;
+    sd_event_source *io;
+    sd_event_source *timer;
+    sd_event *event;
+} UvEvent;
+
+int uv_event_attach(UvEvent *u, sd_event *e);
+
+/* Runs uv until every handle is closed (bounded), then frees the sources and the loop. */
+void uv_event_detach(UvEvent *u);
+
+/* Call before touching libuv/h2o from an sd-event callback: refreshes uv's cached clock. */
+static inline void uv_event_sync(UvEvent *u)
+{
+    uv_update_time(&u->loop);
+}

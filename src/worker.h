@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+typedef enum WorkerOutcome {
+    WORKER_OK,          /* 2xx */
+    WORKER_HTTP_ERROR,  /* answered with an error status, or garbage: 502 */
+    WORKER_UNREACHABLE, /* refused, DNS, …: 503 */
+    WORKER_TIMEOUT,     /* no answer in WORKER_TIMEOUT_MS: 504 */
+} WorkerOutcome;
+
+typedef struct WorkerResult {
+    WorkerOutcome outcome;
+    long http_status; /* of the last attempt, 0 if none */
+    unsigned attempts;
+    uint64_t duration_usec;
+    char reason[320]; /* "worker returned HTTP 500", "worker timeout", … */
+} WorkerResult;
+
+typedef void (*worker_done_fn)(const WorkerResult *r, void *userdata);
+
+typedef struct Worker Worker;
+
+int worker_new(sd_event *e, const Config *c, Worker **ret);
+/* Aborts transfers still running without calling their callbacks. Takes NULL. */
+Worker *worker_free(Worker *w);
+
+/* Starts forwarding a job; done is called exactly once, from the event loop, never from inside
+ * this call. */
+int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const char *request_id,
+                   worker_done_fn done, void *userdata);
+
+/* Ends every transfer now as WORKER_UNREACHABLE ("cancelled by shutdown"), calling each done. */
+void worker_cancel_all(Worker *w);
+
+/* Transfers not yet finished (retries waiting included). */
+unsigned worker_in_flight(const Worker *w);
+
+/* Classifies one attempt: pure, for tests. curl_code is a CURLcode. */
+WorkerOutcome worker_classify(int curl_code, long http_status, bool *ret_retryable);
+
+/* HTTP status for the client after a failed outcome (502, 503, 504). */
+int worker_outcome_http_status(WorkerOutcome o);

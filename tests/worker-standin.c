@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/* A stand-in for the Argus worker node, for tests and the README's quick start.
+ *
+ * POST /enqueue answers by the placeId's prefix, so that one stand-in serves concurrent tests:
+ *   (none)            201 {"queued":true}
+ *   status<NNN>-…     always NNN (400, 429, 500, 503, …)
+ *   fail<K>x-…        500 for the first K attempts of that job, then 201
+ *   slow<MS>-…        201 after MS milliseconds
+ *   hang-…            never answers (holds the connection until the client closes it)
+ *   close-…           closes the connection without an answer
+ *   garbage-…         answers bytes that are not HTTP
+ * Every request must carry Content-Type: application/json, a body {"placeId":P,"jobId":J} and
+ * Idempotency-Key: J; otherwise 422 with the reason.
+ * GET /count?placeId=P answers {"count":N}: how many POSTs that placeId got.
+ * GET /health answers 200.
+ *
+ * Usage: argus-worker-standin [PORT] [ADDRESS]; port 0 picks one, printed as "PORT=N" on stdout.
+ * One thread per connection, keep-alive, loopback by default. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_REQUEST 65536
+#define MAX_KEYS 4096
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *key;
+    unsigned count;
+} counts[MAX_KEYS];
+
+static unsigned count_bump(const char *key, bool bump)
+{
+    pthread_mutex_lock(&lock);
+    unsigned n = 0;
+    size_t i;
+    for (i = 0; i < MAX_KEYS && counts[i].key; i++)
+        if (strcmp(counts[i].key, key) == 0)
+            break;
+    if (i < MAX_KEYS) {
+        if (!counts[i].key && bump)
+            counts[i].key = strdup(key);
+        if (counts[i].key) {
+            if (bump)
+                counts[i].count++;
+            n = counts[i].count;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static bool respond(int fd, int status, const char *body)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 %d Status\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     status, strlen(body), body);
+    return write_all(fd, buf, (size_t)n);
+}
+
+/* Finds a header's value in the head (case-insensitive name); copies it into out. */
+static bool header(const char *head, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+        const char *line = p + 2;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t l = strcspn(v, "\r\n");
+            if (l >= n)
+                l = n - 1;
+            memcpy(out, v, l);
+            out[l] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Returns false when the connection must end. */
+static bool handle(int fd, const char *head, const char *body, size_t body_len)
+{
+    char method[16] = "", path[2048] = "";
+    sscanf(head, "%15s %2047s", method, path);
+
+    if (strcmp(method, "GET") == 0 && strncmp(path, "/count?placeId=", 15) == 0) {
+        char b[64];
+        snprintf(b, sizeof(b), "{\"count\":%u}", count_bump(path + 15, false));
+        return respond(fd, 200, b);
+    }
+    if (strcmp(method, "GET") == 0 && strcmp(path, "/health") == 0)
+        return respond(fd, 200, "{\"status\":\"ok\"}");
+    if (strcmp(method, "POST") != 0 || strcmp(path, "/enqueue") != 0)
+        return respond(fd, 404, "{\"error\":\"not found\"}");
+
+    json_object *o = json_tokener_parse(body_len ? body : "");
+    json_object *p = NULL, *j = NULL;
+    char ct[128] = "", key[1200] = "";
+    const char *problem = NULL;
+    if (!o || !json_object_object_get_ex(o, "placeId", &p) ||
+        !json_object_object_get_ex(o, "jobId", &j))
+        problem = "body must have placeId and jobId";
+    else if (!header(head, "Content-Type", ct, sizeof(ct)) ||
+             strcasecmp(ct, "application/json") != 0)
+        problem = "Content-Type must be application/json";
+    else if (!header(head, "Idempotency-Key", key, sizeof(key)) ||
+             strcmp(key, json_object_get_string(j)) != 0)
+        problem = "Idempotency-Key must equal jobId";
+    if (problem) {
+        char b[256];
+        snprintf(b, sizeof(b), "{\"error\":\"%s\"}", problem);
+        json_object_put(o);
+        return respond(fd, 422, b);
+    }
+
+    char place[1100];
+    snprintf(place, sizeof(place), "%s", json_object_get_string(p));
+    json_object_put(o);
+    unsigned n = count_bump(place, true);
+    int v;
+    char c;
+
+    if (sscanf(place, "status%3d%c", &v, &c) == 2 && c == '-')
+        return respond(fd, v, "{\"error\":\"as asked\"}");
+    if (sscanf(place, "fail%dx%c", &v, &c) == 2 && c == '-')
+        return (int)n <= v ? respond(fd, 500, "{\"error\":\"failing as asked\"}")
+                           : respond(fd, 201, "{\"queued\":true}");
+    if (sscanf(place, "slow%d%c", &v, &c) == 2 && c == '-') {
+        usleep((useconds_t)v * 1000);
+        return respond(fd, 201, "{\"queued\":true}");
+    }
+    if (strncmp(place, "hang-", 5) == 0) {
+        char sink[256];
+        while (read(fd, sink, sizeof(sink)) > 0)
+            ;
+        return false;
+    }
+    if (strncmp(place, "close-", 6) == 0)
+        return false;
+    if (strncmp(place, "garbage-", 8) == 0) {
+        write_all(fd, "NOT HTTP AT ALL\r\n\r\n", 19);
+        return false;
+    }
+    return respond(fd, 201, "{\"queued\":true}");
+}
+
+static void *serve(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char *buf = malloc(MAX_REQUEST + 1);
+    size_t have = 0;
+    while (buf) {
+        char *end;
+        buf[have] = '\0';
+        while (!(end = strstr(buf, "\r\n\r\n"))) {
+            if (have >= MAX_REQUEST)
+                goto out;
+            ssize_t k = read(fd, buf + have, MAX_REQUEST - have);
+            if (k <= 0)
+                goto out;
+            have += (size_t)k;
+            buf[have] = '\0';
+        }
+        size_t head_len = (size_t)(end - buf) + 4;
+        char cl[32] = "0";
+        *end = '\0';
+        header(buf, "Content-Length", cl, sizeof(cl));
+        size_t body_len = strtoul(cl, NULL, 10);
+        if (body_len > MAX_REQUEST - head_len)
+            goto out;
+        while (have < head_len + body_len) {
+            ssize_t k = read(fd, buf + have, MAX_REQUEST - have);
+            if (k <= 0)
+                goto out;
+            have += (size_t)k;
+        }
+        char body[MAX_REQUEST / 4 + 1];
+        size_t bl = body_len < sizeof(body) - 1 ? body_len : sizeof(body) - 1;
+        memcpy(body, buf + head_len, bl);
+        body[bl] = '\0';
+        if (!handle(fd, buf, body, bl))
+            goto out;
+        memmove(buf, buf + head_len + body_len, have - head_len - body_len);
+        have -= head_len + body_len;
+    }
+out:
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int port = argc > 1 ? atoi(argv[1]) : 3000;
+    const char *addr = argc > 2 ? argv[2] : "127.0.0.1";
+    signal(SIGPIPE, SIG_IGN);
+
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0) {
+        fprintf(stderr, "argus-worker-standin: cannot listen on %s:%d: %m\n", addr, port);
+        return 1;
+    }
+    socklen_t sl = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    printf("PORT=%u\n", ntohs(sa.sin_port));
+    fflush(stdout);
+
+    for (;;) {
+        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE)
+                continue;
+            return 1;
+        }
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        if (pthread_create(&t, &attr, serve, (void *)(intptr_t)c) != 0)
+            close(c);
+        pthread_attr_destroy(&attr);
+    }
+}
