@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* What the integration tests share: the worker stand-in, the real daemon under
+ * systemd-socket-activate with NOTIFY_SOCKET read here, and an HTTP client. Every wait is
+ * bounded; every process started is ended by the matching stop. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct Standin {
+    pid_t pid;
+    unsigned port;
+    char url[64];
+} Standin;
+
+typedef struct Service {
+    pid_t pid;
+    unsigned port;
+    char base[64];
+    char dir[64];      /* private temporary folder */
+    char log_path[96]; /* the daemon's stderr (JSON lines) */
+    char notify_path[96];
+    int notify_fd;
+    char notified[8192]; /* every sd_notify message seen so far, newline separated */
+    size_t notified_len;
+} Service;
+
+typedef struct Response {
+    long status;
+    char *body;
+    char *headers; /* raw response head */
+    int curl_code;
+} Response;
+
+void standin_start(Standin *s);
+void standin_stop(Standin *s);
+/* How many POST /enqueue the stand-in got for that placeId. */
+unsigned standin_count(const Standin *s, const char *place_id);
+
+/* Starts the daemon socket-activated on 127.0.0.1 with the given "NAME=value" variables
+ * (NULL-terminated, may be NULL); WORKER_NODE_URL should be among them. */
+void service_start(Service *svc, const char *const *env);
+/* Waits (bounded) until a notify message containing `what` has arrived. */
+bool service_wait_notify(Service *svc, const char *what, int timeout_ms);
+/* Sends sig, waits for the exit (bounded), returns the exit status or -1 on a signal/timeout. */
+int service_stop(Service *svc, int sig);
+/* Waits for the process to exit on its own (bounded); exit status, or -1 if it did not. */
+int service_wait_exit(Service *svc, int timeout_ms);
+/* Whether the daemon's log (stderr) contains `needle`. */
+bool service_log_contains(const Service *svc, const char *needle);
+void service_cleanup(Service *svc);
+
+/* One request on a new connection. `content_type` NULL sends none; `body` NULL sends none. */
+Response http_request(const char *method, const char *url, const char *content_type,
+                      const char *body, const char *extra_header);
+Response http_post_json(const Service *svc, const char *path, const char *body);
+void response_free(Response *r);
+/* A header's value from the response head (case-insensitive), copied into out. */
+bool response_header(const Response *r, const char *name, char *out, size_t n);
+
+/* `n` POSTs of bodies[i] to url, all at once on separate connections; fills statuses. */
+void http_post_parallel(const char *url, const char *const *bodies, size_t n, long *statuses,
+                        char **bodies_out);
+
+/* Opens a connection, sends one GET /health keep-alive request and reads its answer; returns
+ * the still-open socket. */
+int keepalive_connection(unsigned port);
+/* Whether the peer closed fd within timeout_ms (read returns 0 or an error). */
+bool peer_closed(int fd, int timeout_ms);
+
+/* Runs argv (NULL-terminated) with the extra env, captures stdout+stderr into out (bounded),
+ * returns the exit status (-1 on signal or timeout). */
+int run_capture(const char *const *argv, const char *const *env, char *out, size_t n);
+
+const char *argus_binary(void);

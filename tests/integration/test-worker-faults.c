@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* What the client gets for each way the worker can fail, and how often the worker is tried. */
+#include <json-c/json.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+/* WORKER_RETRIES=2: three attempts in all for a retryable failure. */
+#define ATTEMPTS 3
+
+static Standin standin;
+static Service svc, dead_svc;
+
+static int setup(void **state)
+{
+    (void)state;
+    standin_start(&standin);
+    char worker[96];
+    snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", standin.url);
+    const char *env[] = {worker, "WORKER_TIMEOUT_MS=300", "WORKER_RETRIES=2", NULL};
+    service_start(&svc, env);
+
+    /* A worker URL where nothing listens: port 1 on loopback refuses at once. */
+    const char *dead_env[] = {"WORKER_NODE_URL=http://127.0.0.1:1", "WORKER_RETRIES=1", NULL};
+    service_start(&dead_svc, dead_env);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int a = service_stop(&svc, SIGTERM), b = service_stop(&dead_svc, SIGTERM);
+    service_cleanup(&svc);
+    service_cleanup(&dead_svc);
+    standin_stop(&standin);
+    return a == 0 && b == 0 ? 0 : -1;
+}
+
+static void assert_worker_error(const Response *r, long status, const char *place_id,
+                                const char *reason_part)
+{
+    assert_int_equal(r->status, status);
+    json_object *o = json_tokener_parse(r->body);
+    assert_non_null(o);
+    json_object *v;
+    assert_true(json_object_object_get_ex(o, "status", &v));
+    assert_string_equal(json_object_get_string(v), "error");
+    assert_true(json_object_object_get_ex(o, "error", &v));
+    const char *err = json_object_get_string(v);
+    assert_true(strncmp(err, "worker enqueue failed: ", 23) == 0);
+    if (!strstr(err, reason_part))
+        fail_msg("error \"%s\" does not mention \"%s\"", err, reason_part);
+    assert_true(json_object_object_get_ex(o, "placeId", &v));
+    assert_string_equal(json_object_get_string(v), place_id);
+    char job[1100];
+    snprintf(job, sizeof(job), "reviews:%s:start", place_id);
+    assert_true(json_object_object_get_ex(o, "jobId", &v));
+    assert_string_equal(json_object_get_string(v), job);
+    assert_true(json_object_object_get_ex(o, "timestamp", &v));
+    json_object_put(o);
+}
+
+static Response post(const Service *s, const char *place_id)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place_id);
+    return http_post_json(s, "/enqueue", body);
+}
+
+static void test_500_then_201_is_retried_to_success(void **state)
+{
+    (void)state;
+    Response r = post(&svc, "fail1x-retry");
+    assert_int_equal(r.status, 202);
+    response_free(&r);
+    assert_int_equal(standin_count(&standin, "fail1x-retry"), 2);
+}
+
+static void test_persistent_500_is_502_after_retries(void **state)
+{
+    (void)state;
+    Response r = post(&svc, "status500-always");
+    assert_worker_error(&r, 502, "status500-always", "HTTP 500");
+    response_free(&r);
+    assert_int_equal(standin_count(&standin, "status500-always"), ATTEMPTS);
+}
+
+static void test_429_is_retried(void **state)
+{
+    (void)state;
+    Response r = post(&svc, "status429-busy");
+    assert_worker_error(&r, 502, "status429-busy", "HTTP 429");
+    response_free(&r);
+    assert_int_equal(standin_count(&standin, "status429-busy"), ATTEMPTS);
+}
+
+static void test_400_is_502_and_never_retried(void **state)
+{
+    (void)state;
+    Response r = post(&svc, "status400-once");
+    assert_worker_error(&r, 502, "status400-once", "HTTP 400");
+    response_free(&r);
+    assert_int_equal(standin_count(&standin, "status400-once"), 1);
+    r = post(&svc, "status404-once");
+    assert_worker_error(&r, 502, "status404-once", "HTTP 404");
+    response_free(&r);
+    assert_int_equal(standin_count(&standin, "status404-once"), 1);
+}
+
+static void test_hang_is_504(void **state)
+{
+    (void)state;
+    Response r = post(&svc, "hang-forever");
+    assert_worker_error(&r, 504, "hang-forever", "worker timeout");
+    response_free(&r);
+    assert_int_equal(standin_count(&standin, "hang-forever"), ATTEMPTS);
+}
+
+static void test_close_without_answer_is_502(void **state)
+{
+    (void)state;
+    Response r = post(&svc, "close-early");
+    assert_worker_error(&r, 502, "close-early", "worker connection failed");
+    response_free(&r);
+    /* curl retries a dropped connection once on its own; we count at least our attempts. */
+    assert_true(standin_count(&standin, "close-early") >= ATTEMPTS);
+}
+
+static void test_garbage_answer_is_502(void **state)
+{
+    (void)state;
+    Response r = post(&svc, "garbage-answer");
+    assert_worker_error(&r, 502, "garbage-answer", "worker connection failed");
+    response_free(&r);
+}
+
+static void test_unreachable_is_503_with_retry_after(void **state)
+{
+    (void)state;
+    Response r = post(&dead_svc, "nobody-home");
+    assert_worker_error(&r, 503, "nobody-home", "worker unreachable");
+    char ra[16];
+    assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
+    assert_true(atoi(ra) > 0);
+    response_free(&r);
+}
+
+static void test_service_still_healthy_after_faults(void **state)
+{
+    (void)state;
+    Response r = post(&svc, "after-faults");
+    assert_int_equal(r.status, 202);
+    response_free(&r);
+    assert_true(service_wait_notify(&svc, "READY=1", 1000));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_500_then_201_is_retried_to_success),
+        cmocka_unit_test(test_persistent_500_is_502_after_retries),
+        cmocka_unit_test(test_429_is_retried),
+        cmocka_unit_test(test_400_is_502_and_never_retried),
+        cmocka_unit_test(test_hang_is_504),
+        cmocka_unit_test(test_close_without_answer_is_502),
+        cmocka_unit_test(test_garbage_answer_is_502),
+        cmocka_unit_test(test_unreachable_is_503_with_retry_after),
+        cmocka_unit_test(test_service_still_healthy_after_faults),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
