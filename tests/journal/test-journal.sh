@@ -1,0 +1,94 @@
+#!/bin/bash
+# The daemon's events land in the journal with their fields: a private journald in a private
+# mount namespace (no PID-1 systemd needed), the daemon's stderr on a journal stream, then
+# `journalctl PLACE_ID=…` must find the enqueue with JOB_ID and MESSAGE_ID.
+# Usage: test-journal.sh ARGUS_BINARY STANDIN_BINARY
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+    echo "needs root for a mount namespace; skipping"
+    exit 77
+fi
+if [ "${1:-}" != --inside ]; then
+    exec timeout 60 unshare -m --propagation private "$0" --inside "$@"
+fi
+shift
+argus=$1 standin=$2
+msgid_enqueued=a4797921098147a0bd3f6417c42ebc5f
+place="journal-$$-$RANDOM"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mount -t tmpfs tmpfs /run/systemd
+mkdir -p /run/log && mount -t tmpfs tmpfs /run/log
+/lib/systemd/systemd-journald &
+pids+=($!)
+for _ in $(seq 100); do [ -S /run/systemd/journal/stdout ] && break; sleep 0.05; done
+[ -S /run/systemd/journal/stdout ] || { echo "journald did not start"; exit 1; }
+
+"$standin" 0 127.0.0.1 >"$work/standin.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q PORT= "$work/standin.out" && break; sleep 0.05; done
+worker_port=$(sed -n 's/^PORT=//p' "$work/standin.out")
+
+port=
+for _ in $(seq 20); do
+    p=$(shuf -i 20000-60000 -n 1)
+    if ! ss -Hltn "sport = :$p" | grep -q .; then port=$p; break; fi
+done
+[ -n "$port" ]
+
+# stderr becomes a journal stream; JOURNAL_STREAM names it as systemd would ("dev:ino").
+systemd-cat -t argus-orchestrator sh -c '
+    js=$(stat -L -c "%d:%i" /proc/self/fd/2)
+    exec systemd-socket-activate -l "127.0.0.1:$1" -E JOURNAL_STREAM="$js" \
+        -E WORKER_NODE_URL="http://127.0.0.1:$2" -E LOG_LEVEL=info "$3"' \
+    sh "$port" "$worker_port" "$argus" &
+svc=$!
+pids+=($svc)
+for _ in $(seq 100); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.05; done
+
+code=$(curl -s -o "$work/body" -w '%{http_code}' -X POST "http://127.0.0.1:$port/enqueue" \
+    -H 'Content-Type: application/json' -H 'X-Request-Id: journal-req-1' \
+    -d "{\"placeId\":\"$place\"}")
+[ "$code" = 202 ] || { echo "POST /enqueue answered $code: $(cat "$work/body")"; exit 1; }
+curl -s -o /dev/null "http://127.0.0.1:$port/health"
+
+kill -TERM "$svc"
+for _ in $(seq 100); do kill -0 "$svc" 2>/dev/null || break; sleep 0.05; done
+journalctl --sync -D /run/log/journal 2>/dev/null || sleep 0.5
+
+fail=0
+entry=$(journalctl -D /run/log/journal -o json --no-pager "PLACE_ID=$place" MESSAGE_ID=$msgid_enqueued)
+check() {
+    if grep -q -- "$1" <<<"$entry"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi
+}
+check "\"JOB_ID\":\"reviews:$place:start\"" "JOB_ID of the enqueue"
+check "\"MESSAGE_ID\":\"$msgid_enqueued\"" "MESSAGE_ID of an enqueue"
+check '"SYSLOG_IDENTIFIER":"argus-orchestrator"' "SYSLOG_IDENTIFIER"
+check '"REQUEST_ID":"journal-req-1"' "REQUEST_ID from X-Request-Id"
+check '"PRIORITY":"6"' "info priority"
+check '"HTTP_STATUS":"202"' "HTTP_STATUS"
+check '"DURATION_USEC":"[0-9]' "DURATION_USEC"
+check "\"WORKER_URL\":\"http://127.0.0.1:$worker_port/enqueue\"" "WORKER_URL"
+check '"MESSAGE":"job enqueued successfully"' "MESSAGE"
+# structured, not text on the stream: no JSON line went through stdout transport
+if journalctl -D /run/log/journal -o json --no-pager _TRANSPORT=stdout | grep -q "$place"; then
+    echo "FAIL: the enqueue was logged as a text line, not with fields"; fail=1
+else
+    echo "ok: logged through the journal API"
+fi
+# health probes only at debug
+if journalctl -D /run/log/journal -o cat --no-pager SYSLOG_IDENTIFIER=argus-orchestrator | grep -q "health probe"; then
+    echo "FAIL: a health probe was logged at info"; fail=1
+else
+    echo "ok: health probe not logged at info"
+fi
+if [ $fail = 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; fi
+exit $fail
