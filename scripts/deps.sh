@@ -1,0 +1,22 @@
+# Debian 12 packages, sourced by the scripts and .ci/run: the one list of what we need.
+# shellcheck shell=bash
+BUILD_PACKAGES=(gcc pkg-config meson ninja-build
+    libh2o-dev libuv1-dev libsystemd-dev libcurl4-openssl-dev libjson-c-dev)
+RUN_PACKAGES=(systemd curl)
+TEST_PACKAGES=(libcmocka-dev systemd curl iproute2 util-linux coreutils clang-format)
+
+# apt_install PKG…: installs what is missing (as root, or through sudo).
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    echo "Installing Debian packages: ${missing[*]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}"
+}
