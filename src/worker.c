@@ -168,9 +168,14 @@ static void on_transfer_done(Worker *w, CURL *easy, CURLcode code)
         return;
     curl_multi_remove_handle(w->multi, easy);
 
-    long status = 0;
+    long status = 0, os_errno = 0;
     if (code == CURLE_OK)
         (void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    else if (curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+             (os_errno == EPERM || os_errno == EACCES))
+        /* Under the shipped unit this is IPAddressDeny=/IPAddressAllow= at work: say so. */
+        snprintf(c->errbuf, sizeof(c->errbuf),
+                 "connection not permitted (a firewall, or IPAddressAllow= of the unit)");
     bool retryable;
     WorkerOutcome o = worker_classify(code, status, &retryable);
 

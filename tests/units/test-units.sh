@@ -1,0 +1,43 @@
+#!/bin/bash
+# The shipped units: `systemd-analyze verify` accepts them, and the service's exposure under
+# `systemd-analyze security --offline=true` is at most 1.0.
+# Usage: test-units.sh SOCKET_UNIT SERVICE_UNIT DAEMON_BINARY
+set -uo pipefail
+socket=$1 service=$2 daemon=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+ok() { echo "ok: $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $1"; failed=$((failed + 1)); }
+
+# verify resolves ExecStart=: point it at the binary just built, in a copy.
+cp "$socket" "$work/argus-orchestrator.socket"
+sed "s|^ExecStart=.*|ExecStart=$daemon|" "$service" >"$work/argus-orchestrator.service"
+if out=$(cd "$work" && systemd-analyze verify --man=no argus-orchestrator.socket \
+    argus-orchestrator.service 2>&1) && [ -z "$out" ]; then
+    ok "systemd-analyze verify"
+else
+    bad "systemd-analyze verify: $out"
+fi
+
+grep -q '^Type=notify$' "$service" && ok "Type=notify" || bad "Type=notify"
+grep -q '^RestartPreventExitStatus=78$' "$service" && ok "no restart on exit 78" ||
+    bad "RestartPreventExitStatus=78"
+grep -q '^ListenStream=8080$' "$socket" && ok "ListenStream=8080" || bad "ListenStream=8080"
+grep -q '^WantedBy=sockets.target$' "$socket" && ok "socket in sockets.target" ||
+    bad "socket in sockets.target"
+# TimeoutStopSec must leave the drain (SHUTDOWN_TIMEOUT_SEC, 20 s by default) time to finish.
+stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' "$service")
+[ -n "$stop" ] && [ "$stop" -gt 20 ] && ok "TimeoutStopSec=${stop}s above the drain" ||
+    bad "TimeoutStopSec above 20s"
+
+report=$(systemd-analyze security --offline=true --no-pager "$service" 2>&1)
+level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$report")
+if [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 1.0) }'; then
+    ok "security exposure $level <= 1.0"
+else
+    bad "security exposure ${level:-unknown} > 1.0"
+    grep '✗' <<<"$report"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
