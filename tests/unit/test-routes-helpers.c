@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of src/routes.h's pure helpers: X-Request-Id and Content-Type checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "routes.h"
+
+/* Both helpers take (pointer, length) from h2o, with no NUL after the value: test them from an
+ * exactly sized heap copy so that AddressSanitizer catches a read past the end. */
+static bool call(bool (*fn)(const char *, size_t), const char *s, size_t len)
+{
+    char *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, s, len);
+    bool r = fn(copy, len);
+    free(copy);
+    return r;
+}
+
+static bool rid(const char *s)
+{
+    return call(request_id_is_valid, s, strlen(s));
+}
+
+static bool ct(const char *s)
+{
+    return call(content_type_is_json, s, strlen(s));
+}
+
+static void test_request_id_valid(void **state)
+{
+    (void)state;
+    assert_true(rid("a"));
+    assert_true(rid("0123456789abcdef0123456789abcdef"));
+    assert_true(rid("req-123_abc.def:ghi/jkl"));
+    assert_true(rid("550e8400-e29b-41d4-a716-446655440000"));
+    assert_true(rid("!#$%&()*+,-./:;<=>?@[]^_`{|}~"));
+}
+
+static void test_request_id_length(void **state)
+{
+    (void)state;
+    char buf[REQUEST_ID_MAX + 2];
+    memset(buf, 'r', sizeof(buf));
+    assert_int_equal(REQUEST_ID_MAX, 128);
+    assert_false(call(request_id_is_valid, buf, 0));
+    assert_true(call(request_id_is_valid, buf, 1));
+    assert_true(call(request_id_is_valid, buf, REQUEST_ID_MAX));
+    assert_false(call(request_id_is_valid, buf, REQUEST_ID_MAX + 1));
+    assert_false(call(request_id_is_valid, buf, REQUEST_ID_MAX + 2));
+}
+
+static void test_request_id_rejected(void **state)
+{
+    (void)state;
+    assert_false(rid("a b"));
+    assert_false(rid(" a"));
+    assert_false(rid("a "));
+    assert_false(rid("a\"b"));
+    assert_false(rid("a\\b"));
+    assert_false(rid("a\tb"));
+    assert_false(rid("a\nb"));
+    assert_false(rid("a\rb"));
+    assert_false(rid("a\x7f"));
+    assert_false(rid("caf\xc3\xa9"));
+    assert_false(rid("\xff"));
+    assert_false(call(request_id_is_valid, "a\0b", 3));
+
+    /* Every byte alone: exactly the printable ASCII but space, quote and backslash. (The
+     * apostrophe is left out: whether it counts as a "quote" is the header's call.) */
+    for (unsigned c = 0; c < 256; c++) {
+        if (c == '\'')
+            continue;
+        char s[1] = {(char)c};
+        bool want = c > ' ' && c <= '~' && c != '"' && c != '\\';
+        if (call(request_id_is_valid, s, 1) != want)
+            fail_msg("byte 0x%02x: got %d, want %d", c, !want, want);
+    }
+}
+
+static void test_content_type_json(void **state)
+{
+    (void)state;
+    assert_true(ct("application/json"));
+    assert_true(ct("application/json; charset=utf-8"));
+    assert_true(ct("application/json;charset=UTF-8"));
+    assert_true(ct("application/json ; charset=utf-8"));
+    assert_true(ct("Application/JSON"));
+    assert_true(ct("APPLICATION/JSON; CHARSET=UTF-8"));
+    assert_true(ct(" application/json "));
+    assert_true(ct("\tapplication/json\t"));
+    assert_true(ct("application/json;"));
+}
+
+static void test_content_type_not_json(void **state)
+{
+    (void)state;
+    assert_false(ct("application/jsonx"));
+    assert_false(ct("application/json x"));
+    assert_false(ct("application/json-patch+json"));
+    assert_false(ct("application/jso"));
+    assert_false(ct("application/"));
+    assert_false(ct("application"));
+    assert_false(ct("text/plain"));
+    assert_false(ct("text/json"));
+    assert_false(ct("application/x-www-form-urlencoded"));
+    assert_false(ct("multipart/form-data; boundary=x"));
+    assert_false(ct("xapplication/json"));
+    assert_false(ct("application /json"));
+    assert_false(ct("application/ json"));
+    assert_false(ct(""));
+    assert_false(ct(" "));
+    assert_false(ct(";"));
+    assert_false(ct("; application/json"));
+    assert_false(call(content_type_is_json, "application/json\0", 17));
+}
+
+static void test_content_type_length_bound(void **state)
+{
+    (void)state;
+    /* Only len bytes count. */
+    assert_true(call(content_type_is_json, "application/jsonx", 16));
+    assert_false(call(content_type_is_json, "application/json", 15));
+    assert_false(call(content_type_is_json, "application/json", 0));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_request_id_valid),
+        cmocka_unit_test(test_request_id_length),
+        cmocka_unit_test(test_request_id_rejected),
+        cmocka_unit_test(test_content_type_json),
+        cmocka_unit_test(test_content_type_not_json),
+        cmocka_unit_test(test_content_type_length_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
