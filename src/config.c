@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -50,35 +51,45 @@ int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret)
     return 0;
 }
 
-/* Accepts http://host[:port][/path] and https://…, without query, fragment, user info or
- * whitespace; the result has no trailing '/'. */
+/* Accepts http://host[:port][/path] and https://…: curl's own URL parser decides what curl will
+ * accept (host syntax, port range, IPv6 brackets); on top of it no user info, query, fragment
+ * or whitespace. The result has no trailing '/'. */
 static int parse_worker_url(const char *s, char **ret)
 {
-    size_t scheme;
-    if (strncasecmp(s, "http://", 7) == 0)
-        scheme = 7;
-    else if (strncasecmp(s, "https://", 8) == 0)
-        scheme = 8;
-    else
+    if (strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0)
         return -EINVAL;
-
-    const char *host = s + scheme;
-    size_t host_len = strcspn(host, "/");
-    if (host_len == 0 || host[0] == ':')
-        return -EINVAL;
+    const char *authority = strstr(s, "://") + 3;
+    if (*authority == '\0' || *authority == '/' || *authority == ':')
+        return -EINVAL; /* curl would take "http:///x" as host "x" */
     for (const char *p = s; *p; p++)
-        if (!isgraph((unsigned char)*p) || *p == '?' || *p == '#' || *p == '\\' || *p == '"')
+        if (!isgraph((unsigned char)*p) || *p == '?' || *p == '#' || *p == '\\' || *p == '"' ||
+            *p == '@')
             return -EINVAL;
-    if (memchr(host, '@', host_len))
-        return -EINVAL;
 
-    size_t len = strlen(s);
-    while (len > scheme + host_len && s[len - 1] == '/')
-        len--;
-    char *u = strndup(s, len);
+    CURLU *u = curl_url();
     if (!u)
         return -ENOMEM;
-    *ret = u;
+    char *host = NULL;
+    int r = 0;
+    if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !host[0])
+        r = -EINVAL;
+    else if (host[0] != '[') /* a name or IPv4 address; curl lets "%zz" through */
+        for (const char *p = host; *p; p++)
+            if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
+                r = -EINVAL;
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (r < 0)
+        return r;
+
+    size_t len = strlen(s), min = (size_t)(authority - s);
+    while (len > min && s[len - 1] == '/')
+        len--;
+    char *v = strndup(s, len);
+    if (!v)
+        return -ENOMEM;
+    *ret = v;
     return 0;
 }
 

@@ -4,6 +4,8 @@
 #include <json-c/json.h>
 #include <string.h>
 
+#include "json-check.h"
+
 const char *job_error_message(JobError e)
 {
     switch (e) {
@@ -42,11 +44,11 @@ static bool only_whitespace(const char *s, size_t len)
     return true;
 }
 
-/* Strict RFC 8259 parsing with UTF-8 validation, a depth limit, and the whole body consumed:
- * "{}x", "{} {}", a NUL inside or a truncated document are all invalid. */
+/* Strict RFC 8259 (json_check) first, then json-c builds the object: "{}x", "{} {}", NaN, a raw
+ * control character, invalid UTF-8, a truncated document or one nested too deep are invalid. */
 static json_object *parse_strict(const char *body, size_t len)
 {
-    if (len == 0 || len > (size_t)INT32_MAX)
+    if (len == 0 || len > (size_t)INT32_MAX || !json_check(body, len, REQUEST_JSON_MAX_DEPTH))
         return NULL;
     json_tokener *tok = json_tokener_new_ex(REQUEST_JSON_MAX_DEPTH);
     if (!tok)

@@ -163,6 +163,20 @@ static void send_json_line(LogLevel level, const LogFields *f, const char *msg)
     json_object_put(o);
 }
 
+/* A truncated message may end inside a UTF-8 sequence: cut the partial sequence off. */
+static void utf8_trim_partial(char *s, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--; /* continuation bytes */
+    if (i == 0 || (unsigned char)s[i - 1] < 0x80)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (len - (i - 1) < need)
+        s[i - 1] = '\0';
+}
+
 void log_event(LogLevel level, const char *message_id, const LogFields *f, const char *fmt, ...)
 {
     if (!log_enabled(level))
@@ -171,8 +185,10 @@ void log_event(LogLevel level, const char *message_id, const LogFields *f, const
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof(msg))
+        utf8_trim_partial(msg, sizeof(msg) - 1);
     if (log_to_journal)
         send_journal(level, message_id, f, msg);
     else

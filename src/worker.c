@@ -61,6 +61,7 @@ WorkerOutcome worker_classify(int curl_code, long http_status, bool *ret_retryab
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_SSL_CONNECT_ERROR:
         *ret_retryable = true;
         return WORKER_UNREACHABLE;
     case CURLE_GOT_NOTHING:

@@ -184,6 +184,8 @@ static void test_bad_bodies_are_400_and_never_forwarded(void **state)
         {"{\"placeId\":\"bad400:e\"}", "placeId is invalid"},
         {"{\"placeId\":\"bad400 f\"}", "placeId is invalid"},
         {"{\"placeId\":\"bad400\\u0000g\"}", "placeId is invalid"},
+        {"{\"placeId\":\"bad400-h\",\"x\":NaN}", "invalid JSON"},
+        {"{\"placeId\":\"bad400-i\",\"x\":\"\xc0\xaf\"}", "invalid JSON"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         Response r = http_post_json(&fx.svc, "/enqueue", cases[i].body);
@@ -199,7 +201,8 @@ static void test_bad_bodies_are_400_and_never_forwarded(void **state)
     Response r = http_post_json(&fx.svc, "/enqueue", deep);
     assert_error(&r, 400, "invalid JSON");
     response_free(&r);
-    static const char *never[] = {"bad400-a", "bad400-b", "bad400-c", "bad400-d", "bad400-deep"};
+    static const char *never[] = {"bad400-a", "bad400-b", "bad400-c",   "bad400-d",
+                                  "bad400-h", "bad400-i", "bad400-deep"};
     for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
         assert_int_equal(standin_count(&fx.standin, never[i]), 0);
 }

@@ -145,6 +145,16 @@ static void test_grows_until_cap(void **state)
     assert_int_equal(backoff_delay_usec(12, BACKOFF_BASE_USEC, BACKOFF_CAP_USEC, 0), 1000000);
 }
 
+/* Doubling a base near 2^64 must not wrap around to a tiny delay. */
+static void test_no_overflow(void **state)
+{
+    (void)state;
+    uint64_t v = backoff_delay_usec(2, 1ULL << 63, UINT64_MAX, 5);
+    assert_true(v >= UINT64_MAX / 2);
+    check_bounds(2, 1ULL << 63, UINT64_MAX, 5);
+    check_bounds(64, 1, UINT64_MAX, 12345);
+}
+
 static void test_never_exceeds_cap(void **state)
 {
     (void)state;
@@ -175,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_jitter_varies),
         cmocka_unit_test(test_grows_until_cap),
         cmocka_unit_test(test_never_exceeds_cap),
+        cmocka_unit_test(test_no_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -244,6 +244,13 @@ static void test_url_bad(void **state)
         "http://h/\xc3\xa9",
         "unix:/run/worker.sock",
         "httpx://h",
+        "http://localhost:notaport",
+        "http://h:99999",
+        "http://h:65536/",
+        "http://[::1",
+        "http://[::1]x",
+        "http://h%zz",
+        "http://h:-1",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         load_bad("WORKER_NODE_URL", bad[i]);

@@ -305,6 +305,42 @@ static void test_json_line_long_message(void **state)
     free(big);
 }
 
+/* A message cut inside a multi-byte character ends on the last whole one. */
+static void test_json_line_truncated_utf8(void **state)
+{
+    (void)state;
+    char big[2000];
+    memset(big, 'x', 1022);
+    size_t n = 1022;
+    for (int i = 0; i < 100; i++) {
+        big[n++] = (char)0xC3; /* é */
+        big[n++] = (char)0xA9;
+    }
+    big[n] = '\0';
+    Capture cap;
+    capture_start(&cap);
+    log_setup(LOG_LEVEL_INFO);
+    log_set_journal(false);
+    log_info(NULL, NULL, "%s", big);
+    size_t len;
+    char *out = capture_end(&cap, &len);
+    /* json-c's tokener checks UTF-8 when told to */
+    json_tokener *tok = json_tokener_new();
+    json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+    json_object *o = json_tokener_parse_ex(tok, out, (int)len);
+    assert_non_null(o);
+    json_object *m;
+    assert_true(json_object_object_get_ex(o, "msg", &m));
+    const char *msg = json_object_get_string(m);
+    size_t ml = (size_t)json_object_get_string_len(m);
+    assert_true(ml >= 1022);
+    assert_memory_equal(msg, big, ml); /* a prefix, ending on a whole character */
+    assert_int_equal((ml - 1022) % 2, 0);
+    json_object_put(o);
+    json_tokener_free(tok);
+    free(out);
+}
+
 static void test_errno_preserved(void **state)
 {
     (void)state;
@@ -408,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_level_filter),
         cmocka_unit_test(test_json_line_escaping),
         cmocka_unit_test(test_json_line_long_message),
+        cmocka_unit_test(test_json_line_truncated_utf8),
         cmocka_unit_test(test_errno_preserved),
         cmocka_unit_test(test_setup_detects_journal),
     };
