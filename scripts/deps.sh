@@ -20,3 +20,5 @@ apt_install() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${missing[@]}"
 }
+DEB_PACKAGES=(build-essential debhelper dpkg-dev lintian)
+E2E_PACKAGES=(systemd-container)
