@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "server.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 
@@ -72,6 +73,8 @@ static int run(int argc, char **argv)
     if (r == -EINVAL) {
         log_error(MSGID_CONFIG_INVALID, LOG_FIELDS(.error = bad_name),
                   "invalid configuration: %s=%s", bad_name, bad_value);
+        if (!check_only)
+            server_refuse_pending("service unavailable: invalid configuration");
         return EXIT_CONFIG;
     }
     if (r < 0) {

@@ -4,16 +4,20 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error-filter.h"
 #include "log.h"
+#include "timefmt.h"
 
 #define REQUEST_TIMEOUT_MS 10000
 #define LISTEN_BACKLOG 4096
@@ -285,4 +289,42 @@ void server_done(Server *s)
     free(s->listeners);
     s->listeners = NULL;
     s->n_listeners = 0;
+}
+
+void server_refuse_pending(const char *message)
+{
+    char body[512], head[256];
+    char ts[RFC3339_MAX] = "";
+    (void)format_rfc3339(time(NULL), ts);
+    int bl = snprintf(body, sizeof(body),
+                      "{\"status\":\"error\",\"error\":\"%s\",\"timestamp\":\"%s\"}", message, ts);
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %d\r\nConnection: close\r\n\r\n",
+                      bl);
+    if (bl < 0 || hl < 0 || bl >= (int)sizeof(body) || hl >= (int)sizeof(head))
+        return;
+    int n = sd_listen_fds(0);
+    for (int i = 0; i < n; i++) {
+        int fd = SD_LISTEN_FDS_START + i;
+        if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0)
+            continue;
+        for (int k = 0; k < 1024; k++) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, 0) <= 0)
+                break;
+            int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (c < 0)
+                break;
+            struct iovec iov[2] = {{head, (size_t)hl}, {body, (size_t)bl}};
+            (void)!writev(c, iov, 2);
+            (void)shutdown(c, SHUT_WR);
+            /* Unread request bytes would turn close() into a reset that can overtake the
+             * answer: read what has arrived. */
+            char sink[4096];
+            for (int r = 0; r < 16 && read(c, sink, sizeof(sink)) > 0; r++)
+                ;
+            close(c);
+        }
+    }
 }

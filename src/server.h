@@ -78,5 +78,11 @@ Conn *server_conn_of(h2o_req_t *req);
 void server_conn_hold(Conn *c);
 void server_conn_release(Conn *c);
 
+/* For an invalid configuration under socket activation: the connections already queued on the
+ * passed sockets would start the service again at once, again and again until systemd's start
+ * limit fails the socket. Answers each 503 with `message` and closes it, so that one bad start
+ * is one failed start and the socket keeps listening. Touches only the passed sockets. */
+void server_refuse_pending(const char *message);
+
 /* Frees h2o's context and configuration; the uv loop must then be run to close handles. */
 void server_done(Server *s);

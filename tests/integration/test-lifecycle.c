@@ -174,6 +174,26 @@ static void test_bad_config_exits_78(void **state)
     }
 }
 
+/* Socket-activated with a bad value: the connection that started it gets a 503 (instead of
+ * starting it again and again), and the exit status is 78. */
+static void test_bad_config_socket_activated(void **state)
+{
+    (void)state;
+    Service svc;
+    const char *env[] = {"WORKER_NODE_URL=ftp://nowhere", NULL};
+    service_start(&svc, env);
+    char url[128];
+    snprintf(url, sizeof(url), "%s/health", svc.base);
+    Response r = http_request("GET", url, NULL, NULL, NULL);
+    assert_int_equal(r.status, 503);
+    assert_non_null(r.body);
+    assert_non_null(strstr(r.body, "\"error\":\"service unavailable: invalid configuration\""));
+    response_free(&r);
+    assert_int_equal(service_wait_exit(&svc, 10000), 78);
+    assert_true(service_log_contains(&svc, "invalid configuration: WORKER_NODE_URL=ftp://nowhere"));
+    service_cleanup(&svc);
+}
+
 static void test_check_config_version_help(void **state)
 {
     (void)state;
@@ -205,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_stop_when_idle_is_quick_and_clean),
         cmocka_unit_test(test_idle_exit),
         cmocka_unit_test(test_bad_config_exits_78),
+        cmocka_unit_test(test_bad_config_socket_activated),
         cmocka_unit_test(test_check_config_version_help),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

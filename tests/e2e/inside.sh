@@ -1,0 +1,140 @@
+#!/bin/bash
+# Runs inside the booted container (see run.sh) as argus-e2e.service, with systemd as PID 1.
+# Writes one line per check to /out/result and "N passed, M failed" last.
+set -uo pipefail
+result=/out/result
+: >"$result"
+passed=0 failed=0
+ok() { echo "ok: $1" >>"$result"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $1" >>"$result"; failed=$((failed + 1)); }
+check() { # check DESCRIPTION COMMAND…
+    local what=$1
+    shift
+    if "$@" >/dev/null 2>&1; then ok "$what"; else bad "$what"; fi
+}
+finish() {
+    {
+        echo "--- journal of argus-orchestrator (last 40 lines)"
+        journalctl -u argus-orchestrator.service -u argus-orchestrator.socket --no-pager -n 40
+        echo "$passed passed, $failed failed"
+    } >>"$result"
+    exit 0
+}
+trap finish EXIT
+
+api=http://127.0.0.1:8080
+svc=argus-orchestrator.service
+sock=argus-orchestrator.socket
+post() { # post PLACE_ID [CURL_ARGS…] -> prints the HTTP status
+    local place=$1
+    shift
+    curl -s -o /tmp/body -w '%{http_code}' -m 20 "$@" -X POST "$api/enqueue" \
+        -H 'Content-Type: application/json' -d "{\"placeId\":\"$place\"}"
+}
+state() { systemctl show -P "$1" "$2"; }
+wait_for() { # wait_for SECONDS COMMAND…
+    local n=$(($1 * 10))
+    shift
+    for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+dropin() { # dropin NAME=VALUE…: the service's environment for the test
+    mkdir -p /etc/systemd/system/$svc.d
+    printf '[Service]\n' >/etc/systemd/system/$svc.d/test.conf
+    for kv in "$@"; do printf 'Environment=%s\n' "$kv" >>/etc/systemd/system/$svc.d/test.conf; done
+    systemctl daemon-reload
+}
+
+# --- install
+systemd-run -q --unit=argus-standin /out/argus-worker-standin 3000 127.0.0.1
+check "dpkg -i installs the package" dpkg -i /out/argus-orchestrator.deb
+check "the socket is enabled" systemctl is-enabled $sock
+check "the socket is active after install" systemctl is-active $sock
+check "the service is not started eagerly" test "$(state ActiveState $svc)" = inactive
+check "systemd-analyze verify accepts the installed units" \
+    systemd-analyze verify /lib/systemd/system/$sock /lib/systemd/system/$svc
+check "the man page is installed" test -f /usr/share/man/man8/argus-orchestrator.8.gz
+check "the environment file is a conffile" grep -qx /etc/argus-orchestrator/orchestrator.env \
+    /var/lib/dpkg/info/argus-orchestrator.conffiles
+dropin WORKER_NODE_URL=http://127.0.0.1:3000 WORKER_TIMEOUT_MS=5000
+wait_for 5 curl -s -o /dev/null 127.0.0.1:3000/health
+
+# --- first request starts it
+place="e2e-first-$RANDOM"
+code=$(post "$place" -H 'X-Request-Id: e2e-req-1')
+check "POST /enqueue through port 8080 answers 202 (got $code)" test "$code" = 202
+check "the first connection started the service" test "$(state ActiveState $svc)" = active
+check "the service reports STATUS=" sh -c "systemctl show -P StatusText $svc | grep -q 'Serving on'"
+
+# --- journal
+journalctl --sync 2>/dev/null || true
+entry=$(journalctl -u argus-orchestrator "PLACE_ID=$place" -o json --no-pager)
+check "journalctl -u argus-orchestrator PLACE_ID= finds the job's JOB_ID" \
+    grep -q "\"JOB_ID\":\"reviews:$place:start\"" <<<"$entry"
+check "… with the enqueue MESSAGE_ID" grep -q '"MESSAGE_ID":"a4797921098147a0bd3f6417c42ebc5f"' <<<"$entry"
+check "… with REQUEST_ID" grep -q '"REQUEST_ID":"e2e-req-1"' <<<"$entry"
+check "journalctl -x shows the catalog text" sh -c \
+    "journalctl -x -u argus-orchestrator PLACE_ID=$place --no-pager | grep -q 'Review job reviews:$place:start enqueued'"
+
+# --- stop while a slow request is in flight: it completes, Result=success
+slow="slow2500-e2e-$RANDOM"
+post "$slow" >/tmp/slow.code &
+slow_pid=$!
+wait_for 5 sh -c "curl -s 127.0.0.1:3000/count?placeId=$slow | grep -q '\"count\":1'"
+systemctl stop $svc
+wait $slow_pid
+check "systemctl stop lets the in-flight request finish with 202 (got $(cat /tmp/slow.code))" \
+    test "$(cat /tmp/slow.code)" = 202
+check "the stop ends with Result=success" test "$(state Result $svc)" = success
+check "the stop ends with exit status 0" test "$(state ExecMainStatus $svc)" = 0
+check "the socket stays active" systemctl is-active $sock
+
+# --- a request arriving during a stop is answered by the next start, not refused
+slow="slow2000-e2e-$RANDOM"
+post "e2e-warm-$RANDOM" >/dev/null
+post "$slow" >/tmp/slow.code &
+slow_pid=$!
+wait_for 5 sh -c "curl -s 127.0.0.1:3000/count?placeId=$slow | grep -q '\"count\":1'"
+systemctl stop --no-block $svc
+wait_for 5 sh -c "test \"\$(systemctl show -P ActiveState $svc)\" = deactivating"
+during="e2e-during-stop-$RANDOM"
+code=$(post "$during")
+wait $slow_pid
+check "a request sent during the stop is answered by the next start (got $code)" test "$code" = 202
+check "… and the in-flight one still finished (got $(cat /tmp/slow.code))" test "$(cat /tmp/slow.code)" = 202
+check "… by a new start of the service" test "$(state ActiveState $svc)" = active
+
+# --- idle exit, and the socket brings it back
+systemctl stop $svc
+dropin WORKER_NODE_URL=http://127.0.0.1:3000 IDLE_EXIT_SEC=1
+code=$(post "e2e-idle-$RANDOM")
+check "with IDLE_EXIT_SEC the service answers (got $code)" test "$code" = 202
+check "IDLE_EXIT_SEC makes it exit by itself" wait_for 10 sh -c "test \"\$(systemctl show -P ActiveState $svc)\" = inactive"
+check "… cleanly (Result=success)" test "$(state Result $svc)" = success
+code=$(post "e2e-after-idle-$RANDOM")
+check "the socket starts it again on the next request (got $code)" test "$code" = 202
+
+# --- a bad configuration fails once with 78 and no restart loop
+systemctl stop $svc
+dropin WORKER_NODE_URL=ftp://nowhere
+systemctl reset-failed $svc 2>/dev/null || true
+since=$(date '+%Y-%m-%d %H:%M:%S')
+sleep 1
+code=$(curl -s -o /tmp/body -w '%{http_code}' -m 5 "$api/health")
+wait_for 10 sh -c "test \"\$(systemctl show -P Result $svc)\" = exit-code"
+check "a bad WORKER_NODE_URL fails the start with exit 78" test "$(state ExecMainStatus $svc)" = 78
+check "… the client is answered 503, not left hanging (got $code)" test "$code" = 503
+sleep 3
+check "… and is not restarted (NRestarts=0)" test "$(state NRestarts $svc)" = 0
+starts=$(journalctl -u $svc --since "$since" --no-pager | grep -c 'invalid configuration: WORKER_NODE_URL=ftp://nowhere')
+check "… it failed once, no start loop ($starts start(s))" test "$starts" = 1
+check "… and the socket keeps listening" systemctl is-active $sock
+
+# --- removal stops both
+rm -rf /etc/systemd/system/$svc.d && systemctl daemon-reload
+systemctl reset-failed $svc $sock 2>/dev/null || true
+systemctl start $sock
+post "e2e-before-remove-$RANDOM" >/dev/null
+check "dpkg -r removes the package" dpkg -r argus-orchestrator
+check "removal stops the socket" sh -c "! systemctl is-active -q $sock"
+check "removal stops the service" sh -c "! systemctl is-active -q $svc"
