@@ -29,8 +29,14 @@ mount -t tmpfs tmpfs /run/systemd
 mkdir -p /run/log && mount -t tmpfs tmpfs /run/log
 /lib/systemd/systemd-journald &
 pids+=($!)
-for _ in $(seq 100); do [ -S /run/systemd/journal/stdout ] && break; sleep 0.05; done
-[ -S /run/systemd/journal/stdout ] || { echo "journald did not start"; exit 1; }
+# The socket file appears at bind(), a moment before journald listens: wait for a connection
+# to go through, not for the file.
+ready=
+for _ in $(seq 100); do
+    if systemd-cat -t probe true 2>/dev/null; then ready=1; break; fi
+    sleep 0.05
+done
+[ -n "$ready" ] || { echo "journald did not start"; exit 1; }
 
 "$standin" 0 127.0.0.1 >"$work/standin.out" &
 pids+=($!)
@@ -49,15 +55,20 @@ systemd-cat -t argus-orchestrator sh -c '
     js=$(stat -L -c "%d:%i" /proc/self/fd/2)
     exec systemd-socket-activate -l "127.0.0.1:$1" -E JOURNAL_STREAM="$js" \
         -E WORKER_NODE_URL="http://127.0.0.1:$2" -E LOG_LEVEL=info "$3"' \
-    sh "$port" "$worker_port" "$argus" &
+    sh "$port" "$worker_port" "$argus" 2>"$work/cat.err" &
 svc=$!
 pids+=($svc)
 for _ in $(seq 100); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.05; done
 
 code=$(curl -s -o "$work/body" -w '%{http_code}' -X POST "http://127.0.0.1:$port/enqueue" \
     -H 'Content-Type: application/json' -H 'X-Request-Id: journal-req-1' \
-    -d "{\"placeId\":\"$place\"}")
-[ "$code" = 202 ] || { echo "POST /enqueue answered $code: $(cat "$work/body")"; exit 1; }
+    -d "{\"placeId\":\"$place\"}") || true
+if [ "$code" != 202 ]; then
+    echo "POST /enqueue answered $code: $(cat "$work/body" 2>/dev/null)"
+    cat "$work/cat.err"
+    journalctl -D /run/log/journal --no-pager | tail -20
+    exit 1
+fi
 curl -s -o /dev/null "http://127.0.0.1:$port/health"
 
 kill -TERM "$svc"
