@@ -107,6 +107,9 @@ static const UintVar uint_vars[] = {
     {"MAX_BODY_BYTES", "16384", 64, 16 * 1024 * 1024, offsetof(Config, max_body_bytes)},
     {"SHUTDOWN_TIMEOUT_SEC", "20", 1, 3600, offsetof(Config, shutdown_timeout_sec)},
     {"IDLE_EXIT_SEC", "0", 0, 86400 * 7, offsetof(Config, idle_exit_sec)},
+    {"BREAKER_THRESHOLD", "5", 0, 1000, offsetof(Config, breaker_threshold)},
+    {"BREAKER_COOLDOWN_SEC", "5", 1, 3600, offsetof(Config, breaker_cooldown_sec)},
+    {"MAX_CONNECTIONS", "4096", 1, 1000000, offsetof(Config, max_connections)},
 };
 
 static const char *value_or(config_lookup_fn lookup, void *userdata, const char *name,
@@ -189,10 +192,12 @@ int config_dump(const Config *c, char **ret)
     if (asprintf(&s,
                  "PORT=%u\nWORKER_NODE_URL=%s\nLOG_LEVEL=%s\nWORKER_TIMEOUT_MS=%u\n"
                  "WORKER_RETRIES=%u\nWORKER_MAX_CONNECTIONS=%u\nMAX_BODY_BYTES=%u\n"
-                 "SHUTDOWN_TIMEOUT_SEC=%u\nIDLE_EXIT_SEC=%u\nHTTP2=%s\n",
+                 "SHUTDOWN_TIMEOUT_SEC=%u\nIDLE_EXIT_SEC=%u\nHTTP2=%s\nBREAKER_THRESHOLD=%u\n"
+                 "BREAKER_COOLDOWN_SEC=%u\nMAX_CONNECTIONS=%u\n",
                  c->port, c->worker_url, log_level_to_string(c->log_level), c->worker_timeout_ms,
                  c->worker_retries, c->worker_max_connections, c->max_body_bytes,
-                 c->shutdown_timeout_sec, c->idle_exit_sec, c->http2 ? "on" : "off") < 0)
+                 c->shutdown_timeout_sec, c->idle_exit_sec, c->http2 ? "on" : "off",
+                 c->breaker_threshold, c->breaker_cooldown_sec, c->max_connections) < 0)
         return -ENOMEM;
     *ret = s;
     return 0;

@@ -21,7 +21,10 @@ typedef struct Config {
     uint32_t worker_max_connections;
     uint32_t max_body_bytes;
     uint32_t shutdown_timeout_sec;
-    uint32_t idle_exit_sec; /* 0: never */
+    uint32_t idle_exit_sec;     /* 0: never */
+    uint32_t breaker_threshold; /* consecutive failed calls that open the breaker; 0: never */
+    uint32_t breaker_cooldown_sec;
+    uint32_t max_connections; /* client connections served at once */
     bool http2;
 } Config;
 

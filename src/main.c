@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "credentials.h"
 #include "log.h"
 #include "manager.h"
 #include "server.h"
@@ -94,13 +95,26 @@ static int run(int argc, char **argv)
         return EXIT_SUCCESS;
     }
 
+    char *token = NULL;
+    r = credential_read("api-token", &token);
+    if (r < 0 && r != -ENOENT) {
+        log_error(MSGID_CONFIG_INVALID, LOG_FIELDS(.error = "api-token"),
+                  "invalid configuration: credential api-token cannot be used: %s",
+                  r == -EINVAL ? "empty or larger than 4096 bytes" : strerror(-r));
+        config_done(&config);
+        server_refuse_pending("service unavailable: invalid configuration");
+        return EXIT_CONFIG;
+    }
+
     Manager *m;
     r = manager_new(&config, &m);
     if (r < 0) {
         config_done(&config);
+        free(token);
         log_error(NULL, NULL, "failed to set up: %s", strerror(-r));
         return EXIT_FAILURE;
     }
+    m->api_token = token;
     r = manager_listen(m);
     if (r < 0) {
         log_error(NULL, NULL, "failed to listen: %s", strerror(-r));

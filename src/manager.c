@@ -252,6 +252,7 @@ Manager *manager_free(Manager *m)
     sd_event_source_disable_unref(m->status_timer);
     sd_event_unref(m->event);
     config_done(&m->config);
+    free(m->api_token);
     free(m);
     return NULL;
 }

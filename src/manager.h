@@ -26,6 +26,7 @@ typedef struct Manager {
     UvEvent uv;
     Server server;
     Worker *worker;
+    char *api_token; /* POST /enqueue needs "Authorization: Bearer <it>" when set */
 
     uint64_t started_monotonic_usec;
     unsigned pending; /* enqueue requests waiting for the worker */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "routes.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "credentials.h"
 #include "job.h"
 #include "log.h"
 #include "manager.h"
@@ -79,6 +81,8 @@ static const char *reason_phrase(int status)
         return "Accepted";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 404:
         return "Not Found";
     case 405:
@@ -101,6 +105,15 @@ static const char *reason_phrase(int status)
 static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *value)
 {
     h2o_add_header(&req->pool, &req->res.headers, token, NULL, value, strlen(value));
+}
+
+/* Retry-After in whole seconds, at least 1. */
+static void add_retry_after(h2o_req_t *req, uint64_t usec)
+{
+    uint64_t sec = (usec + 999999) / 1000000;
+    char *v = h2o_mem_alloc_pool(&req->pool, 24);
+    snprintf(v, 24, "%llu", (unsigned long long)(sec ? sec : 1));
+    add_header(req, H2O_TOKEN_RETRY_AFTER, v);
 }
 
 /* Sends a JSON body (malloc'd, taken) with its Content-Length. */
@@ -218,8 +231,10 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
         if (r->outcome == WORKER_OK)
             body = response_enqueued(pe->place_id, pe->job_id, ts, &len);
         else {
-            if (status == 503)
-                add_header(req, H2O_TOKEN_RETRY_AFTER, "5");
+            if (r->retry_after_sec)
+                add_retry_after(req, r->retry_after_sec * 1000000ULL);
+            else if (status == 503)
+                add_retry_after(req, m->config.breaker_cooldown_sec * 1000000ULL);
             body = response_worker_error(r->reason, pe->place_id, pe->job_id, ts, &len);
         }
         send_json(req, status, body, len);
@@ -228,6 +243,26 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
                  "client went away before the worker answered");
     free(pe);
     manager_pending_end(m);
+}
+
+/* The breaker is open: 503 at once, with the time left of its cool-down. */
+static void fail_fast(Manager *m, h2o_req_t *req, const PendingEnqueue *pe)
+{
+    uint64_t retry_after;
+    const char *why;
+    (void)worker_ready(m->worker, &retry_after, &why);
+    m->stats.failed++;
+    log_warn(MSGID_ENQUEUE_FAILED,
+             LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
+                        .request_id = pe->request_id, .http_status = 503,
+                        .worker_url = m->config.worker_enqueue, .error = "circuit breaker open"),
+             "enqueue failed fast: circuit breaker open (%s)", why ? why : "worker failing");
+    char ts[RFC3339_MAX];
+    size_t len = 0;
+    timestamp_now(ts);
+    add_retry_after(req, retry_after);
+    char *body = response_worker_error("circuit breaker open", pe->place_id, pe->job_id, ts, &len);
+    send_json(req, 503, body, len);
 }
 
 static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
@@ -268,6 +303,12 @@ static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
     snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
 
     int r = worker_enqueue(m->worker, pe->place_id, pe->job_id, pe->request_id, on_worker_done, pe);
+    if (r == -EHOSTUNREACH) {
+        g->pe = NULL;
+        fail_fast(m, req, pe);
+        free(pe);
+        return 0;
+    }
     if (r < 0) {
         g->pe = NULL;
         free(pe);
@@ -293,6 +334,41 @@ static void handle_health(Manager *m, h2o_req_t *req, const char *request_id)
     send_json(req, 200, body, len);
 }
 
+/* Readiness for load balancers: 503 while the breaker is open, without calling the worker. */
+static void handle_ready(Manager *m, h2o_req_t *req, const char *request_id)
+{
+    char ts[RFC3339_MAX];
+    timestamp_now(ts);
+    uint64_t retry_after;
+    const char *why;
+    size_t len = 0;
+    char *body, *err = NULL;
+    bool ready = worker_ready(m->worker, &retry_after, &why);
+    log_debug(MSGID_REQUEST, LOG_FIELDS(.request_id = request_id, .http_status = ready ? 200 : 503),
+              "readiness probe");
+    if (ready)
+        body = json_object_of_strings(&len, "status", "ready", "service", "argus-orchestrator",
+                                      "timestamp", ts, "worker_url", m->config.worker_url, NULL);
+    else {
+        if (asprintf(&err, "circuit breaker open: %s", why && why[0] ? why : "worker failing") < 0)
+            err = NULL;
+        body = json_object_of_strings(
+            &len, "status", "unavailable", "error", err ? err : "circuit breaker open", "service",
+            "argus-orchestrator", "timestamp", ts, "worker_url", m->config.worker_url, NULL);
+        add_retry_after(req, retry_after);
+    }
+    free(err);
+    send_json(req, ready ? 200 : 503, body, len);
+}
+
+static bool authorized(Manager *m, h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    return i >= 0 &&
+           bearer_matches(req->headers.entries[i].value.base, req->headers.entries[i].value.len,
+                          m->api_token, strlen(m->api_token));
+}
+
 static bool method_is(h2o_req_t *req, const char *name, size_t len)
 {
     return h2o_memis(req->method.base, req->method.len, name, len);
@@ -311,15 +387,24 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             reject(m, req, 405, "method not allowed", request_id);
             return 0;
         }
+        if (m->api_token && !authorized(m, req)) {
+            add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"argus-orchestrator\"");
+            reject(m, req, 401, "unauthorized", request_id);
+            return 0;
+        }
         return handle_enqueue(m, req, request_id);
     }
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/health"))) {
+    bool health = h2o_memis(path.base, path.len, H2O_STRLIT("/health"));
+    if (health || h2o_memis(path.base, path.len, H2O_STRLIT("/ready"))) {
         if (!method_is(req, H2O_STRLIT("GET")) && !method_is(req, H2O_STRLIT("HEAD"))) {
             add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
             reject(m, req, 405, "method not allowed", request_id);
             return 0;
         }
-        handle_health(m, req, request_id);
+        if (health)
+            handle_health(m, req, request_id);
+        else
+            handle_ready(m, req, request_id);
         return 0;
     }
     reject(m, req, 404, "not found", request_id);

@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,14 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "inflight.h"
 #include "log.h"
 
 typedef struct WorkerCall WorkerCall;
+
+/* A Retry-After from the worker up to this long is waited for before the next attempt; a longer
+ * one ends the call (the client gets it passed on). */
+#define RETRY_AFTER_MAX_SEC 5
 
 struct Worker {
     sd_event *event;
@@ -21,20 +27,31 @@ struct Worker {
     sd_event_source *timer;
     WorkerCall *calls; /* doubly linked, for teardown */
     unsigned n_calls;
+    Inflight inflight; /* calls by job id */
+    Breaker breaker;
+    char last_error[320]; /* why the last failed call failed, for /ready */
 };
+
+typedef struct Waiter {
+    worker_done_fn done;
+    void *userdata;
+} Waiter;
 
 struct WorkerCall {
     Worker *worker;
     WorkerCall *prev, *next;
+    InflightEntry entry; /* key: job_id */
     CURL *easy;
     struct curl_slist *headers;
     sd_event_source *retry_timer;
     char *body;
     char *place_id, *job_id, *request_id;
     unsigned attempt;
+    unsigned retry_after_sec;
+    bool probe; /* the breaker's half-open probe */
     uint64_t started_usec;
-    worker_done_fn done;
-    void *userdata;
+    Waiter *waiters; /* the first started the call; the others joined it */
+    size_t n_waiters;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -105,6 +122,9 @@ static void call_free(WorkerCall *c)
     if (c->next)
         c->next->prev = c->prev;
     w->n_calls--;
+    if (c->entry.key)
+        inflight_remove(&w->inflight, &c->entry);
+    free(c->waiters);
     if (c->easy) {
         curl_multi_remove_handle(w->multi, c->easy);
         curl_easy_cleanup(c->easy);
@@ -130,11 +150,14 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
 static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
 {
+    Worker *w = c->worker;
+    uint64_t now = now_usec();
     WorkerResult r = {
         .outcome = o,
         .http_status = status,
         .attempts = c->attempt,
-        .duration_usec = now_usec() - c->started_usec,
+        .retry_after_sec = c->retry_after_sec,
+        .duration_usec = now - c->started_usec,
     };
     switch (o) {
     case WORKER_OK:
@@ -155,10 +178,21 @@ static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
         snprintf(r.reason, sizeof(r.reason), "worker timeout");
         break;
     }
-    worker_done_fn done = c->done;
-    void *ud = c->userdata;
-    call_free(c);
-    done(&r, ud);
+    /* The worker is healthy when it answers, even a 4xx; unreachable, timing out, 5xx and
+     * 429 count against it. */
+    bool healthy = o == WORKER_OK ||
+                   (o == WORKER_HTTP_ERROR && status >= 400 && status < 500 && status != 429);
+    breaker_record(&w->breaker, healthy, c->probe, now);
+    if (!healthy)
+        snprintf(w->last_error, sizeof(w->last_error), "%s", r.reason);
+
+    Waiter *waiters = c->waiters;
+    size_t n = c->n_waiters;
+    c->waiters = NULL;
+    call_free(c); /* first: a callback that enqueues the same job starts a new call */
+    for (size_t i = 0; i < n; i++)
+        waiters[i].done(&r, waiters[i].userdata);
+    free(waiters);
 }
 
 static void on_transfer_done(Worker *w, CURL *easy, CURLcode code)
@@ -180,10 +214,21 @@ static void on_transfer_done(Worker *w, CURL *easy, CURLcode code)
     bool retryable;
     WorkerOutcome o = worker_classify(code, status, &retryable);
 
+    curl_off_t retry_after = 0;
+    if (code == CURLE_OK && (status == 429 || status == 503) &&
+        curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+        c->retry_after_sec = retry_after > 86400 ? 86400 : (unsigned)retry_after;
+    else
+        c->retry_after_sec = 0;
+    if (c->retry_after_sec > RETRY_AFTER_MAX_SEC)
+        retryable = false; /* not worth holding the client for: it gets the Retry-After */
+
     if (o != WORKER_OK && retryable && c->attempt <= w->config->worker_retries) {
         uint64_t rnd = 0;
         (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
         uint64_t delay = backoff_delay_usec(c->attempt, BACKOFF_BASE_USEC, BACKOFF_CAP_USEC, rnd);
+        if (delay < c->retry_after_sec * 1000000ULL)
+            delay = c->retry_after_sec * 1000000ULL;
         log_warn(MSGID_WORKER_RETRY,
                  LOG_FIELDS(.place_id = c->place_id, .job_id = c->job_id,
                             .request_id = c->request_id, .worker_url = w->config->worker_enqueue,
@@ -317,6 +362,7 @@ int worker_new(sd_event *e, const Config *c, Worker **ret)
         return -ENOMEM;
     w->event = sd_event_ref(e);
     w->config = c;
+    breaker_init(&w->breaker, c->breaker_threshold, (uint64_t)c->breaker_cooldown_sec * 1000000ULL);
     w->multi = curl_multi_init();
     if (!w->multi) {
         worker_free(w);
@@ -348,6 +394,7 @@ Worker *worker_free(Worker *w)
         return NULL;
     while (w->calls)
         call_free(w->calls);
+    inflight_done(&w->inflight);
     if (w->multi)
         curl_multi_cleanup(w->multi);
     sd_event_source_disable_unref(w->timer);
@@ -389,15 +436,36 @@ static struct curl_slist *append_header(struct curl_slist *l, const char *name, 
     return n;
 }
 
+static int call_add_waiter(WorkerCall *c, worker_done_fn done, void *userdata)
+{
+    Waiter *w = realloc(c->waiters, (c->n_waiters + 1) * sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w[c->n_waiters++] = (Waiter){done, userdata};
+    c->waiters = w;
+    return 0;
+}
+
 int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const char *request_id,
                    worker_done_fn done, void *userdata)
 {
+    InflightEntry *joined = inflight_find(&w->inflight, job_id);
+    if (joined)
+        return call_add_waiter((WorkerCall *)((char *)joined - offsetof(WorkerCall, entry)), done,
+                               userdata);
+
+    bool probe;
+    if (!breaker_allow(&w->breaker, now_usec(), &probe))
+        return -EHOSTUNREACH;
+
     WorkerCall *c = calloc(1, sizeof(*c));
-    if (!c)
+    if (!c) {
+        if (probe)
+            breaker_record(&w->breaker, false, true, now_usec());
         return -ENOMEM;
+    }
     c->worker = w;
-    c->done = done;
-    c->userdata = userdata;
+    c->probe = probe;
     c->started_usec = now_usec();
     c->next = w->calls;
     if (w->calls)
@@ -405,7 +473,7 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     w->calls = c;
     w->n_calls++;
 
-    bool ok = true;
+    bool ok = call_add_waiter(c, done, userdata) == 0;
     c->place_id = strdup(place_id);
     c->job_id = strdup(job_id);
     c->request_id = request_id ? strdup(request_id) : NULL;
@@ -418,8 +486,16 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
         c->headers = append_header(c->headers, "X-Request-Id", request_id, &ok);
     c->headers = append_header(c->headers, "Expect", "", &ok);
     c->easy = curl_easy_init();
+    if (ok && c->job_id) {
+        c->entry.key = c->job_id;
+        ok = inflight_add(&w->inflight, &c->entry) == 0;
+        if (!ok)
+            c->entry.key = NULL;
+    }
     if (!ok || !c->place_id || !c->job_id || (request_id && !c->request_id) || !c->body ||
         !c->easy) {
+        if (probe)
+            breaker_record(&w->breaker, false, true, now_usec());
         call_free(c);
         return -ENOMEM;
     }
@@ -443,8 +519,28 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 
     if (call_start_attempt(c) < 0) {
+        if (probe)
+            breaker_record(&w->breaker, false, true, now_usec());
         call_free(c);
         return -ENOMEM;
     }
     return 0;
+}
+
+bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_reason)
+{
+    uint64_t now = now_usec();
+    if (breaker_state(&w->breaker, now) != BREAKER_OPEN) {
+        *ret_retry_after_usec = 0;
+        *ret_reason = NULL;
+        return true;
+    }
+    *ret_retry_after_usec = breaker_retry_after_usec(&w->breaker, now);
+    *ret_reason = w->last_error;
+    return false;
+}
+
+BreakerState worker_breaker_state(Worker *w)
+{
+    return breaker_state(&w->breaker, now_usec());
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "breaker.h"
 #include "config.h"
 
 typedef enum WorkerOutcome {
@@ -18,6 +19,7 @@ typedef struct WorkerResult {
     WorkerOutcome outcome;
     long http_status; /* of the last attempt, 0 if none */
     unsigned attempts;
+    unsigned retry_after_sec; /* the worker's Retry-After on the last attempt, 0 if none */
     uint64_t duration_usec;
     char reason[320]; /* "worker returned HTTP 500", "worker timeout", … */
 } WorkerResult;
@@ -30,10 +32,17 @@ int worker_new(sd_event *e, const Config *c, Worker **ret);
 /* Aborts transfers still running without calling their callbacks. Takes NULL. */
 Worker *worker_free(Worker *w);
 
-/* Starts forwarding a job; done is called exactly once, from the event loop, never from inside
- * this call. */
+/* Starts forwarding a job, or joins the call already in flight for the same job id (every
+ * request waiting on it gets its outcome). done is called exactly once, from the event loop,
+ * never from inside this call. Returns -EHOSTUNREACH without starting anything while the circuit
+ * breaker is open (see worker_ready), -ENOMEM when out of memory. */
 int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const char *request_id,
                    worker_done_fn done, void *userdata);
+
+/* Whether calls to the worker are let through now. When not, *ret_retry_after_usec says for how
+ * long and *ret_reason why (the failure that opened the breaker). */
+bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_reason);
+BreakerState worker_breaker_state(Worker *w);
 
 /* Ends every transfer now as WORKER_UNREACHABLE ("cancelled by shutdown"), calling each done. */
 void worker_cancel_all(Worker *w);

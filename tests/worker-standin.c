@@ -9,6 +9,10 @@
  *   hang-…            never answers (holds the connection until the client closes it)
  *   close-…           closes the connection without an answer
  *   garbage-…         answers bytes that are not HTTP
+ *   truncated-…       answers 201 with a Content-Length longer than the body, then closes
+ *   reset-…           resets the connection (RST) without an answer
+ *   retry<N>s-…       429 with Retry-After: N on the first attempt of that job, then 201
+ *   flap<MS>-…        503 during every other window of MS milliseconds, 201 in between
  * Every request must carry Content-Type: application/json, a body {"placeId":P,"jobId":J} and
  * Idempotency-Key: J; otherwise 422 with the reason.
  * GET /count?placeId=P answers {"count":N}: how many POSTs that placeId got.
@@ -30,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_REQUEST 65536
@@ -170,6 +175,33 @@ static bool handle(int fd, const char *head, const char *body, size_t body_len)
     if (strncmp(place, "garbage-", 8) == 0) {
         write_all(fd, "NOT HTTP AT ALL\r\n\r\n", 19);
         return false;
+    }
+    if (strncmp(place, "truncated-", 10) == 0) {
+        static const char r[] = "HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{\"queu";
+        write_all(fd, r, sizeof(r) - 1);
+        return false;
+    }
+    if (strncmp(place, "reset-", 6) == 0) {
+        struct linger l = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        return false;
+    }
+    if (sscanf(place, "retry%ds%c", &v, &c) == 2 && c == '-') {
+        if (n > 1)
+            return respond(fd, 201, "{\"queued\":true}");
+        char buf[256];
+        int k = snprintf(buf, sizeof(buf),
+                         "HTTP/1.1 429 Too Many Requests\r\nRetry-After: %d\r\n"
+                         "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                         v);
+        return write_all(fd, buf, (size_t)k);
+    }
+    if (sscanf(place, "flap%d%c", &v, &c) == 2 && c == '-' && v > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (ms / v) % 2 ? respond(fd, 503, "{\"error\":\"flapping\"}")
+                            : respond(fd, 201, "{\"queued\":true}");
     }
     return respond(fd, 201, "{\"queued\":true}");
 }

@@ -25,7 +25,9 @@ static int setup(void **state)
     standin_start(&standin);
     char worker[96];
     snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", standin.url);
-    const char *env[] = {worker, "WORKER_TIMEOUT_MS=300", "WORKER_RETRIES=2", NULL};
+    /* the breaker has its own test (test-resilience): here every fault reaches the worker */
+    const char *env[] = {worker, "WORKER_TIMEOUT_MS=300", "WORKER_RETRIES=2", "BREAKER_THRESHOLD=0",
+                         NULL};
     service_start(&svc, env);
 
     /* A worker URL where nothing listens: port 1 on loopback refuses at once. */

@@ -80,6 +80,9 @@ static void assert_defaults(const Config *c)
     assert_int_equal(c->shutdown_timeout_sec, 20);
     assert_int_equal(c->idle_exit_sec, 0);
     assert_false(c->http2);
+    assert_int_equal(c->breaker_threshold, 5);
+    assert_int_equal(c->breaker_cooldown_sec, 5);
+    assert_int_equal(c->max_connections, 4096);
 }
 
 static void test_defaults(void **state)
@@ -323,6 +326,9 @@ static const UintCase uint_cases[] = {
     {"MAX_BODY_BYTES", offsetof(Config, max_body_bytes), 16384, 64, 16 * 1024 * 1024},
     {"SHUTDOWN_TIMEOUT_SEC", offsetof(Config, shutdown_timeout_sec), 20, 1, 3600},
     {"IDLE_EXIT_SEC", offsetof(Config, idle_exit_sec), 0, 0, 7 * 86400},
+    {"BREAKER_THRESHOLD", offsetof(Config, breaker_threshold), 5, 0, 1000},
+    {"BREAKER_COOLDOWN_SEC", offsetof(Config, breaker_cooldown_sec), 5, 1, 3600},
+    {"MAX_CONNECTIONS", offsetof(Config, max_connections), 4096, 1, 1000000},
 };
 
 static uint32_t field(const Config *c, size_t offset)
@@ -477,7 +483,10 @@ static void test_dump_defaults(void **state)
     assert_has_line(d, "SHUTDOWN_TIMEOUT_SEC=20");
     assert_has_line(d, "IDLE_EXIT_SEC=0");
     assert_has_line(d, "HTTP2=off");
-    assert_int_equal(count_lines(d), 10);
+    assert_has_line(d, "BREAKER_THRESHOLD=5");
+    assert_has_line(d, "BREAKER_COOLDOWN_SEC=5");
+    assert_has_line(d, "MAX_CONNECTIONS=4096");
+    assert_int_equal(count_lines(d), 13);
     assert_int_equal(d[strlen(d) - 1], '\n');
     free(d);
     config_done(&c);
@@ -497,6 +506,9 @@ static void test_dump_custom(void **state)
         {"SHUTDOWN_TIMEOUT_SEC", "3600"},
         {"IDLE_EXIT_SEC", "604800"},
         {"HTTP2", "yes"},
+        {"BREAKER_THRESHOLD", "0"},
+        {"BREAKER_COOLDOWN_SEC", "3600"},
+        {"MAX_CONNECTIONS", "1"},
         {NULL, NULL},
     };
     Config c;
@@ -515,7 +527,10 @@ static void test_dump_custom(void **state)
     assert_has_line(d, "SHUTDOWN_TIMEOUT_SEC=3600");
     assert_has_line(d, "IDLE_EXIT_SEC=604800");
     assert_has_line(d, "HTTP2=on");
-    assert_int_equal(count_lines(d), 10);
+    assert_has_line(d, "BREAKER_THRESHOLD=0");
+    assert_has_line(d, "BREAKER_COOLDOWN_SEC=3600");
+    assert_has_line(d, "MAX_CONNECTIONS=1");
+    assert_int_equal(count_lines(d), 13);
     free(d);
     config_done(&c);
 }

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+#include "credentials.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+int credential_read(const char *name, char **ret)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    if (!dir || !dir[0])
+        return -ENOENT;
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    char *buf = malloc(CREDENTIAL_MAX + 1);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    size_t have = 0;
+    for (;;) {
+        ssize_t k = read(fd, buf + have, CREDENTIAL_MAX + 1 - have);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            int r = -errno;
+            close(fd);
+            free(buf);
+            return r;
+        }
+        if (k == 0 || (have += (size_t)k) > CREDENTIAL_MAX)
+            break;
+    }
+    close(fd);
+    while (have > 0 && (buf[have - 1] == '\n' || buf[have - 1] == '\r' || buf[have - 1] == ' ' ||
+                        buf[have - 1] == '\t'))
+        have--;
+    if (have == 0 || have > CREDENTIAL_MAX || memchr(buf, '\0', have)) {
+        free(buf);
+        return -EINVAL;
+    }
+    buf[have] = '\0';
+    *ret = buf;
+    return 0;
+}
+
+bool bearer_matches(const char *header, size_t header_len, const char *token, size_t token_len)
+{
+    if (header_len < 7 || strncasecmp(header, "Bearer ", 7) != 0)
+        return false;
+    const char *given = header + 7;
+    size_t given_len = header_len - 7;
+    while (given_len > 0 && *given == ' ') {
+        given++;
+        given_len--;
+    }
+    /* Every byte of the token is looked at, whatever the given length. */
+    unsigned char diff = given_len != token_len;
+    for (size_t i = 0; i < token_len; i++)
+        diff |= (unsigned char)token[i] ^ (unsigned char)(i < given_len ? given[i] : 0);
+    return diff == 0;
+}
