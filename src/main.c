@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
@@ -18,6 +19,17 @@ static const char *lookup_env(const char *name, void *userdata)
 {
     (void)userdata;
     return getenv(name);
+}
+
+/* MAX_CONNECTIONS clients plus the worker connections need more descriptors than the usual soft
+ * limit of 1024; the loop uses epoll, so the hard limit is safe to take. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 static void help(void)
@@ -105,6 +117,8 @@ static int run(int argc, char **argv)
         server_refuse_pending("service unavailable: invalid configuration");
         return EXIT_CONFIG;
     }
+
+    raise_fd_limit();
 
     Manager *m;
     r = manager_new(&config, &m);

@@ -43,9 +43,24 @@ int server_init(Server *s, const Config *c, uv_loop_t *loop)
     error_filter_register(s->pathconf);
     error_filter_register(&host->fallback_path);
 
+    s->max_conns = c->max_connections;
     s->accept_ctx.ctx = &s->ctx;
     s->accept_ctx.hosts = s->globalconf.hosts;
     return 0;
+}
+
+static void on_connection(uv_stream_t *listener, int status);
+
+/* A slot is free: take the connection a paused listener holds. */
+static void resume_accepting(Server *s)
+{
+    for (size_t i = 0; i < s->n_listeners && s->n_conns < s->max_conns; i++) {
+        Listener *l = &s->listeners[i];
+        if (l->paused && l->open) {
+            l->paused = false;
+            on_connection(&l->h.stream, 0);
+        }
+    }
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -55,6 +70,8 @@ static void on_conn_closed(uv_handle_t *h)
     h2o_linklist_unlink(&c->link);
     s->n_conns--;
     free(c);
+    if (!s->draining)
+        resume_accepting(s);
     if (s->on_conn_change)
         s->on_conn_change(s, s->userdata);
 }
@@ -75,6 +92,13 @@ static void on_connection(uv_stream_t *listener, int status)
     if (status < 0) {
         log_warn(NULL, LOG_FIELDS(.error = uv_strerror(status)), "accept failed: %s",
                  uv_strerror(status));
+        return;
+    }
+
+    /* At the cap, leave the connection unaccepted: libuv then stops watching the listener and
+     * the others wait in the kernel's backlog (or systemd's socket) until a slot frees. */
+    if (s->n_conns >= s->max_conns) {
+        l->paused = true;
         return;
     }
 

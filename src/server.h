@@ -33,6 +33,7 @@ typedef struct Listener {
     Server *server;
     bool is_unix;
     bool open;
+    bool paused; /* a connection is waiting in libuv for a free slot */
 } Listener;
 
 typedef void (*server_conn_fn)(Server *s, void *userdata);
@@ -51,6 +52,7 @@ struct Server {
 
     h2o_linklist_t conns;
     size_t n_conns;
+    size_t max_conns; /* at this count, accepting pauses until one closes */
     bool draining;
 
     /* Told whenever a connection opens or closes (idle-exit and drain bookkeeping). */

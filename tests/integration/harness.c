@@ -122,13 +122,38 @@ static bool port_listening(unsigned port)
     return ok;
 }
 
-int keepalive_connection(unsigned port)
+int raw_connect(unsigned port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    return fd;
+}
+
+size_t raw_read(int fd, char *buf, size_t n, int timeout_ms)
+{
+    size_t have = 0;
+    long long deadline = now_ms() + timeout_ms;
+    buf[0] = '\0';
+    while (have + 1 < n) {
+        long long left = deadline - now_ms();
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            break;
+        ssize_t k = read(fd, buf + have, n - 1 - have);
+        if (k <= 0)
+            break;
+        have += (size_t)k;
+        buf[have] = '\0';
+    }
+    return have;
+}
+
+int keepalive_connection(unsigned port)
+{
+    int fd = raw_connect(port);
     static const char req[] = "GET /health HTTP/1.1\r\nHost: test\r\n\r\n";
     CHECK(write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1);
     char buf[2048];

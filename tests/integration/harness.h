@@ -69,6 +69,11 @@ int keepalive_connection(unsigned port);
 /* Whether the peer closed fd within timeout_ms (read returns 0 or an error). */
 bool peer_closed(int fd, int timeout_ms);
 
+/* A plain TCP connection to 127.0.0.1:port (the test writes and reads it itself). */
+int raw_connect(unsigned port);
+/* Reads what arrives on fd until the peer closes or timeout_ms pass; NUL-terminated. */
+size_t raw_read(int fd, char *buf, size_t n, int timeout_ms);
+
 /* Runs argv (NULL-terminated) with the extra env, captures stdout+stderr into out (bounded),
  * returns the exit status (-1 on signal or timeout). */
 int run_capture(const char *const *argv, const char *const *env, char *out, size_t n);

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/* Slow, hostile and odd clients: a connection cap that queues instead of refusing, clients
+ * trickling bytes, malformed HTTP, chunked bodies over the limit, HTTP/2 while it is off. */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static Standin standin;
+
+static int setup(void **state)
+{
+    (void)state;
+    standin_start(&standin);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    standin_stop(&standin);
+    return 0;
+}
+
+static void start(Service *svc, const char *a, const char *b)
+{
+    char worker[96];
+    snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", standin.url);
+    const char *env[] = {worker, a, b, NULL};
+    service_start(svc, env);
+    /* start it (systemd-socket-activate waits for a first connection) */
+    char url[128];
+    snprintf(url, sizeof(url), "%s/health", svc->base);
+    Response r = http_request("GET", url, NULL, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    assert_true(service_wait_notify(svc, "READY=1", 5000));
+}
+
+static void stop(Service *svc)
+{
+    assert_int_equal(service_stop(svc, SIGTERM), 0);
+    service_cleanup(svc);
+}
+
+typedef struct Pending {
+    char url[128];
+    long status;
+    volatile int done;
+} Pending;
+
+static void *get_health(void *arg)
+{
+    Pending *p = arg;
+    Response r = http_request("GET", p->url, NULL, NULL, NULL);
+    p->status = r.status;
+    response_free(&r);
+    p->done = 1;
+    return NULL;
+}
+
+/* At MAX_CONNECTIONS the next client waits (it is not refused) and is served once a slot
+ * frees. */
+static void test_connection_cap_queues(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, "MAX_CONNECTIONS=4", NULL);
+    int held[4];
+    for (int i = 0; i < 4; i++)
+        held[i] = raw_connect(svc.port);
+    usleep(200 * 1000); /* let the daemon accept all four */
+
+    Pending p = {0};
+    snprintf(p.url, sizeof(p.url), "%s/health", svc.base);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, get_health, &p), 0);
+    usleep(500 * 1000);
+    assert_int_equal(p.done, 0); /* waiting for a slot */
+
+    close(held[0]);
+    pthread_join(t, NULL);
+    assert_int_equal(p.status, 200);
+    for (int i = 1; i < 4; i++)
+        close(held[i]);
+    stop(&svc);
+}
+
+#define TRICKLERS 200
+
+/* Hundreds of clients that send half a request and stall do not keep others from being served. */
+static void test_trickling_clients_do_not_block_others(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, NULL, NULL);
+    static int fds[TRICKLERS];
+    static const char part[] = "POST /enqueue HTTP/1.1\r\nHost: x\r\nContent-Le";
+    for (int i = 0; i < TRICKLERS; i++) {
+        fds[i] = raw_connect(svc.port);
+        assert_int_equal(write(fds[i], part, sizeof(part) - 1), (ssize_t)sizeof(part) - 1);
+    }
+    for (int i = 0; i < 5; i++) {
+        Response r = http_post_json(&svc, "/enqueue", "{\"placeId\":\"beside-tricklers\"}");
+        assert_int_equal(r.status, 202);
+        response_free(&r);
+    }
+    for (int i = 0; i < TRICKLERS; i++)
+        close(fds[i]);
+    stop(&svc);
+}
+
+static void test_malformed_http_is_400_and_closed(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, NULL, NULL);
+    static const char *garbage[] = {
+        "GARBAGE\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost x\r\n\r\n",
+        "POST /enqueue HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        "POST /enqueue HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    };
+    for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+        int fd = raw_connect(svc.port);
+        assert_int_equal(write(fd, garbage[i], strlen(garbage[i])), (ssize_t)strlen(garbage[i]));
+        char buf[4096];
+        raw_read(fd, buf, sizeof(buf), 5000);
+        if (strncmp(buf, "HTTP/1.1 400", 12) != 0)
+            fail_msg("request %zu answered: %.60s", i, buf);
+        close(fd);
+    }
+    Response r = http_post_json(&svc, "/enqueue", "{\"placeId\":\"after-garbage\"}");
+    assert_int_equal(r.status, 202);
+    response_free(&r);
+    stop(&svc);
+}
+
+static void test_chunked_body_over_limit_is_413(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, "MAX_BODY_BYTES=256", NULL);
+    int fd = raw_connect(svc.port);
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "POST /enqueue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 4; i++)
+        n += snprintf(req + n, sizeof(req) - (size_t)n, "100\r\n%0256d\r\n", 0);
+    n += snprintf(req + n, sizeof(req) - (size_t)n, "0\r\n\r\n");
+    (void)!write(fd, req, (size_t)n);
+    char buf[4096];
+    raw_read(fd, buf, sizeof(buf), 5000);
+    if (strncmp(buf, "HTTP/1.1 413", 12) != 0)
+        fail_msg("answered: %.80s", buf);
+    assert_non_null(strstr(buf, "\"error\":\"request body too large\""));
+    assert_non_null(strstr(buf, "application/json"));
+    close(fd);
+    stop(&svc);
+}
+
+static long http2_prior_knowledge(const Service *svc, long *ret_version)
+{
+    CURL *c = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "%s/health", svc->base);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    FILE *devnull = fopen("/dev/null", "we");
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, ret_version);
+    curl_easy_cleanup(c);
+    fclose(devnull);
+    return status;
+}
+
+static void test_http2_only_when_on(void **state)
+{
+    (void)state;
+    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    if (!(v->features & CURL_VERSION_HTTP2))
+        skip();
+    long version = 0;
+    Service off;
+    start(&off, NULL, NULL);
+    assert_int_equal(http2_prior_knowledge(&off, &version), 0); /* refused */
+    Response r = http_post_json(&off, "/enqueue", "{\"placeId\":\"h2-off-still-serves\"}");
+    assert_int_equal(r.status, 202);
+    response_free(&r);
+    stop(&off);
+
+    Service on;
+    start(&on, "HTTP2=on", NULL);
+    assert_int_equal(http2_prior_knowledge(&on, &version), 200);
+    assert_int_equal(version, CURL_HTTP_VERSION_2_0);
+    stop(&on);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_connection_cap_queues),
+        cmocka_unit_test(test_trickling_clients_do_not_block_others),
+        cmocka_unit_test(test_malformed_http_is_400_and_closed),
+        cmocka_unit_test(test_chunked_body_over_limit_is_413),
+        cmocka_unit_test(test_http2_only_when_on),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
