@@ -167,6 +167,8 @@ int manager_new(Config *config, Manager **ret)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     m->started_monotonic_usec = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    m->started_realtime_usec = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
 
     r = sd_event_default(&m->event);
     if (r < 0)
@@ -192,7 +194,7 @@ int manager_new(Config *config, Manager **ret)
     r = routes_register(m->server.pathconf, m);
     if (r < 0)
         goto fail;
-    r = worker_new(m->event, &m->config, &m->worker);
+    r = worker_new(m->event, &m->config, &m->metrics, &m->worker);
     if (r < 0)
         goto fail;
 

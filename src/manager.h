@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "server.h"
 #include "uv-event.h"
 #include "worker.h"
@@ -28,7 +29,9 @@ typedef struct Manager {
     Worker *worker;
     char *api_token; /* POST /enqueue needs "Authorization: Bearer <it>" when set */
 
+    Metrics metrics;
     uint64_t started_monotonic_usec;
+    uint64_t started_realtime_usec;
     unsigned pending; /* enqueue requests waiting for the worker */
     bool stopping;
     Stats stats;

@@ -116,14 +116,29 @@ static void add_retry_after(h2o_req_t *req, uint64_t usec)
     add_header(req, H2O_TOKEN_RETRY_AFTER, v);
 }
 
-/* Sends a JSON body (malloc'd, taken) with its Content-Length. */
-static void send_json(h2o_req_t *req, int status, char *body, size_t len)
+static MetricsRoute route_of(h2o_req_t *req)
+{
+    h2o_iovec_t p = req->path_normalized;
+    if (h2o_memis(p.base, p.len, H2O_STRLIT("/enqueue")))
+        return ROUTE_ENQUEUE;
+    if (h2o_memis(p.base, p.len, H2O_STRLIT("/health")))
+        return ROUTE_HEALTH;
+    if (h2o_memis(p.base, p.len, H2O_STRLIT("/ready")))
+        return ROUTE_READY;
+    if (h2o_memis(p.base, p.len, H2O_STRLIT("/metrics")))
+        return ROUTE_METRICS;
+    return ROUTE_OTHER;
+}
+
+/* Sends a JSON body (malloc'd, taken) with its Content-Length, and counts the answer. */
+static void send_json(Manager *m, h2o_req_t *req, int status, char *body, size_t len)
 {
     static const char oom[] = "{\"status\":\"error\",\"error\":\"out of memory\"}";
     if (!body) {
         status = 503;
         len = sizeof(oom) - 1;
     }
+    metrics_count_request(&m->metrics, route_of(req), status);
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     req->res.content_length = len;
@@ -138,13 +153,13 @@ static void timestamp_now(char ts[static RFC3339_MAX])
         ts[0] = '\0';
 }
 
-static void send_error(h2o_req_t *req, int status, const char *message)
+static void send_error(Manager *m, h2o_req_t *req, int status, const char *message)
 {
     char ts[RFC3339_MAX];
     size_t len = 0;
     timestamp_now(ts);
     char *body = response_error(message, ts, &len);
-    send_json(req, status, body, len);
+    send_json(m, req, status, body, len);
 }
 
 /* Takes the client's X-Request-Id when it is sane, else makes one; echoes it in the answer. */
@@ -174,7 +189,7 @@ static void reject(Manager *m, h2o_req_t *req, int status, const char *message,
              LOG_FIELDS(.request_id = request_id, .http_status = status, .error = message),
              "request rejected: %.*s %.*s: %s", (int)req->method.len, req->method.base,
              (int)req->path.len, req->path.base, message);
-    send_error(req, status, message);
+    send_error(m, req, status, message);
 }
 
 static void on_guard_dispose(void *p)
@@ -237,7 +252,8 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
                 add_retry_after(req, m->config.breaker_cooldown_sec * 1000000ULL);
             body = response_worker_error(r->reason, pe->place_id, pe->job_id, ts, &len);
         }
-        send_json(req, status, body, len);
+        send_json(m, req, status, body, len);
+        metrics_observe(&m->metrics.request_latency, (uint64_t)duration);
     } else
         log_info(MSGID_REQUEST, LOG_FIELDS(.place_id = pe->place_id, .request_id = pe->request_id),
                  "client went away before the worker answered");
@@ -262,7 +278,8 @@ static void fail_fast(Manager *m, h2o_req_t *req, const PendingEnqueue *pe)
     timestamp_now(ts);
     add_retry_after(req, retry_after);
     char *body = response_worker_error("circuit breaker open", pe->place_id, pe->job_id, ts, &len);
-    send_json(req, 503, body, len);
+    send_json(m, req, 503, body, len);
+    metrics_observe(&m->metrics.request_latency, now_usec() - pe->started_usec);
 }
 
 static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
@@ -290,7 +307,7 @@ static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
     RequestGuard *g = pe ? h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_guard_dispose) : NULL;
     if (!g) {
         free(pe);
-        send_error(req, 503, "out of memory");
+        send_error(m, req, 503, "out of memory");
         return 0;
     }
     pe->manager = m;
@@ -312,7 +329,7 @@ static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
     if (r < 0) {
         g->pe = NULL;
         free(pe);
-        send_error(req, 503, "out of memory");
+        send_error(m, req, 503, "out of memory");
         return 0;
     }
     pe->conn = server_conn_of(req);
@@ -331,7 +348,7 @@ static void handle_health(Manager *m, h2o_req_t *req, const char *request_id)
     log_debug(MSGID_REQUEST, LOG_FIELDS(.request_id = request_id, .http_status = 200),
               "health probe");
     char *body = response_health(ts, uptime, m->config.worker_url, &len);
-    send_json(req, 200, body, len);
+    send_json(m, req, 200, body, len);
 }
 
 /* Readiness for load balancers: 503 while the breaker is open, without calling the worker. */
@@ -358,7 +375,30 @@ static void handle_ready(Manager *m, h2o_req_t *req, const char *request_id)
         add_retry_after(req, retry_after);
     }
     free(err);
-    send_json(req, ready ? 200 : 503, body, len);
+    send_json(m, req, ready ? 200 : 503, body, len);
+}
+
+static void handle_metrics(Manager *m, h2o_req_t *req)
+{
+    metrics_count_request(&m->metrics, ROUTE_METRICS, 200);
+    MetricsGauges g = {
+        .in_flight = m->pending,
+        .connections = m->server.n_conns,
+        .breaker_state = (int)worker_breaker_state(m->worker),
+        .start_time = (double)m->started_realtime_usec / 1e6,
+    };
+    size_t len = 0;
+    char *body = metrics_render(&m->metrics, &g, ARGUS_VERSION, &len);
+    if (!body) {
+        send_error(m, req, 503, "out of memory");
+        return;
+    }
+    req->res.status = 200;
+    req->res.reason = "OK";
+    req->res.content_length = len;
+    add_header(req, H2O_TOKEN_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    h2o_send_inline(req, body, len);
+    free(body);
 }
 
 static bool authorized(Manager *m, h2o_req_t *req)
@@ -405,6 +445,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             handle_health(m, req, request_id);
         else
             handle_ready(m, req, request_id);
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+        if (!method_is(req, H2O_STRLIT("GET")) && !method_is(req, H2O_STRLIT("HEAD"))) {
+            add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
+            reject(m, req, 405, "method not allowed", request_id);
+            return 0;
+        }
+        handle_metrics(m, req);
         return 0;
     }
     reject(m, req, 404, "not found", request_id);

@@ -23,6 +23,7 @@ typedef struct WorkerCall WorkerCall;
 struct Worker {
     sd_event *event;
     const Config *config;
+    Metrics *metrics;
     CURLM *multi;
     sd_event_source *timer;
     WorkerCall *calls; /* doubly linked, for teardown */
@@ -47,6 +48,7 @@ struct WorkerCall {
     char *body;
     char *place_id, *job_id, *request_id;
     unsigned attempt;
+    uint64_t attempt_started_usec;
     unsigned retry_after_sec;
     bool probe; /* the breaker's half-open probe */
     uint64_t started_usec;
@@ -141,6 +143,7 @@ static void call_free(WorkerCall *c)
 static int call_start_attempt(WorkerCall *c)
 {
     c->attempt++;
+    c->attempt_started_usec = now_usec();
     c->errbuf[0] = '\0';
     CURLMcode m = curl_multi_add_handle(c->worker->multi, c->easy);
     return m == CURLM_OK ? 0 : -ENOMEM;
@@ -182,7 +185,10 @@ static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
      * 429 count against it. */
     bool healthy = o == WORKER_OK ||
                    (o == WORKER_HTTP_ERROR && status >= 400 && status < 500 && status != 429);
+    BreakerState before = w->breaker.state;
     breaker_record(&w->breaker, healthy, c->probe, now);
+    if (w->breaker.state == BREAKER_OPEN && before != BREAKER_OPEN)
+        w->metrics->breaker_opened++;
     if (!healthy)
         snprintf(w->last_error, sizeof(w->last_error), "%s", r.reason);
 
@@ -213,6 +219,14 @@ static void on_transfer_done(Worker *w, CURL *easy, CURLcode code)
                  "connection not permitted (a firewall, or IPAddressAllow= of the unit)");
     bool retryable;
     WorkerOutcome o = worker_classify(code, status, &retryable);
+    static const MetricsAttempt attempt_of[] = {
+        [WORKER_OK] = ATTEMPT_OK,
+        [WORKER_HTTP_ERROR] = ATTEMPT_HTTP_ERROR,
+        [WORKER_UNREACHABLE] = ATTEMPT_UNREACHABLE,
+        [WORKER_TIMEOUT] = ATTEMPT_TIMEOUT,
+    };
+    w->metrics->attempts[attempt_of[o]]++;
+    metrics_observe(&w->metrics->worker_latency, now_usec() - c->attempt_started_usec);
 
     curl_off_t retry_after = 0;
     if (code == CURLE_OK && (status == 429 || status == 503) &&
@@ -242,6 +256,7 @@ static void on_transfer_done(Worker *w, CURL *easy, CURLcode code)
                                            on_retry_timer, c);
         if (r >= 0) {
             (void)sd_event_source_set_description(c->retry_timer, "worker-retry");
+            w->metrics->retries++;
             return;
         }
     }
@@ -349,7 +364,7 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-int worker_new(sd_event *e, const Config *c, Worker **ret)
+int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret)
 {
     static bool curl_ready;
     if (!curl_ready) {
@@ -362,6 +377,7 @@ int worker_new(sd_event *e, const Config *c, Worker **ret)
         return -ENOMEM;
     w->event = sd_event_ref(e);
     w->config = c;
+    w->metrics = metrics;
     breaker_init(&w->breaker, c->breaker_threshold, (uint64_t)c->breaker_cooldown_sec * 1000000ULL);
     w->multi = curl_multi_init();
     if (!w->multi) {
@@ -450,9 +466,11 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
                    worker_done_fn done, void *userdata)
 {
     InflightEntry *joined = inflight_find(&w->inflight, job_id);
-    if (joined)
+    if (joined) {
+        w->metrics->shared_calls++;
         return call_add_waiter((WorkerCall *)((char *)joined - offsetof(WorkerCall, entry)), done,
                                userdata);
+    }
 
     bool probe;
     if (!breaker_allow(&w->breaker, now_usec(), &probe))

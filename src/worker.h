@@ -7,6 +7,7 @@
 
 #include "breaker.h"
 #include "config.h"
+#include "metrics.h"
 
 typedef enum WorkerOutcome {
     WORKER_OK,          /* 2xx */
@@ -28,7 +29,8 @@ typedef void (*worker_done_fn)(const WorkerResult *r, void *userdata);
 
 typedef struct Worker Worker;
 
-int worker_new(sd_event *e, const Config *c, Worker **ret);
+/* metrics gets the attempt counters and latencies; it must outlive the worker. */
+int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret);
 /* Aborts transfers still running without calling their callbacks. Takes NULL. */
 Worker *worker_free(Worker *w);
 

@@ -299,6 +299,50 @@ static void test_health(void **state)
     response_free(&r);
 }
 
+/* The value of a sample in GET /metrics, or -1. */
+static double metric(const char *series)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/metrics", fx.svc.base);
+    Response r = http_request("GET", url, NULL, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    char ct[96];
+    assert_true(response_header(&r, "Content-Type", ct, sizeof(ct)));
+    assert_non_null(strstr(ct, "text/plain; version=0.0.4"));
+    double v = -1;
+    size_t n = strlen(series);
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            v = strtod(p + n + 1, NULL);
+    response_free(&r);
+    return v;
+}
+
+static void test_metrics_move_with_requests(void **state)
+{
+    (void)state;
+    const char *accepted = "argus_http_requests_total{route=\"enqueue\",status=\"202\"}";
+    const char *rejected = "argus_http_requests_total{route=\"enqueue\",status=\"400\"}";
+    const char *ok = "argus_worker_attempts_total{outcome=\"ok\"}";
+    const char *latency = "argus_worker_latency_seconds_count";
+    double a0 = metric(accepted), r0 = metric(rejected), ok0 = metric(ok), l0 = metric(latency);
+    assert_true(a0 >= 0 && ok0 >= 0 && l0 >= 0);
+    Response r = http_post_json(&fx.svc, "/enqueue", "{\"placeId\":\"metrics-place\"}");
+    assert_int_equal(r.status, 202);
+    response_free(&r);
+    r = http_post_json(&fx.svc, "/enqueue", "{\"placeId\":7}");
+    assert_int_equal(r.status, 400);
+    response_free(&r);
+    assert_true(metric(accepted) == a0 + 1);
+    assert_true(metric(rejected) == (r0 < 0 ? 0 : r0) + 1);
+    assert_true(metric(ok) == ok0 + 1);
+    assert_true(metric(latency) == l0 + 1);
+    assert_true(metric("argus_connections_open") >= 1);
+    assert_true(metric("argus_requests_in_flight") == 0);
+    assert_true(metric("argus_breaker_state") == 0);
+    assert_true(metric("process_start_time_seconds") > 1.6e9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_methods_405_with_allow),
         cmocka_unit_test(test_unknown_paths_404),
         cmocka_unit_test(test_health),
+        cmocka_unit_test(test_metrics_move_with_requests),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

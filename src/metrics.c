@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int statuses[METRICS_STATUSES - 1] = {200, 202, 400, 401, 404, 405,
+                                                   413, 415, 502, 503, 504, 500};
+static const char *const route_names[_ROUTE_MAX] = {"enqueue", "health", "ready", "metrics",
+                                                    "other"};
+static const char *const attempt_names[_ATTEMPT_MAX] = {"ok", "http_error", "unreachable",
+                                                        "timeout"};
+/* seconds */
+static const double bucket_bounds[METRICS_BUCKETS - 1] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+static const uint64_t bucket_bounds_usec[METRICS_BUCKETS - 1] = {
+    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000};
+
+void metrics_count_request(Metrics *m, MetricsRoute route, int status)
+{
+    size_t i = 0;
+    while (i < METRICS_STATUSES - 1 && statuses[i] != status)
+        i++;
+    m->requests[route][i]++;
+}
+
+void metrics_observe(Histogram *h, uint64_t usec)
+{
+    size_t i = 0;
+    while (i < METRICS_BUCKETS - 1 && usec > bucket_bounds_usec[i])
+        i++;
+    h->buckets[i]++;
+    h->count++;
+    h->sum_usec += usec;
+}
+
+typedef struct Out {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} Out;
+
+__attribute__((format(printf, 2, 3))) static void put(Out *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            o->failed = true;
+            return;
+        }
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = (o->cap + (size_t)n) * 2;
+        char *p = realloc(o->p, cap);
+        if (!p) {
+            o->failed = true;
+            return;
+        }
+        o->p = p;
+        o->cap = cap;
+    }
+}
+
+static void put_histogram(Out *o, const char *name, const char *help, const Histogram *h)
+{
+    put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < METRICS_BUCKETS; i++) {
+        cumulative += h->buckets[i];
+        if (i < METRICS_BUCKETS - 1)
+            put(o, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_bounds[i],
+                (unsigned long long)cumulative);
+        else
+            put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
+    }
+    put(o, "%s_sum %.6f\n%s_count %llu\n", name, (double)h->sum_usec / 1e6, name,
+        (unsigned long long)h->count);
+}
+
+char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *version, size_t *ret_len)
+{
+    Out o = {.cap = 8192};
+    o.p = malloc(o.cap);
+    if (!o.p)
+        return NULL;
+
+    put(&o, "# HELP argus_http_requests_total HTTP requests answered, by route and status.\n"
+            "# TYPE argus_http_requests_total counter\n");
+    for (size_t r = 0; r < _ROUTE_MAX; r++)
+        for (size_t s = 0; s < METRICS_STATUSES; s++)
+            if (m->requests[r][s] || (r == ROUTE_ENQUEUE && statuses[s] == 202)) {
+                char status[8] = "other";
+                if (s < METRICS_STATUSES - 1)
+                    snprintf(status, sizeof(status), "%d", statuses[s]);
+                put(&o, "argus_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+                    route_names[r], status, (unsigned long long)m->requests[r][s]);
+            }
+
+    put(&o, "# HELP argus_worker_attempts_total Attempts at the worker node, by outcome.\n"
+            "# TYPE argus_worker_attempts_total counter\n");
+    for (size_t a = 0; a < _ATTEMPT_MAX; a++)
+        put(&o, "argus_worker_attempts_total{outcome=\"%s\"} %llu\n", attempt_names[a],
+            (unsigned long long)m->attempts[a]);
+    put(&o,
+        "# HELP argus_worker_retries_total Attempts that were retries.\n"
+        "# TYPE argus_worker_retries_total counter\n"
+        "argus_worker_retries_total %llu\n"
+        "# HELP argus_worker_shared_calls_total Requests that joined a call already in flight "
+        "for the same job.\n"
+        "# TYPE argus_worker_shared_calls_total counter\n"
+        "argus_worker_shared_calls_total %llu\n"
+        "# HELP argus_breaker_state Circuit breaker: 0 closed, 1 open, 2 half-open.\n"
+        "# TYPE argus_breaker_state gauge\n"
+        "argus_breaker_state %d\n"
+        "# HELP argus_breaker_opened_total Times the circuit breaker opened.\n"
+        "# TYPE argus_breaker_opened_total counter\n"
+        "argus_breaker_opened_total %llu\n"
+        "# HELP argus_requests_in_flight Requests waiting for the worker node.\n"
+        "# TYPE argus_requests_in_flight gauge\n"
+        "argus_requests_in_flight %llu\n"
+        "# HELP argus_connections_open Open client connections.\n"
+        "# TYPE argus_connections_open gauge\n"
+        "argus_connections_open %llu\n",
+        (unsigned long long)m->retries, (unsigned long long)m->shared_calls, g->breaker_state,
+        (unsigned long long)m->breaker_opened, (unsigned long long)g->in_flight,
+        (unsigned long long)g->connections);
+    put_histogram(&o, "argus_worker_latency_seconds", "Duration of one attempt at the worker node.",
+                  &m->worker_latency);
+    put_histogram(&o, "argus_request_duration_seconds",
+                  "Duration of POST /enqueue from arrival to answer.", &m->request_latency);
+    put(&o,
+        "# HELP process_start_time_seconds Start time of the process since unix epoch in "
+        "seconds.\n"
+        "# TYPE process_start_time_seconds gauge\n"
+        "process_start_time_seconds %.3f\n"
+        "# HELP argus_build_info The running version.\n"
+        "# TYPE argus_build_info gauge\n"
+        "argus_build_info{version=\"%s\"} 1\n",
+        g->start_time, version);
+
+    if (o.failed) {
+        free(o.p);
+        return NULL;
+    }
+    *ret_len = o.len;
+    return o.p;
+}

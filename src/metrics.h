@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Counters and histograms for GET /metrics (Prometheus text format 0.0.4). Plain integers
+ * updated on the loop's one thread: recording costs an increment. */
+
+typedef enum MetricsRoute {
+    ROUTE_ENQUEUE,
+    ROUTE_HEALTH,
+    ROUTE_READY,
+    ROUTE_METRICS,
+    ROUTE_OTHER,
+    _ROUTE_MAX,
+} MetricsRoute;
+
+typedef enum MetricsAttempt {
+    ATTEMPT_OK,
+    ATTEMPT_HTTP_ERROR,
+    ATTEMPT_UNREACHABLE,
+    ATTEMPT_TIMEOUT,
+    _ATTEMPT_MAX,
+} MetricsAttempt;
+
+#define METRICS_STATUSES 13 /* the statuses we answer, and "other" */
+#define METRICS_BUCKETS 14  /* upper bounds in seconds, the last +Inf */
+
+typedef struct Histogram {
+    uint64_t buckets[METRICS_BUCKETS]; /* not cumulative; rendered cumulative */
+    uint64_t count;
+    uint64_t sum_usec;
+} Histogram;
+
+typedef struct Metrics {
+    uint64_t requests[_ROUTE_MAX][METRICS_STATUSES];
+    uint64_t attempts[_ATTEMPT_MAX];
+    uint64_t retries;
+    uint64_t shared_calls;
+    uint64_t breaker_opened;
+    Histogram worker_latency;  /* one attempt at the worker */
+    Histogram request_latency; /* POST /enqueue, arrival to answer */
+} Metrics;
+
+/* What the renderer reads from elsewhere at the moment of the scrape. */
+typedef struct MetricsGauges {
+    uint64_t in_flight;   /* requests waiting for the worker */
+    uint64_t connections; /* open client connections */
+    int breaker_state;    /* 0 closed, 1 open, 2 half-open */
+    double start_time;    /* seconds since the epoch */
+} MetricsGauges;
+
+void metrics_count_request(Metrics *m, MetricsRoute route, int status);
+void metrics_observe(Histogram *h, uint64_t usec);
+
+/* The exposition text (malloc'd) and its length; NULL when out of memory. */
+char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *version,
+                     size_t *ret_len);
