@@ -1,0 +1,151 @@
+#!/bin/bash
+# Benchmark: argus-orchestrator against nginx on this machine, side by side in one run.
+#   /enqueue: the service forwarding to a worker stand-in (nginx answering 201) versus nginx as a
+#             keep-alive reverse proxy to the same stand-in;
+#   /health:  the service answering itself versus nginx `return 200`.
+# wrk drives each (keep-alive, 64 connections), the runs interleaved ROUNDS times. Prints
+# requests/s, p50/p99 latency, errors (non-2xx included) and RSS, the ratios against the
+# targets, and the cold start (first connection to first answer) under systemd-socket-activate.
+# Usage: bench/run.sh [SECONDS_PER_RUN (default 10)] [ROUNDS (default 3)]
+set -euo pipefail
+secs=${1:-10}
+rounds=${2:-3}
+top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../scripts/deps.sh
+. "$top/scripts/deps.sh"
+apt_install "${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}" nginx-light wrk iproute2
+
+build="$top/build-bench"
+[ -f "$build/build.ninja" ] || meson setup "$build" "$top" -Dbuildtype=release -Dtests=false >/dev/null
+ninja -C "$build" >/dev/null
+daemon="$build/argus-orchestrator"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    local p
+    for _ in $(seq 50); do
+        p=$(shuf -i 20000-30000 -n 1)
+        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+    echo "no free port" >&2
+    exit 1
+}
+wait_port() { for _ in $(seq 100); do ss -Hltn "sport = :$1" | grep -q . && return; sleep 0.05; done; }
+rss_kib() { awk '/^VmRSS:/ { s += $2 } END { print s + 0 }' "${@/#//proc/}" 2>/dev/null; }
+rss_of() { local t=0; for p in "$@"; do t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status"))); done; echo $t; }
+
+nginx_conf() { # nginx_conf NAME BODY → starts nginx with one worker on that config
+    local dir="$work/$1"
+    mkdir -p "$dir/logs"
+    cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 1000000;
+    $2
+}
+CONF
+    nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
+    pids+=($!)
+}
+
+worker_port=$(free_port)
+nginx_conf standin "server { listen 127.0.0.1:$worker_port;
+        location /enqueue { default_type application/json; return 201 '{\"queued\":true}'; } }"
+proxy_port=$(free_port)
+nginx_conf proxy "upstream worker { server 127.0.0.1:$worker_port; keepalive 64; }
+    server { listen 127.0.0.1:$proxy_port;
+        location /enqueue { proxy_pass http://worker; proxy_http_version 1.1;
+                            proxy_set_header Connection \"\"; }
+        location /health { default_type application/json;
+                           return 200 '{\"status\":\"healthy\"}'; } }"
+svc_port=$(free_port)
+systemd-socket-activate -l "127.0.0.1:$svc_port" -E WORKER_NODE_URL="http://127.0.0.1:$worker_port" \
+    -E LOG_LEVEL=info "$daemon" 2>/dev/null &
+svc_pid=$!
+pids+=($svc_pid)
+wait_port "$worker_port"
+wait_port "$proxy_port"
+wait_port "$svc_port"
+curl -s -o /dev/null "http://127.0.0.1:$svc_port/health" # starts the daemon
+
+run() { # run NAME URL LUA → appends "NAME rps p50 p99 errors" to results
+    local out
+    out=$(wrk -t1 -c64 -d"${secs}s" --latency -s "$top/bench/$3" "$2" | sed -n 's/^RESULT //p')
+    echo "$1 $out" >>"$work/results"
+    printf '  %-16s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %s\n' "$1" $out
+}
+
+echo "argus-orchestrator benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
+    "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+echo "wrk -t1 -c64 -d${secs}s, $rounds interleaved rounds; nginx 1 worker, access log off;" \
+    "service LOG_LEVEL=info, logs to /dev/null"
+# warm-up
+wrk -t1 -c64 -d2s -s "$top/bench/post.lua" "http://127.0.0.1:$svc_port/enqueue" >/dev/null
+wrk -t1 -c64 -d2s -s "$top/bench/post.lua" "http://127.0.0.1:$proxy_port/enqueue" >/dev/null
+for r in $(seq "$rounds"); do
+    echo "round $r"
+    run service-enqueue "http://127.0.0.1:$svc_port/enqueue" post.lua
+    run nginx-proxy "http://127.0.0.1:$proxy_port/enqueue" post.lua
+    run service-health "http://127.0.0.1:$svc_port/health" get.lua
+    run nginx-return200 "http://127.0.0.1:$proxy_port/health" get.lua
+done
+svc_rss=$(rss_of "$svc_pid")
+nginx_rss=$(rss_of $(pgrep -f "nginx: .*$work/proxy" || true) 2>/dev/null || echo 0)
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+col() { awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$work/results" | median; }
+errs() { awk -v n="$1" '$1 == n { s += $5 } END { print s + 0 }' "$work/results"; }
+
+# cold start: a fresh socket each time, the daemon not running; first connection to first answer
+cold=()
+for _ in $(seq 5); do
+    p=$(free_port)
+    systemd-socket-activate -l "127.0.0.1:$p" -E WORKER_NODE_URL="http://127.0.0.1:$worker_port" \
+        "$daemon" 2>/dev/null &
+    cp=$!
+    wait_port "$p"
+    cold+=("$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$p/health")")
+    kill "$cp"
+    wait "$cp" 2>/dev/null || true
+done
+cold_ms=$(printf '%s\n' "${cold[@]}" | awk '{ print $1 * 1000 }' | median)
+
+echo
+echo "medians over $rounds rounds:"
+printf '  %-16s %10s %10s %10s %8s\n' "" "req/s" "p50 ms" "p99 ms" "errors"
+for n in service-enqueue nginx-proxy service-health nginx-return200; do
+    printf '  %-16s %10.0f %10.3f %10.3f %8s\n' "$n" "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" "$(errs $n)"
+done
+echo "  RSS after load: service $((svc_rss / 1024)).$(((svc_rss % 1024) * 10 / 1024)) MiB," \
+    "nginx proxy (master + worker) $((nginx_rss / 1024)).$(((nginx_rss % 1024) * 10 / 1024)) MiB"
+echo "  cold start (first connection to first answer, median of 5): ${cold_ms} ms"
+echo
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+enq=$(ratio "$(col service-enqueue 2)" "$(col nginx-proxy 2)")
+p99=$(ratio "$(col service-enqueue 4)" "$(col nginx-proxy 4)")
+hl=$(ratio "$(col service-health 2)" "$(col nginx-return200 2)")
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "NOT met" }'; }
+echo "targets:"
+echo "  /enqueue req/s vs nginx proxy   ${enq}x (>= 0.9: $(verdict "$enq" 0.9 ">="))"
+echo "  /enqueue p99 vs nginx proxy     ${p99}x (<= 1.5: $(verdict "$p99" 1.5 "<="))"
+echo "  /health req/s vs nginx 200      ${hl}x (>= 0.9: $(verdict "$hl" 0.9 ">="))"
+echo "  non-2xx or errors               $(($(errs service-enqueue) + $(errs service-health))) (0: $( [ $(($(errs service-enqueue) + $(errs service-health))) = 0 ] && echo met || echo NOT met))"
+echo "  RSS after load                  $((svc_rss / 1024)) MiB (<= 8: $( [ "$svc_rss" -le 8192 ] && echo met || echo NOT met))"
+echo "  cold start                      ${cold_ms} ms (< 20: $(verdict "$cold_ms" 20 "<="))"
