@@ -96,7 +96,8 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
             "# TYPE argus_http_requests_total counter\n");
     for (size_t r = 0; r < _ROUTE_MAX; r++)
         for (size_t s = 0; s < METRICS_STATUSES; s++)
-            if (m->requests[r][s] || (r == ROUTE_ENQUEUE && statuses[s] == 202)) {
+            if (m->requests[r][s] ||
+                (r == ROUTE_ENQUEUE && s < METRICS_STATUSES - 1 && statuses[s] == 202)) {
                 char status[8] = "other";
                 if (s < METRICS_STATUSES - 1)
                     snprintf(status, sizeof(status), "%d", statuses[s]);

@@ -17,11 +17,9 @@ static int on_uv_io(sd_event_source *s, int fd, uint32_t revents, void *userdata
     return 0;
 }
 
-static int on_uv_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_uv_timer(void *userdata)
 {
-    (void)s, (void)usec;
     run_nowait(userdata);
-    return 0;
 }
 
 /* Without uv_update_time() here uv_backend_timeout() is computed from a stale clock and h2o's
@@ -32,17 +30,7 @@ static int on_uv_prepare(sd_event_source *s, void *userdata)
     UvEvent *u = userdata;
     uv_update_time(&u->loop);
     int t = uv_backend_timeout(&u->loop);
-    if (t < 0 || !uv_loop_alive(&u->loop))
-        return sd_event_source_set_enabled(u->timer, SD_EVENT_OFF);
-
-    uint64_t now;
-    int r = sd_event_now(u->event, CLOCK_MONOTONIC, &now);
-    if (r < 0)
-        return r;
-    r = sd_event_source_set_time(u->timer, now + (uint64_t)t * 1000ULL);
-    if (r < 0)
-        return r;
-    return sd_event_source_set_enabled(u->timer, SD_EVENT_ONESHOT);
+    return event_timer_arm(&u->timer, uv_loop_alive(&u->loop) ? t : -1);
 }
 
 int uv_event_attach(UvEvent *u, sd_event *e)
@@ -62,13 +50,7 @@ int uv_event_attach(UvEvent *u, sd_event *e)
     if (r < 0)
         goto fail;
 
-    /* Accuracy 1 µs: 0 would mean sd-event's default slack of 250 ms, and h2o and curl both
-     * schedule 0 ms timers. */
-    r = sd_event_add_time(e, &u->timer, CLOCK_MONOTONIC, 0, 1, on_uv_timer, u);
-    if (r < 0)
-        goto fail;
-    (void)sd_event_source_set_description(u->timer, "uv-timer");
-    r = sd_event_source_set_enabled(u->timer, SD_EVENT_OFF);
+    r = event_timer_init(&u->timer, e, "uv-timer", on_uv_timer, u);
     if (r < 0)
         goto fail;
     return 0;
@@ -88,7 +70,7 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 void uv_event_detach(UvEvent *u)
 {
     u->io = sd_event_source_disable_unref(u->io);
-    u->timer = sd_event_source_disable_unref(u->timer);
+    event_timer_done(&u->timer);
     if (!u->event)
         return;
     /* Let pending close callbacks run; what is still open then has no owner left. */

@@ -4,13 +4,15 @@
 #include <systemd/sd-event.h>
 #include <uv.h>
 
+#include "event-timer.h"
+
 /* A libuv loop nested in sd-event: an io source on uv's backend fd and a time source for uv's
  * next timer, both running uv_run(UV_RUN_NOWAIT); the io source's prepare callback re-arms the
  * time source before sd-event sleeps. */
 typedef struct UvEvent {
     uv_loop_t loop;
     sd_event_source *io;
-    sd_event_source *timer;
+    EventTimer timer;
     sd_event *event;
 } UvEvent;
 

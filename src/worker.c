@@ -11,7 +11,9 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "curl-event.h"
 #include "inflight.h"
+#include "job.h"
 #include "log.h"
 
 typedef struct WorkerCall WorkerCall;
@@ -19,17 +21,22 @@ typedef struct WorkerCall WorkerCall;
 /* A Retry-After from the worker up to this long is waited for before the next attempt; a longer
  * one ends the call (the client gets it passed on). */
 #define RETRY_AFTER_MAX_SEC 5
+#define REQUEST_ID_MAX_LEN 128
+/* Finished easy handles kept for the next calls: curl_easy_init() and its first setup cost
+ * more than a reset. */
+#define EASY_POOL_MAX 256
 
 struct Worker {
     sd_event *event;
     const Config *config;
     Metrics *metrics;
-    CURLM *multi;
-    sd_event_source *timer;
+    CurlEvent curl;
     WorkerCall *calls; /* doubly linked, for teardown */
     unsigned n_calls;
     Inflight inflight; /* calls by job id */
     Breaker breaker;
+    CURL *easy_pool[EASY_POOL_MAX];
+    size_t n_easy_pool;
     char last_error[320]; /* why the last failed call failed, for /ready */
 };
 
@@ -38,23 +45,31 @@ typedef struct Waiter {
     void *userdata;
 } Waiter;
 
+/* One job on its way to the worker: everything a transfer needs lives here, so that starting
+ * one allocates the call and (when the pool is empty) an easy handle, nothing else. */
 struct WorkerCall {
     Worker *worker;
     WorkerCall *prev, *next;
     InflightEntry entry; /* key: job_id */
     CURL *easy;
-    struct curl_slist *headers;
     sd_event_source *retry_timer;
-    char *body;
-    char *place_id, *job_id, *request_id;
     unsigned attempt;
     uint64_t attempt_started_usec;
     unsigned retry_after_sec;
     bool probe; /* the breaker's half-open probe */
     uint64_t started_usec;
-    Waiter *waiters; /* the first started the call; the others joined it */
-    size_t n_waiters;
+    Waiter first;
+    Waiter *more; /* requests that joined the call */
+    size_t n_more;
+    struct curl_slist headers[4]; /* curl's list type, nodes pointing into the buffers below */
+    size_t body_len;
     char errbuf[CURL_ERROR_SIZE];
+    char place_id[PLACE_ID_MAX + 1];
+    char job_id[JOB_ID_MAX + 1];
+    char request_id[REQUEST_ID_MAX_LEN + 1];
+    char idempotency_header[sizeof("Idempotency-Key: ") + JOB_ID_MAX];
+    char request_id_header[sizeof("X-Request-Id: ") + REQUEST_ID_MAX_LEN];
+    char body[sizeof("{\"placeId\":\"\",\"jobId\":\"\"}") + PLACE_ID_MAX + JOB_ID_MAX];
 };
 
 static uint64_t now_usec(void)
@@ -112,6 +127,17 @@ int worker_outcome_http_status(WorkerOutcome o)
     return 502;
 }
 
+static void easy_release(Worker *w, CURL *easy)
+{
+    if (!easy)
+        return;
+    if (w->n_easy_pool < EASY_POOL_MAX) {
+        curl_easy_reset(easy); /* keeps nothing of the call; the connections stay in the multi */
+        w->easy_pool[w->n_easy_pool++] = easy;
+    } else
+        curl_easy_cleanup(easy);
+}
+
 static void call_free(WorkerCall *c)
 {
     if (!c)
@@ -126,17 +152,12 @@ static void call_free(WorkerCall *c)
     w->n_calls--;
     if (c->entry.key)
         inflight_remove(&w->inflight, &c->entry);
-    free(c->waiters);
+    free(c->more);
     if (c->easy) {
-        curl_multi_remove_handle(w->multi, c->easy);
-        curl_easy_cleanup(c->easy);
+        curl_event_remove(&w->curl, c->easy);
+        easy_release(w, c->easy);
     }
-    curl_slist_free_all(c->headers);
     sd_event_source_disable_unref(c->retry_timer);
-    free(c->body);
-    free(c->place_id);
-    free(c->job_id);
-    free(c->request_id);
     free(c);
 }
 
@@ -145,8 +166,7 @@ static int call_start_attempt(WorkerCall *c)
     c->attempt++;
     c->attempt_started_usec = now_usec();
     c->errbuf[0] = '\0';
-    CURLMcode m = curl_multi_add_handle(c->worker->multi, c->easy);
-    return m == CURLM_OK ? 0 : -ENOMEM;
+    return curl_event_add(&c->worker->curl, c->easy);
 }
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata);
@@ -192,22 +212,24 @@ static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
     if (!healthy)
         snprintf(w->last_error, sizeof(w->last_error), "%s", r.reason);
 
-    Waiter *waiters = c->waiters;
-    size_t n = c->n_waiters;
-    c->waiters = NULL;
+    Waiter first = c->first;
+    Waiter *more = c->more;
+    size_t n = c->n_more;
+    c->more = NULL;
     call_free(c); /* first: a callback that enqueues the same job starts a new call */
+    first.done(&r, first.userdata);
     for (size_t i = 0; i < n; i++)
-        waiters[i].done(&r, waiters[i].userdata);
-    free(waiters);
+        more[i].done(&r, more[i].userdata);
+    free(more);
 }
 
-static void on_transfer_done(Worker *w, CURL *easy, CURLcode code)
+static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
 {
+    Worker *w = userdata;
     WorkerCall *c = NULL;
     (void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
     if (!c)
         return;
-    curl_multi_remove_handle(w->multi, easy);
 
     long status = 0, os_errno = 0;
     if (code == CURLE_OK)
@@ -245,8 +267,9 @@ static void on_transfer_done(Worker *w, CURL *easy, CURLcode code)
             delay = c->retry_after_sec * 1000000ULL;
         log_warn(MSGID_WORKER_RETRY,
                  LOG_FIELDS(.place_id = c->place_id, .job_id = c->job_id,
-                            .request_id = c->request_id, .worker_url = w->config->worker_enqueue,
-                            .worker_status = (int)status, .attempt = (int)c->attempt,
+                            .request_id = c->request_id[0] ? c->request_id : NULL,
+                            .worker_url = w->config->worker_enqueue, .worker_status = (int)status,
+                            .attempt = (int)c->attempt,
                             .error = code == CURLE_OK ? NULL
                                      : c->errbuf[0]   ? c->errbuf
                                                       : curl_easy_strerror(code)),
@@ -263,104 +286,13 @@ static void on_transfer_done(Worker *w, CURL *easy, CURLcode code)
     call_finish(c, o, status, code);
 }
 
-static void drain_messages(Worker *w)
-{
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(w->multi, &left)))
-        if (msg->msg == CURLMSG_DONE)
-            on_transfer_done(w, msg->easy_handle, msg->data.result);
-}
-
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-    (void)usec;
+    (void)s, (void)usec;
     WorkerCall *c = userdata;
-    Worker *w = c->worker;
-    (void)s;
     c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
     if (call_start_attempt(c) < 0)
         call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY);
-    (void)w;
-    return 0;
-}
-
-static int on_curl_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-    (void)s;
-    Worker *w = userdata;
-    int action = 0, running;
-    if (revents & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
-        action |= CURL_CSELECT_IN;
-    if (revents & EPOLLOUT)
-        action |= CURL_CSELECT_OUT;
-    if (revents & EPOLLERR)
-        action |= CURL_CSELECT_ERR;
-    curl_multi_socket_action(w->multi, fd, action, &running);
-    drain_messages(w);
-    return 0;
-}
-
-static int on_curl_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-    (void)s, (void)usec;
-    Worker *w = userdata;
-    int running;
-    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain_messages(w);
-    return 0;
-}
-
-/* curl asks to watch (or stop watching) a socket: one io source per fd, kept with
- * curl_multi_assign(). */
-static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    (void)easy;
-    Worker *w = userp;
-    sd_event_source *io = socketp;
-
-    if (what == CURL_POLL_REMOVE) {
-        if (io) {
-            sd_event_source_disable_unref(io);
-            curl_multi_assign(w->multi, fd, NULL);
-        }
-        return 0;
-    }
-    uint32_t events = 0;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        events |= EPOLLIN;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        events |= EPOLLOUT;
-
-    if (io) {
-        if (sd_event_source_set_io_events(io, events) < 0 ||
-            sd_event_source_set_enabled(io, SD_EVENT_ON) < 0)
-            return -1;
-        return 0;
-    }
-    if (sd_event_add_io(w->event, &io, fd, events, on_curl_io, w) < 0)
-        return -1;
-    (void)sd_event_source_set_description(io, "worker-io");
-    if (curl_multi_assign(w->multi, fd, io) != CURLM_OK) {
-        sd_event_source_disable_unref(io);
-        return -1;
-    }
-    return 0;
-}
-
-/* curl asks for one timer: -1 stops it, 0 fires at once (next iteration). */
-static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    (void)multi;
-    Worker *w = userp;
-    if (timeout_ms < 0)
-        return sd_event_source_set_enabled(w->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
-    uint64_t now;
-    if (sd_event_now(w->event, CLOCK_MONOTONIC, &now) < 0)
-        return -1;
-    if (sd_event_source_set_time(w->timer, now + (uint64_t)timeout_ms * 1000ULL) < 0 ||
-        sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT) < 0)
-        return -1;
     return 0;
 }
 
@@ -379,27 +311,16 @@ int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret)
     w->config = c;
     w->metrics = metrics;
     breaker_init(&w->breaker, c->breaker_threshold, (uint64_t)c->breaker_cooldown_sec * 1000000ULL);
-    w->multi = curl_multi_init();
-    if (!w->multi) {
-        worker_free(w);
-        return -ENOMEM;
-    }
-    int r = sd_event_add_time(e, &w->timer, CLOCK_MONOTONIC, 0, 1, on_curl_timer, w);
+    int r = curl_event_init(&w->curl, e, on_transfer_done, w);
     if (r < 0) {
         worker_free(w);
         return r;
     }
-    (void)sd_event_source_set_description(w->timer, "worker-timer");
-    (void)sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
-
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->worker_max_connections);
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->worker_max_connections);
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)c->worker_max_connections);
-    curl_multi_setopt(w->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+    CURLM *multi = w->curl.multi;
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->worker_max_connections);
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->worker_max_connections);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)c->worker_max_connections);
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
     *ret = w;
     return 0;
 }
@@ -411,9 +332,9 @@ Worker *worker_free(Worker *w)
     while (w->calls)
         call_free(w->calls);
     inflight_done(&w->inflight);
-    if (w->multi)
-        curl_multi_cleanup(w->multi);
-    sd_event_source_disable_unref(w->timer);
+    while (w->n_easy_pool > 0)
+        curl_easy_cleanup(w->easy_pool[--w->n_easy_pool]);
+    curl_event_done(&w->curl);
     sd_event_unref(w->event);
     free(w);
     return NULL;
@@ -439,32 +360,54 @@ static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
-static struct curl_slist *append_header(struct curl_slist *l, const char *name, const char *value,
-                                        bool *ok)
-{
-    char buf[1200];
-    snprintf(buf, sizeof(buf), "%s: %s", name, value);
-    struct curl_slist *n = curl_slist_append(l, buf);
-    if (!n) {
-        *ok = false;
-        return l;
-    }
-    return n;
-}
-
 static int call_add_waiter(WorkerCall *c, worker_done_fn done, void *userdata)
 {
-    Waiter *w = realloc(c->waiters, (c->n_waiters + 1) * sizeof(*w));
+    Waiter *w = realloc(c->more, (c->n_more + 1) * sizeof(*w));
     if (!w)
         return -ENOMEM;
-    w[c->n_waiters++] = (Waiter){done, userdata};
-    c->waiters = w;
+    w[c->n_more++] = (Waiter){done, userdata};
+    c->more = w;
     return 0;
+}
+
+/* The request to the worker, in the call's own buffers: the header list is curl's public
+ * struct curl_slist, chained by hand, so that nothing is allocated for it. */
+static void call_setup(WorkerCall *c, const Config *cfg)
+{
+    size_t n = 0;
+    c->headers[n++].data = (char *)"Content-Type: application/json";
+    c->headers[n++].data = c->idempotency_header;
+    if (c->request_id[0])
+        c->headers[n++].data = c->request_id_header;
+    c->headers[n++].data = (char *)"Expect:";
+    for (size_t i = 0; i < n; i++)
+        c->headers[i].next = i + 1 < n ? &c->headers[i + 1] : NULL;
+
+    CURL *e = c->easy;
+    curl_easy_setopt(e, CURLOPT_URL, cfg->worker_enqueue);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->worker_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->worker_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "argus-orchestrator");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 }
 
 int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const char *request_id,
                    worker_done_fn done, void *userdata)
 {
+    if (strlen(place_id) > PLACE_ID_MAX || strlen(job_id) > JOB_ID_MAX ||
+        (request_id && strlen(request_id) > REQUEST_ID_MAX_LEN))
+        return -EINVAL;
+
     InflightEntry *joined = inflight_find(&w->inflight, job_id);
     if (joined) {
         w->metrics->shared_calls++;
@@ -476,67 +419,38 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     if (!breaker_allow(&w->breaker, now_usec(), &probe))
         return -EHOSTUNREACH;
 
-    WorkerCall *c = calloc(1, sizeof(*c));
-    if (!c) {
+    WorkerCall *c = malloc(sizeof(*c));
+    CURL *easy = !c ? NULL : w->n_easy_pool > 0 ? w->easy_pool[--w->n_easy_pool] : curl_easy_init();
+    if (!c || !easy) {
+        free(c);
         if (probe)
             breaker_record(&w->breaker, false, true, now_usec());
         return -ENOMEM;
     }
+    /* Only the fixed part is zeroed: the buffers are written below. */
+    memset(c, 0, offsetof(WorkerCall, errbuf) + 1);
     c->worker = w;
+    c->easy = easy;
     c->probe = probe;
     c->started_usec = now_usec();
+    c->first = (Waiter){done, userdata};
+    strcpy(c->place_id, place_id);
+    strcpy(c->job_id, job_id);
+    snprintf(c->request_id, sizeof(c->request_id), "%s", request_id ? request_id : "");
+    snprintf(c->idempotency_header, sizeof(c->idempotency_header), "Idempotency-Key: %s", job_id);
+    snprintf(c->request_id_header, sizeof(c->request_id_header), "X-Request-Id: %s", c->request_id);
+    /* place ids and job ids are [A-Za-z0-9_:-]: nothing to escape. */
+    c->body_len = (size_t)snprintf(c->body, sizeof(c->body),
+                                   "{\"placeId\":\"%s\",\"jobId\":\"%s\"}", place_id, job_id);
+    call_setup(c, w->config);
+
     c->next = w->calls;
     if (w->calls)
         w->calls->prev = c;
     w->calls = c;
     w->n_calls++;
-
-    bool ok = call_add_waiter(c, done, userdata) == 0;
-    c->place_id = strdup(place_id);
-    c->job_id = strdup(job_id);
-    c->request_id = request_id ? strdup(request_id) : NULL;
-    /* place ids and job ids are [A-Za-z0-9_:-]: nothing to escape. */
-    if (asprintf(&c->body, "{\"placeId\":\"%s\",\"jobId\":\"%s\"}", place_id, job_id) < 0)
-        c->body = NULL;
-    c->headers = append_header(NULL, "Content-Type", "application/json", &ok);
-    c->headers = append_header(c->headers, "Idempotency-Key", job_id, &ok);
-    if (request_id)
-        c->headers = append_header(c->headers, "X-Request-Id", request_id, &ok);
-    c->headers = append_header(c->headers, "Expect", "", &ok);
-    c->easy = curl_easy_init();
-    if (ok && c->job_id) {
-        c->entry.key = c->job_id;
-        ok = inflight_add(&w->inflight, &c->entry) == 0;
-        if (!ok)
-            c->entry.key = NULL;
-    }
-    if (!ok || !c->place_id || !c->job_id || (request_id && !c->request_id) || !c->body ||
-        !c->easy) {
-        if (probe)
-            breaker_record(&w->breaker, false, true, now_usec());
-        call_free(c);
-        return -ENOMEM;
-    }
-
-    CURL *e = c->easy;
-    const Config *cfg = w->config;
-    curl_easy_setopt(e, CURLOPT_URL, cfg->worker_enqueue);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->worker_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->worker_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "argus-orchestrator");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-
-    if (call_start_attempt(c) < 0) {
+    c->entry.key = c->job_id;
+    if (inflight_add(&w->inflight, &c->entry) < 0 || call_start_attempt(c) < 0) {
         if (probe)
             breaker_record(&w->breaker, false, true, now_usec());
         call_free(c);
