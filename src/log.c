@@ -2,7 +2,6 @@
 #include "log.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json-writer.h"
 #include "timefmt.h"
 
 /* The sink and level are process-wide by nature (there is one stderr), set once at start. */
@@ -114,53 +114,84 @@ static void send_journal(LogLevel level, const char *message_id, const LogFields
         free(bufs[i]);
 }
 
-static void add_string(json_object *o, const char *k, const char *v)
-{
-    if (v)
-        json_object_object_add(o, k, json_object_new_string(v));
-}
+/* Under the event loop, JSON lines are gathered and written once per loop iteration
+ * (log_flush), not once each: a busy loop logs with one write(2) for many requests. */
+static JsonWriter pending;
+static bool buffered;
 
-static void add_int(json_object *o, const char *k, int v)
+/* The RFC 3339 string of the current second, made once a second. */
+static const char *now_rfc3339(void)
 {
-    if (v)
-        json_object_object_add(o, k, json_object_new_int(v));
+    static time_t cached_sec = -1;
+    static char cached[RFC3339_MAX];
+    time_t t = time(NULL);
+    if (t != cached_sec && format_rfc3339(t, cached) == 0)
+        cached_sec = t;
+    return cached;
 }
 
 static void send_json_line(LogLevel level, const LogFields *f, const char *msg)
 {
-    json_object *o = json_object_new_object();
-    if (!o)
-        return;
-    char ts[RFC3339_MAX];
-    add_string(o, "level", log_level_to_string(level));
-    if (format_rfc3339(time(NULL), ts) == 0)
-        add_string(o, "time", ts);
-    add_string(o, "msg", msg);
+    JsonWriter *w = &pending;
+    json_writer_begin(w);
+    json_writer_string(w, "level", log_level_to_string(level));
+    json_writer_string(w, "time", now_rfc3339());
+    json_writer_string(w, "msg", msg);
     if (f) {
-        add_string(o, "placeId", f->place_id);
-        add_string(o, "jobId", f->job_id);
-        add_string(o, "requestId", f->request_id);
-        add_int(o, "status", f->http_status);
+        if (f->place_id)
+            json_writer_string(w, "placeId", f->place_id);
+        if (f->job_id)
+            json_writer_string(w, "jobId", f->job_id);
+        if (f->request_id)
+            json_writer_string(w, "requestId", f->request_id);
+        if (f->http_status)
+            json_writer_int(w, "status", f->http_status);
         if (f->has_duration) {
             char d[GO_DURATION_MAX];
             format_go_duration((uint64_t)f->duration_usec * 1000ULL, d);
-            add_string(o, "duration", d);
+            json_writer_string(w, "duration", d);
         }
-        add_string(o, "workerUrl", f->worker_url);
-        add_int(o, "workerStatus", f->worker_status);
-        add_int(o, "attempt", f->attempt);
-        add_string(o, "error", f->error);
+        if (f->worker_url)
+            json_writer_string(w, "workerUrl", f->worker_url);
+        if (f->worker_status)
+            json_writer_int(w, "workerStatus", f->worker_status);
+        if (f->attempt)
+            json_writer_int(w, "attempt", f->attempt);
+        if (f->error)
+            json_writer_string(w, "error", f->error);
     }
-    size_t len;
-    const char *s = json_object_to_json_string_length(
-        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (s) {
-        /* One write per line, so lines from a crash-restart never interleave. */
-        struct iovec iov[2] = {{(void *)s, len}, {"\n", 1}};
-        ssize_t k = writev(STDERR_FILENO, iov, 2);
-        (void)k;
+    json_writer_end(w);
+    json_writer_raw(w, "\n", 1);
+    if (w->failed) {
+        /* out of memory: drop what was gathered rather than write half a line */
+        json_writer_free(w);
+        return;
     }
-    json_object_put(o);
+    if (!buffered || w->len >= 64 * 1024)
+        log_flush();
+}
+
+void log_flush(void)
+{
+    size_t off = 0;
+    while (off < pending.len) {
+        ssize_t k = write(STDERR_FILENO, pending.p + off, pending.len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break; /* stderr is gone: nothing else to tell it with */
+        off += (size_t)k;
+    }
+    pending.len = 0;
+    if (pending.cap > 256 * 1024)
+        json_writer_free(&pending); /* a burst should not keep its memory */
+}
+
+void log_set_buffered(bool on)
+{
+    buffered = on;
+    if (!on)
+        log_flush();
 }
 
 /* A truncated message may end inside a UTF-8 sequence: cut the partial sequence off. */

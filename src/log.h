@@ -42,6 +42,12 @@ void log_setup(LogLevel level);
 void log_set_journal(bool on);
 bool log_enabled(LogLevel level);
 
+/* With buffering on, JSON lines wait in memory until log_flush() (the manager calls it after
+ * each loop iteration) or until 64 KiB have gathered; turning it off flushes. The journal sink
+ * sends each entry at once either way. */
+void log_set_buffered(bool on);
+void log_flush(void);
+
 void log_event(LogLevel level, const char *message_id, const LogFields *f, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

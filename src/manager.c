@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "routes.h"
@@ -35,6 +37,13 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
     if (memcmp(&m->status_sent, &m->stats, sizeof(m->stats)) != 0)
         manager_notify_status(m);
     (void)sd_event_source_set_time(s, usec + STATUS_INTERVAL_USEC);
+    return 0;
+}
+
+static int on_post(sd_event_source *s, void *userdata)
+{
+    (void)s, (void)userdata;
+    log_flush();
     return 0;
 }
 
@@ -143,6 +152,16 @@ static void on_conn_change(Server *s, void *userdata)
     manager_check_drained(m);
 }
 
+uint64_t manager_random(Manager *m)
+{
+    uint64_t s1 = m->rng[0];
+    const uint64_t s0 = m->rng[1];
+    m->rng[0] = s0;
+    s1 ^= s1 << 23;
+    m->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return m->rng[1] + s0;
+}
+
 void manager_pending_begin(Manager *m)
 {
     m->pending++;
@@ -169,6 +188,12 @@ int manager_new(Config *config, Manager **ret)
     m->started_monotonic_usec = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
     clock_gettime(CLOCK_REALTIME, &ts);
     m->started_realtime_usec = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+
+    if (getrandom(m->rng, sizeof(m->rng), 0) != sizeof(m->rng) || (m->rng[0] | m->rng[1]) == 0) {
+        m->rng[0] = m->started_monotonic_usec | 1;
+        m->rng[1] = (uint64_t)getpid() << 32 | 0x9e3779b9;
+    }
+    m->timestamp_sec = -1;
 
     r = sd_event_default(&m->event);
     if (r < 0)
@@ -197,6 +222,11 @@ int manager_new(Config *config, Manager **ret)
     r = worker_new(m->event, &m->config, &m->metrics, &m->worker);
     if (r < 0)
         goto fail;
+
+    r = sd_event_add_post(m->event, &m->log_flush, on_post, m);
+    if (r < 0)
+        goto fail;
+    (void)sd_event_source_set_description(m->log_flush, "log-flush");
 
     r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
                                    STATUS_INTERVAL_USEC, 100000, on_status_timer, m);
@@ -229,7 +259,9 @@ int manager_run(Manager *m)
              m->config.worker_enqueue);
     (void)sd_notify(false, "READY=1");
     manager_notify_status(m);
+    log_set_buffered(true);
     int r = sd_event_loop(m->event);
+    log_set_buffered(false);
     if (r < 0)
         return r;
     log_info(MSGID_STOPPED, NULL, "stopped: %llu enqueued, %llu failed",
@@ -252,6 +284,7 @@ Manager *manager_free(Manager *m)
     sd_event_source_disable_unref(m->final_timer);
     sd_event_source_disable_unref(m->idle_timer);
     sd_event_source_disable_unref(m->status_timer);
+    sd_event_source_disable_unref(m->log_flush);
     sd_event_unref(m->event);
     config_done(&m->config);
     free(m->api_token);

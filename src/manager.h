@@ -8,6 +8,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "server.h"
+#include "timefmt.h"
 #include "uv-event.h"
 #include "worker.h"
 
@@ -36,10 +37,14 @@ typedef struct Manager {
     bool stopping;
     Stats stats;
     Stats status_sent;
+    uint64_t rng[2]; /* xorshift128+, seeded from getrandom(): request ids */
+    time_t timestamp_sec;
+    char timestamp[RFC3339_MAX]; /* of timestamp_sec */
     char listen_desc[256];
 
     sd_event_source *sigterm, *sigint;
     sd_event_source *shutdown_timer, *final_timer, *idle_timer, *status_timer;
+    sd_event_source *log_flush;
 } Manager;
 
 /* Takes ownership of *config (it is zeroed). */
@@ -50,6 +55,9 @@ Manager *manager_free(Manager *m);
 int manager_listen(Manager *m);
 /* READY=1 and the first STATUS=; runs the loop until drained; returns the exit status. */
 int manager_run(Manager *m);
+
+/* A fast non-cryptographic random number (request ids are labels, not secrets). */
+uint64_t manager_random(Manager *m);
 
 /* Bookkeeping of requests waiting on the worker, so that the drain waits for them. */
 void manager_pending_begin(Manager *m);

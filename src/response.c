@@ -1,47 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 #include "response.h"
 
-#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json-writer.h"
+
 char *json_object_of_strings(size_t *ret_len, const char *key, ...)
 {
-    json_object *o = json_object_new_object();
-    if (!o)
-        return NULL;
-
+    JsonWriter w = {0};
+    json_writer_begin(&w);
     va_list ap;
     va_start(ap, key);
-    bool ok = true;
     for (const char *k = key; k; k = va_arg(ap, const char *)) {
         const char *v = va_arg(ap, const char *);
-        if (!v)
-            continue;
-        json_object *s = json_object_new_string(v);
-        if (!s || json_object_object_add(o, k, s) < 0) {
-            json_object_put(s);
-            ok = false;
-            break;
-        }
+        if (v)
+            json_writer_string(&w, k, v);
     }
     va_end(ap);
-
-    char *r = NULL;
-    if (ok) {
-        size_t len;
-        const char *t = json_object_to_json_string_length(
-            o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-        if (t && (r = malloc(len + 1))) {
-            memcpy(r, t, len + 1);
-            *ret_len = len;
-        }
-    }
-    json_object_put(o);
-    return r;
+    json_writer_end(&w);
+    return json_writer_take(&w, ret_len);
 }
 
 char *response_enqueued(const char *place_id, const char *job_id, const char *timestamp,

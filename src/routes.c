@@ -147,23 +147,29 @@ static void send_json(Manager *m, h2o_req_t *req, int status, char *body, size_t
     free(body);
 }
 
-static void timestamp_now(char ts[static RFC3339_MAX])
+/* The RFC 3339 string of the current second, made once a second. */
+static void timestamp_now(Manager *m, char ts[static RFC3339_MAX])
 {
-    if (format_rfc3339(time(NULL), ts) < 0)
-        ts[0] = '\0';
+    time_t t = time(NULL);
+    if (t != m->timestamp_sec) {
+        if (format_rfc3339(t, m->timestamp) < 0)
+            m->timestamp[0] = '\0';
+        m->timestamp_sec = t;
+    }
+    memcpy(ts, m->timestamp, RFC3339_MAX);
 }
 
 static void send_error(Manager *m, h2o_req_t *req, int status, const char *message)
 {
     char ts[RFC3339_MAX];
     size_t len = 0;
-    timestamp_now(ts);
+    timestamp_now(m, ts);
     char *body = response_error(message, ts, &len);
     send_json(m, req, status, body, len);
 }
 
 /* Takes the client's X-Request-Id when it is sane, else makes one; echoes it in the answer. */
-static void request_id_setup(h2o_req_t *req, char id[static REQUEST_ID_MAX + 1])
+static void request_id_setup(Manager *m, h2o_req_t *req, char id[static REQUEST_ID_MAX + 1])
 {
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
     if (i >= 0 && request_id_is_valid(req->headers.entries[i].value.base,
@@ -171,10 +177,13 @@ static void request_id_setup(h2o_req_t *req, char id[static REQUEST_ID_MAX + 1])
         memcpy(id, req->headers.entries[i].value.base, req->headers.entries[i].value.len);
         id[req->headers.entries[i].value.len] = '\0';
     } else {
-        uint8_t rnd[16] = {0};
-        (void)getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
-        for (size_t k = 0; k < sizeof(rnd); k++)
-            snprintf(id + 2 * k, 3, "%02x", rnd[k]);
+        static const char hex[] = "0123456789abcdef";
+        uint64_t a = manager_random(m), b = manager_random(m);
+        for (size_t k = 0; k < 16; k++) {
+            id[k] = hex[(a >> (4 * k)) & 15];
+            id[16 + k] = hex[(b >> (4 * k)) & 15];
+        }
+        id[32] = '\0';
     }
     h2o_iovec_t v = h2o_strdup(&req->pool, id, SIZE_MAX);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
@@ -242,7 +251,7 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
         char ts[RFC3339_MAX];
         size_t len = 0;
         char *body;
-        timestamp_now(ts);
+        timestamp_now(m, ts);
         if (r->outcome == WORKER_OK)
             body = response_enqueued(pe->place_id, pe->job_id, ts, &len);
         else {
@@ -275,7 +284,7 @@ static void fail_fast(Manager *m, h2o_req_t *req, const PendingEnqueue *pe)
              "enqueue failed fast: circuit breaker open (%s)", why ? why : "worker failing");
     char ts[RFC3339_MAX];
     size_t len = 0;
-    timestamp_now(ts);
+    timestamp_now(m, ts);
     add_retry_after(req, retry_after);
     char *body = response_worker_error("circuit breaker open", pe->place_id, pe->job_id, ts, &len);
     send_json(m, req, 503, body, len);
@@ -341,7 +350,7 @@ static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
 static void handle_health(Manager *m, h2o_req_t *req, const char *request_id)
 {
     char ts[RFC3339_MAX], uptime[GO_DURATION_MAX];
-    timestamp_now(ts);
+    timestamp_now(m, ts);
     uint64_t up_sec = (now_usec() - m->started_monotonic_usec) / 1000000ULL;
     format_go_duration(up_sec * 1000000000ULL, uptime);
     size_t len = 0;
@@ -355,7 +364,7 @@ static void handle_health(Manager *m, h2o_req_t *req, const char *request_id)
 static void handle_ready(Manager *m, h2o_req_t *req, const char *request_id)
 {
     char ts[RFC3339_MAX];
-    timestamp_now(ts);
+    timestamp_now(m, ts);
     uint64_t retry_after;
     const char *why;
     size_t len = 0;
@@ -418,7 +427,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     Manager *m = ((RouteHandler *)self)->manager;
     char request_id[REQUEST_ID_MAX + 1];
-    request_id_setup(req, request_id);
+    request_id_setup(m, req, request_id);
     h2o_iovec_t path = req->path_normalized;
 
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/enqueue"))) {
