@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,42 @@
             abort();                                                                               \
         }                                                                                          \
     } while (0)
+
+/* Every process the harness starts, so that none outlives the test program: a failed
+ * assertion jumps past the test's own stop calls, and the atexit handler ends what is left. */
+#define MAX_CHILDREN 64
+static pid_t children[MAX_CHILDREN];
+
+static void kill_children(void)
+{
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] > 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+            children[i] = 0;
+        }
+}
+
+static void child_started(pid_t pid)
+{
+    static bool registered;
+    if (!registered) {
+        atexit(kill_children);
+        registered = true;
+    }
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] == 0) {
+            children[i] = pid;
+            return;
+        }
+}
+
+static void child_ended(pid_t pid)
+{
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] == pid)
+            children[i] = 0;
+}
 
 static long long now_ms(void)
 {
@@ -62,6 +99,7 @@ void standin_start(Standin *s)
         execl(env_or_die("ARGUS_STANDIN"), "argus-worker-standin", "0", "127.0.0.1", (char *)NULL);
         _exit(127);
     }
+    child_started(s->pid);
     close(p[1]);
     char buf[64] = "";
     size_t have = 0;
@@ -83,6 +121,7 @@ void standin_stop(Standin *s)
     if (s->pid > 0) {
         kill(s->pid, SIGKILL);
         waitpid(s->pid, NULL, 0);
+        child_ended(s->pid);
         s->pid = 0;
     }
 }
@@ -227,6 +266,7 @@ void service_start(Service *svc, const char *const *env)
         execvp("systemd-socket-activate", (char *const *)argv);
         _exit(127);
     }
+    child_started(svc->pid);
     /* systemd-socket-activate binds, then waits for the first connection to start the daemon. */
     long long deadline = now_ms() + 5000;
     while (!port_listening(svc->port) && now_ms() < deadline)
@@ -270,6 +310,7 @@ int service_wait_exit(Service *svc, int timeout_ms)
     for (;;) {
         pid_t p = waitpid(svc->pid, &st, WNOHANG);
         if (p == svc->pid) {
+            child_ended(svc->pid);
             svc->pid = 0;
             notify_drain(svc);
             return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -289,6 +330,7 @@ int service_stop(Service *svc, int sig)
     if (svc->pid > 0) {
         kill(svc->pid, SIGKILL);
         waitpid(svc->pid, NULL, 0);
+        child_ended(svc->pid);
         svc->pid = 0;
     }
     return r;

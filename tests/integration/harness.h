@@ -41,7 +41,10 @@ unsigned standin_count(const Standin *s, const char *place_id);
 /* Starts the daemon socket-activated on 127.0.0.1 with the given "NAME=value" variables
  * (NULL-terminated, may be NULL); WORKER_NODE_URL should be among them. */
 void service_start(Service *svc, const char *const *env);
-/* Waits (bounded) until a notify message containing `what` has arrived. */
+/* Waits (bounded) until a notify message containing `what` has arrived. The notify socket is
+ * read only here: the kernel queues 10 datagrams, and the daemon sends STATUS= every 5 s, so a
+ * test that runs longer than about 50 s must call this now and then, or the daemon blocks in
+ * sd_notify() (systemd itself always reads). */
 bool service_wait_notify(Service *svc, const char *what, int timeout_ms);
 /* Sends sig, waits for the exit (bounded), returns the exit status or -1 on a signal/timeout. */
 int service_stop(Service *svc, int sig);
