@@ -50,7 +50,9 @@ static json_object *parse_strict(const char *body, size_t len)
 {
     if (len == 0 || len > (size_t)INT32_MAX || !json_check(body, len, REQUEST_JSON_MAX_DEPTH))
         return NULL;
-    json_tokener *tok = json_tokener_new_ex(REQUEST_JSON_MAX_DEPTH);
+    /* json-c counts values, the top one at depth 0, json_check counts open containers: a
+     * value inside 16 containers is at json-c's depth 16, which its limit must let through. */
+    json_tokener *tok = json_tokener_new_ex(REQUEST_JSON_MAX_DEPTH + 1);
     if (!tok)
         return NULL;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);

@@ -418,6 +418,12 @@ static void test_parse_nesting_limit(void **state)
     assert_parse_ok(b, l, "deep");
     free(b);
 
+    /* 16 containers with a value in the innermost (the fuzzer found json-c's limit one short) */
+    static const char with_value[] = "{\"placeId\":\"deep\",\"d\":[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]}";
+    assert_parse_ok(with_value, sizeof(with_value) - 1, "deep");
+    static const char too_deep[] = "{\"placeId\":\"deep\",\"d\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}";
+    assert_parse_error(too_deep, sizeof(too_deep) - 1, JOB_INVALID_JSON);
+
     /* 17 deep: invalid JSON, even with a good placeId beside it. */
     b = nested_object(REQUEST_JSON_MAX_DEPTH + 1, "", &l);
     assert_parse_error(b, l, JOB_INVALID_JSON);
