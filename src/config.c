@@ -109,7 +109,8 @@ static const UintVar uint_vars[] = {
     {"IDLE_EXIT_SEC", "0", 0, 86400 * 7, offsetof(Config, idle_exit_sec)},
     {"BREAKER_THRESHOLD", "5", 0, 1000, offsetof(Config, breaker_threshold)},
     {"BREAKER_COOLDOWN_SEC", "5", 1, 3600, offsetof(Config, breaker_cooldown_sec)},
-    {"MAX_CONNECTIONS", "4096", 1, 1000000, offsetof(Config, max_connections)},
+    /* below the 48 × 1024 events one uv_run() takes (see uv-event.c) */
+    {"MAX_CONNECTIONS", "4096", 1, 40000, offsetof(Config, max_connections)},
 };
 
 static const char *value_or(config_lookup_fn lookup, void *userdata, const char *name,

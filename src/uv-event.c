@@ -42,7 +42,11 @@ int uv_event_attach(UvEvent *u, sd_event *e)
         return r; /* libuv errors are negative errno values on Linux */
     u->event = e;
 
-    r = sd_event_add_io(e, &u->io, uv_backend_fd(&u->loop), EPOLLIN, on_uv_io, u);
+    /* Edge-triggered: each new event inside libuv's epoll is a new edge on its fd, and one
+     * uv_run() takes up to 48 × 1024 events (MAX_CONNECTIONS stays below that), so nothing
+     * is left behind; level-triggered, every epoll_wait(2) of sd-event would walk libuv's whole
+     * ready list again. */
+    r = sd_event_add_io(e, &u->io, uv_backend_fd(&u->loop), EPOLLIN | EPOLLET, on_uv_io, u);
     if (r < 0)
         goto fail;
     (void)sd_event_source_set_description(u->io, "uv-backend");

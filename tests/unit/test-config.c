@@ -328,7 +328,7 @@ static const UintCase uint_cases[] = {
     {"IDLE_EXIT_SEC", offsetof(Config, idle_exit_sec), 0, 0, 7 * 86400},
     {"BREAKER_THRESHOLD", offsetof(Config, breaker_threshold), 5, 0, 1000},
     {"BREAKER_COOLDOWN_SEC", offsetof(Config, breaker_cooldown_sec), 5, 1, 3600},
-    {"MAX_CONNECTIONS", offsetof(Config, max_connections), 4096, 1, 1000000},
+    {"MAX_CONNECTIONS", offsetof(Config, max_connections), 4096, 1, 40000},
 };
 
 static uint32_t field(const Config *c, size_t offset)
