@@ -129,6 +129,19 @@ static bool literal(Scanner *s, const char *word)
     return true;
 }
 
+/* `"key" :` of an object member, whitespace around. */
+static bool member_key(Scanner *s)
+{
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != '"' || !string(s))
+        return false;
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != ':')
+        return false;
+    s->p++;
+    return true;
+}
+
 /* Iterative, so that depth costs no stack: each round reads one value (a scalar, or the opening
  * of a container, pushed on `stack`), then closes what ends after it. */
 bool json_check(const char *text, size_t len, unsigned max_depth)
@@ -176,18 +189,12 @@ bool json_check(const char *text, size_t len, unsigned max_depth)
         } else
             return false;
 
-        if (opened && stack[depth - 1] == '{') {
-            /* first member: key then ':' */
-            if (s->p >= s->end || *s->p != '"' || !string(s))
+        if (opened) {
+            /* the first member's key, or the first array element */
+            if (stack[depth - 1] == '{' && !member_key(s))
                 return false;
-            skip_ws(s);
-            if (s->p >= s->end || *s->p != ':')
-                return false;
-            s->p++;
             continue;
         }
-        if (opened)
-            continue; /* first array element */
 
         /* after a value: close containers, or a separator */
         for (;;) {
@@ -205,15 +212,8 @@ bool json_check(const char *text, size_t len, unsigned max_depth)
             if (*s->p != ',')
                 return false;
             s->p++;
-            if (top == '{') {
-                skip_ws(s);
-                if (s->p >= s->end || *s->p != '"' || !string(s))
-                    return false;
-                skip_ws(s);
-                if (s->p >= s->end || *s->p != ':')
-                    return false;
-                s->p++;
-            }
+            if (top == '{' && !member_key(s))
+                return false;
             break;
         }
     }

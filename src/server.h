@@ -9,14 +9,17 @@
 
 typedef struct Server Server;
 
+/* A TCP or AF_UNIX stream handle of libuv. */
+typedef union StreamHandle {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_handle_t handle;
+    uv_stream_t stream;
+} StreamHandle;
+
 /* One accepted client connection. The handle comes first: libuv's close callback receives it. */
 typedef struct Conn {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_handle_t handle;
-        uv_stream_t stream;
-    } h;
+    StreamHandle h;
     Server *server;
     h2o_socket_t *sock;
     h2o_linklist_t link;
@@ -24,12 +27,7 @@ typedef struct Conn {
 } Conn;
 
 typedef struct Listener {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_handle_t handle;
-        uv_stream_t stream;
-    } h;
+    StreamHandle h;
     Server *server;
     bool is_unix;
     bool open;

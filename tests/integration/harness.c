@@ -126,6 +126,22 @@ void standin_stop(Standin *s)
     }
 }
 
+Standin group_standin;
+
+int standin_group_setup(void **state)
+{
+    (void)state;
+    standin_start(&group_standin);
+    return 0;
+}
+
+int standin_group_teardown(void **state)
+{
+    (void)state;
+    standin_stop(&group_standin);
+    return 0;
+}
+
 unsigned standin_count(const Standin *s, const char *place_id)
 {
     char url[1200];
@@ -271,6 +287,14 @@ void service_start(Service *svc, const char *const *env)
     long long deadline = now_ms() + 5000;
     while (!port_listening(svc->port) && now_ms() < deadline)
         usleep(10000);
+}
+
+void service_start_for_group(Service *svc, const char *a, const char *b, const char *c)
+{
+    char worker[96];
+    snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", group_standin.url);
+    const char *env[] = {worker, a, b, c, NULL};
+    service_start(svc, env);
 }
 
 static void notify_drain(Service *svc)

@@ -34,6 +34,11 @@ typedef struct Response {
 } Response;
 
 void standin_start(Standin *s);
+
+/* One stand-in for a whole group of tests: give these to cmocka_run_group_tests(). */
+extern Standin group_standin;
+int standin_group_setup(void **state);
+int standin_group_teardown(void **state);
 void standin_stop(Standin *s);
 /* How many POST /enqueue the stand-in got for that placeId. */
 unsigned standin_count(const Standin *s, const char *place_id);
@@ -41,6 +46,10 @@ unsigned standin_count(const Standin *s, const char *place_id);
 /* Starts the daemon socket-activated on 127.0.0.1 with the given "NAME=value" variables
  * (NULL-terminated, may be NULL); WORKER_NODE_URL should be among them. */
 void service_start(Service *svc, const char *const *env);
+/* service_start() pointed at group_standin, with up to three more "NAME=value" variables
+ * (NULL for none). */
+void service_start_for_group(Service *svc, const char *a, const char *b, const char *c);
+
 /* Waits (bounded) until a notify message containing `what` has arrived. The notify socket is
  * read only here: the kernel queues 10 datagrams, and the daemon sends STATUS= every 5 s, so a
  * test that runs longer than about 50 s must call this now and then, or the daemon blocks in

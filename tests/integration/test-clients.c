@@ -16,28 +16,9 @@
 
 #include "harness.h"
 
-static Standin standin;
-
-static int setup(void **state)
-{
-    (void)state;
-    standin_start(&standin);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    standin_stop(&standin);
-    return 0;
-}
-
 static void start(Service *svc, const char *a, const char *b)
 {
-    char worker[96];
-    snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", standin.url);
-    const char *env[] = {worker, a, b, NULL};
-    service_start(svc, env);
+    service_start_for_group(svc, a, b, NULL);
     /* start it (systemd-socket-activate waits for a first connection) */
     char url[128];
     snprintf(url, sizeof(url), "%s/health", svc->base);
@@ -221,5 +202,5 @@ int main(void)
         cmocka_unit_test(test_chunked_body_over_limit_is_413),
         cmocka_unit_test(test_http2_only_when_on),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, standin_group_setup, standin_group_teardown);
 }

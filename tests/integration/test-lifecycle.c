@@ -15,27 +15,6 @@
 
 #include "harness.h"
 
-static Standin standin;
-
-static int setup(void **state)
-{
-    (void)state;
-    standin_start(&standin);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    standin_stop(&standin);
-    return 0;
-}
-
-static void worker_env(char *buf, size_t n)
-{
-    snprintf(buf, n, "WORKER_NODE_URL=%s", standin.url);
-}
-
 #define DRAIN_N 16
 
 typedef struct Parallel {
@@ -56,12 +35,9 @@ static void *post_all(void *arg)
 static void drain(int sig)
 {
     Service svc;
-    char worker[96];
-    worker_env(worker, sizeof(worker));
     /* Under h2o's 10 s keep-alive timeout: an idle connection left open would show as a
      * shutdown timeout in the log. */
-    const char *env[] = {worker, "SHUTDOWN_TIMEOUT_SEC=5", NULL};
-    service_start(&svc, env);
+    service_start_for_group(&svc, "SHUTDOWN_TIMEOUT_SEC=5", NULL, NULL);
 
     /* An idle keep-alive connection, opened first (it starts the daemon). */
     int idle = keepalive_connection(svc.port);
@@ -88,7 +64,7 @@ static void drain(int sig)
         for (int i = 0; i < DRAIN_N; i++) {
             char place[64];
             snprintf(place, sizeof(place), "slow1500-drain%d-%d", sig, i);
-            seen += standin_count(&standin, place);
+            seen += standin_count(&group_standin, place);
         }
         if (seen == DRAIN_N)
             break;
@@ -123,10 +99,7 @@ static void test_stop_when_idle_is_quick_and_clean(void **state)
 {
     (void)state;
     Service svc;
-    char worker[96];
-    worker_env(worker, sizeof(worker));
-    const char *env[] = {worker, NULL};
-    service_start(&svc, env);
+    service_start_for_group(&svc, NULL, NULL, NULL);
     Response r = http_post_json(&svc, "/enqueue", "{\"placeId\":\"quick-stop\"}");
     assert_int_equal(r.status, 202);
     response_free(&r);
@@ -140,10 +113,7 @@ static void test_idle_exit(void **state)
 {
     (void)state;
     Service svc;
-    char worker[96];
-    worker_env(worker, sizeof(worker));
-    const char *env[] = {worker, "IDLE_EXIT_SEC=1", NULL};
-    service_start(&svc, env);
+    service_start_for_group(&svc, "IDLE_EXIT_SEC=1", NULL, NULL);
     Response r = http_post_json(&svc, "/enqueue", "{\"placeId\":\"idle-exit\"}");
     assert_int_equal(r.status, 202);
     response_free(&r);
@@ -228,5 +198,5 @@ int main(void)
         cmocka_unit_test(test_bad_config_socket_activated),
         cmocka_unit_test(test_check_config_version_help),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, standin_group_setup, standin_group_teardown);
 }

@@ -14,30 +14,6 @@
 
 #include "harness.h"
 
-static Standin standin;
-
-static int setup(void **state)
-{
-    (void)state;
-    standin_start(&standin);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    standin_stop(&standin);
-    return 0;
-}
-
-static void start(Service *svc, const char *a, const char *b, const char *c)
-{
-    char worker[96];
-    snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", standin.url);
-    const char *env[] = {worker, a, b, c, NULL};
-    service_start(svc, env);
-}
-
 static void stop(Service *svc)
 {
     assert_int_equal(service_stop(svc, SIGTERM), 0);
@@ -89,7 +65,8 @@ static void test_breaker_opens_fails_fast_and_recovers(void **state)
 {
     (void)state;
     Service svc;
-    start(&svc, "BREAKER_THRESHOLD=3", "BREAKER_COOLDOWN_SEC=1", "WORKER_RETRIES=0");
+    service_start_for_group(&svc, "BREAKER_THRESHOLD=3", "BREAKER_COOLDOWN_SEC=1",
+                            "WORKER_RETRIES=0");
     assert_ready(&svc, true);
 
     for (int i = 0; i < 3; i++) {
@@ -108,7 +85,7 @@ static void test_breaker_opens_fails_fast_and_recovers(void **state)
     char ra[16];
     assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
     response_free(&r);
-    assert_int_equal(standin_count(&standin, "brk-fast"), 0);
+    assert_int_equal(standin_count(&group_standin, "brk-fast"), 0);
 
     /* After the cool-down a failing probe opens it again … */
     usleep(1100 * 1000);
@@ -122,7 +99,7 @@ static void test_breaker_opens_fails_fast_and_recovers(void **state)
     r = post(&svc, "brk-probe-ok");
     assert_int_equal(r.status, 202);
     response_free(&r);
-    assert_int_equal(standin_count(&standin, "brk-probe-ok"), 1);
+    assert_int_equal(standin_count(&group_standin, "brk-probe-ok"), 1);
     assert_ready(&svc, true);
     r = post(&svc, "brk-after");
     assert_int_equal(r.status, 202);
@@ -135,7 +112,7 @@ static void test_worker_4xx_does_not_open_the_breaker(void **state)
 {
     (void)state;
     Service svc;
-    start(&svc, "BREAKER_THRESHOLD=2", "WORKER_RETRIES=0", NULL);
+    service_start_for_group(&svc, "BREAKER_THRESHOLD=2", "WORKER_RETRIES=0", NULL);
     for (int i = 0; i < 4; i++) {
         char place[64];
         snprintf(place, sizeof(place), "status400-nobrk-%d", i);
@@ -153,7 +130,7 @@ static void test_duplicates_share_one_call(void **state)
 {
     (void)state;
     Service svc;
-    start(&svc, NULL, NULL, NULL);
+    service_start_for_group(&svc, NULL, NULL, NULL);
     char url[128];
     snprintf(url, sizeof(url), "%s/enqueue", svc.base);
     const char *bodies[DUP_N];
@@ -167,7 +144,7 @@ static void test_duplicates_share_one_call(void **state)
         assert_non_null(strstr(out[i], "\"jobId\":\"reviews:slow700-dup:start\""));
         free(out[i]);
     }
-    assert_int_equal(standin_count(&standin, "slow700-dup"), 1);
+    assert_int_equal(standin_count(&group_standin, "slow700-dup"), 1);
 
     /* … and share a failure too. */
     for (int i = 0; i < DUP_N; i++)
@@ -176,13 +153,13 @@ static void test_duplicates_share_one_call(void **state)
     for (int i = 0; i < DUP_N; i++)
         assert_int_equal(statuses[i], 502);
     /* one call: its first attempt and its two retries */
-    assert_int_equal(standin_count(&standin, "status500-dupfail"), 3);
+    assert_int_equal(standin_count(&group_standin, "status500-dupfail"), 3);
 
     /* Once done, the same job is forwarded again. */
     Response r = post(&svc, "slow700-dup");
     assert_int_equal(r.status, 202);
     response_free(&r);
-    assert_int_equal(standin_count(&standin, "slow700-dup"), 2);
+    assert_int_equal(standin_count(&group_standin, "slow700-dup"), 2);
     stop(&svc);
 }
 
@@ -190,11 +167,11 @@ static void test_short_retry_after_is_honoured(void **state)
 {
     (void)state;
     Service svc;
-    start(&svc, "WORKER_RETRIES=2", NULL, NULL);
+    service_start_for_group(&svc, "WORKER_RETRIES=2", NULL, NULL);
     Response r = post(&svc, "retry1s-short");
     assert_int_equal(r.status, 202);
     response_free(&r);
-    assert_int_equal(standin_count(&standin, "retry1s-short"), 2);
+    assert_int_equal(standin_count(&group_standin, "retry1s-short"), 2);
     assert_true(service_log_contains(&svc, "retrying in 1000ms"));
 
     /* A long one is not waited for: the client gets it. */
@@ -204,7 +181,7 @@ static void test_short_retry_after_is_honoured(void **state)
     assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
     assert_string_equal(ra, "30");
     response_free(&r);
-    assert_int_equal(standin_count(&standin, "retry30s-long"), 1);
+    assert_int_equal(standin_count(&group_standin, "retry30s-long"), 1);
     stop(&svc);
 }
 
@@ -212,7 +189,7 @@ static void test_reset_and_truncated_answers_are_502(void **state)
 {
     (void)state;
     Service svc;
-    start(&svc, "WORKER_RETRIES=1", NULL, NULL);
+    service_start_for_group(&svc, "WORKER_RETRIES=1", NULL, NULL);
     const char *places[] = {"reset-conn", "truncated-body"};
     for (size_t i = 0; i < 2; i++) {
         Response r = post(&svc, places[i]);
@@ -235,5 +212,5 @@ int main(void)
         cmocka_unit_test(test_short_retry_after_is_honoured),
         cmocka_unit_test(test_reset_and_truncated_answers_are_502),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, standin_group_setup, standin_group_teardown);
 }
