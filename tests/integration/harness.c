@@ -360,7 +360,7 @@ int service_stop(Service *svc, int sig)
     return r;
 }
 
-bool service_log_contains(const Service *svc, const char *needle)
+static bool log_has(const Service *svc, const char *needle)
 {
     FILE *f = fopen(svc->log_path, "re");
     if (!f)
@@ -373,6 +373,22 @@ bool service_log_contains(const Service *svc, const char *needle)
     free(line);
     fclose(f);
     return found;
+}
+
+bool service_log_contains(const Service *svc, const char *needle)
+{
+    long long deadline = now_ms() + 2000;
+    do {
+        if (log_has(svc, needle))
+            return true;
+        usleep(10000);
+    } while (now_ms() < deadline);
+    return false;
+}
+
+bool service_log_lacks(const Service *svc, const char *needle)
+{
+    return !log_has(svc, needle);
 }
 
 void service_cleanup(Service *svc)

@@ -59,8 +59,11 @@ bool service_wait_notify(Service *svc, const char *what, int timeout_ms);
 int service_stop(Service *svc, int sig);
 /* Waits for the process to exit on its own (bounded); exit status, or -1 if it did not. */
 int service_wait_exit(Service *svc, int timeout_ms);
-/* Whether the daemon's log (stderr) contains `needle`. */
+/* Whether the daemon's log (stderr) has a line with `needle`, waiting up to 2 s for it: the
+ * daemon writes its JSON lines once per loop iteration, just after the answers. */
 bool service_log_contains(const Service *svc, const char *needle);
+/* Whether no line of the log has `needle`, at once (for a daemon that has exited). */
+bool service_log_lacks(const Service *svc, const char *needle);
 void service_cleanup(Service *svc);
 
 /* One request on a new connection. `content_type` NULL sends none; `body` NULL sends none. */
