@@ -101,6 +101,22 @@ static void test_trickling_clients_do_not_block_others(void **state)
     stop(&svc);
 }
 
+/* A client that never finishes its headers is closed after h2o's 10 s request timeout. */
+static void test_slow_headers_are_closed(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, NULL, NULL);
+    int fd = raw_connect(svc.port);
+    static const char part[] = "POST /enqueue HTTP/1.1\r\nHost: x\r\n";
+    assert_int_equal(write(fd, part, sizeof(part) - 1), (ssize_t)sizeof(part) - 1);
+    char buf[1024];
+    raw_read(fd, buf, sizeof(buf), 15000); /* returns when the daemon closes */
+    assert_true(peer_closed(fd, 0));
+    close(fd);
+    stop(&svc);
+}
+
 static void test_malformed_http_is_400_and_closed(void **state)
 {
     (void)state;
@@ -198,6 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connection_cap_queues),
         cmocka_unit_test(test_trickling_clients_do_not_block_others),
+        cmocka_unit_test(test_slow_headers_are_closed),
         cmocka_unit_test(test_malformed_http_is_400_and_closed),
         cmocka_unit_test(test_chunked_body_over_limit_is_413),
         cmocka_unit_test(test_http2_only_when_on),

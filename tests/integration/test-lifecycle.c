@@ -15,7 +15,7 @@
 
 #include "harness.h"
 
-#define DRAIN_N 16
+#define DRAIN_N 64
 
 typedef struct Parallel {
     const char *url;
