@@ -33,7 +33,7 @@ free_port() {
     local p
     for _ in $(seq 50); do
         p=$(shuf -i 20000-30000 -n 1)
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
     echo "no free port" >&2
     exit 1

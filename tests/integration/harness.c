@@ -250,43 +250,56 @@ void service_start(Service *svc, const char *const *env)
     snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", svc->notify_path);
     CHECK(bind(svc->notify_fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
 
-    svc->port = free_port();
-    snprintf(svc->base, sizeof(svc->base), "http://127.0.0.1:%u", svc->port);
+    /* The port is free when chosen but may be taken before systemd-socket-activate binds it
+     * (an outgoing connection gets ephemeral ports too): then it exits, and another is tried. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        svc->port = free_port();
+        snprintf(svc->base, sizeof(svc->base), "http://127.0.0.1:%u", svc->port);
 
-    const char *argv[64];
-    char listen[64], notify[128];
-    size_t n = 0;
-    snprintf(listen, sizeof(listen), "127.0.0.1:%u", svc->port);
-    snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=%s", svc->notify_path);
-    argv[n++] = "systemd-socket-activate";
-    argv[n++] = "-l";
-    argv[n++] = listen;
-    argv[n++] = "-E";
-    argv[n++] = notify;
-    for (size_t i = 0; env && env[i] && n < 60; i++) {
+        const char *argv[64];
+        char listen[64], notify[128];
+        size_t n = 0;
+        snprintf(listen, sizeof(listen), "127.0.0.1:%u", svc->port);
+        snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=%s", svc->notify_path);
+        argv[n++] = "systemd-socket-activate";
+        argv[n++] = "-l";
+        argv[n++] = listen;
         argv[n++] = "-E";
-        argv[n++] = env[i];
-    }
-    argv[n++] = argus_binary();
-    argv[n] = NULL;
+        argv[n++] = notify;
+        for (size_t i = 0; env && env[i] && n < 60; i++) {
+            argv[n++] = "-E";
+            argv[n++] = env[i];
+        }
+        argv[n++] = argus_binary();
+        argv[n] = NULL;
 
-    svc->pid = fork();
-    CHECK(svc->pid >= 0);
-    if (svc->pid == 0) {
-        int fd = open(svc->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0)
-            dup2(fd, STDERR_FILENO);
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, STDIN_FILENO);
-        dup2(null, STDOUT_FILENO);
-        execvp("systemd-socket-activate", (char *const *)argv);
-        _exit(127);
+        svc->pid = fork();
+        CHECK(svc->pid >= 0);
+        if (svc->pid == 0) {
+            int fd = open(svc->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (fd >= 0)
+                dup2(fd, STDERR_FILENO);
+            int null = open("/dev/null", O_RDWR);
+            dup2(null, STDIN_FILENO);
+            dup2(null, STDOUT_FILENO);
+            execvp("systemd-socket-activate", (char *const *)argv);
+            _exit(127);
+        }
+        child_started(svc->pid);
+        /* systemd-socket-activate binds, then waits for the first connection to start the
+         * daemon. */
+        long long deadline = now_ms() + 5000;
+        bool exited = false;
+        while (!port_listening(svc->port) && now_ms() < deadline && !exited) {
+            exited = waitpid(svc->pid, NULL, WNOHANG) == svc->pid;
+            usleep(10000);
+        }
+        if (!exited)
+            return;
+        child_ended(svc->pid);
+        svc->pid = 0;
     }
-    child_started(svc->pid);
-    /* systemd-socket-activate binds, then waits for the first connection to start the daemon. */
-    long long deadline = now_ms() + 5000;
-    while (!port_listening(svc->port) && now_ms() < deadline)
-        usleep(10000);
+    CHECK(!"systemd-socket-activate could not listen on five ports in a row");
 }
 
 void service_start_for_group(Service *svc, const char *a, const char *b, const char *c)

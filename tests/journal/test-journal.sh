@@ -45,8 +45,9 @@ worker_port=$(sed -n 's/^PORT=//p' "$work/standin.out")
 
 port=
 for _ in $(seq 20); do
-    p=$(shuf -i 20000-60000 -n 1)
-    if ! ss -Hltn "sport = :$p" | grep -q .; then port=$p; break; fi
+    # below the ephemeral range (where outgoing connections take their ports), and in no use
+    p=$(shuf -i 20000-$(($(cut -f1 /proc/sys/net/ipv4/ip_local_port_range) - 1)) -n 1)
+    if ! ss -Htan "sport = :$p" | grep -q .; then port=$p; break; fi
 done
 [ -n "$port" ]
 
