@@ -8,6 +8,8 @@
 #define JOB_ID_PREFIX "reviews:"
 #define JOB_ID_SUFFIX ":start"
 #define JOB_ID_MAX (sizeof(JOB_ID_PREFIX) - 1 + PLACE_ID_MAX + sizeof(JOB_ID_SUFFIX) - 1)
+/* An X-Request-Id is taken from the client up to this length (routes.c), else made. */
+#define REQUEST_ID_MAX 128
 /* Nesting deeper than this is rejected as invalid JSON before it costs anything. */
 #define REQUEST_JSON_MAX_DEPTH 16
 

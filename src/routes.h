@@ -5,13 +5,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "job.h"
+
 typedef struct Manager Manager;
 
 /* One handler on "/" that answers every path: POST /enqueue, GET|HEAD /health, and the 404 and
  * 405 answers of SPEC.md. */
 int routes_register(h2o_pathconf_t *pathconf, Manager *m);
-
-#define REQUEST_ID_MAX 128
 
 /* Whether a client's X-Request-Id can be taken as is: 1 to REQUEST_ID_MAX printable ASCII
  * characters, no spaces or quotes (it goes into headers, logs and JSON). */

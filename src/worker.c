@@ -21,7 +21,6 @@ typedef struct WorkerCall WorkerCall;
 /* A Retry-After from the worker up to this long is waited for before the next attempt; a longer
  * one ends the call (the client gets it passed on). */
 #define RETRY_AFTER_MAX_SEC 5
-#define REQUEST_ID_MAX_LEN 128
 /* Finished easy handles kept for the next calls: curl_easy_init() and its first setup cost
  * more than a reset. */
 #define EASY_POOL_MAX 256
@@ -57,7 +56,6 @@ struct WorkerCall {
     uint64_t attempt_started_usec;
     unsigned retry_after_sec;
     bool probe; /* the breaker's half-open probe */
-    uint64_t started_usec;
     Waiter first;
     Waiter *more; /* requests that joined the call */
     size_t n_more;
@@ -66,9 +64,9 @@ struct WorkerCall {
     char errbuf[CURL_ERROR_SIZE];
     char place_id[PLACE_ID_MAX + 1];
     char job_id[JOB_ID_MAX + 1];
-    char request_id[REQUEST_ID_MAX_LEN + 1];
+    char request_id[REQUEST_ID_MAX + 1];
     char idempotency_header[sizeof("Idempotency-Key: ") + JOB_ID_MAX];
-    char request_id_header[sizeof("X-Request-Id: ") + REQUEST_ID_MAX_LEN];
+    char request_id_header[sizeof("X-Request-Id: ") + REQUEST_ID_MAX];
     char body[sizeof("{\"placeId\":\"\",\"jobId\":\"\"}") + PLACE_ID_MAX + JOB_ID_MAX];
 };
 
@@ -180,7 +178,6 @@ static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
         .http_status = status,
         .attempts = c->attempt,
         .retry_after_sec = c->retry_after_sec,
-        .duration_usec = now - c->started_usec,
     };
     switch (o) {
     case WORKER_OK:
@@ -405,7 +402,7 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
                    worker_done_fn done, void *userdata)
 {
     if (strlen(place_id) > PLACE_ID_MAX || strlen(job_id) > JOB_ID_MAX ||
-        (request_id && strlen(request_id) > REQUEST_ID_MAX_LEN))
+        (request_id && strlen(request_id) > REQUEST_ID_MAX))
         return -EINVAL;
 
     InflightEntry *joined = inflight_find(&w->inflight, job_id);
@@ -432,7 +429,6 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     c->worker = w;
     c->easy = easy;
     c->probe = probe;
-    c->started_usec = now_usec();
     c->first = (Waiter){done, userdata};
     strcpy(c->place_id, place_id);
     strcpy(c->job_id, job_id);

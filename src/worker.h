@@ -21,8 +21,7 @@ typedef struct WorkerResult {
     long http_status; /* of the last attempt, 0 if none */
     unsigned attempts;
     unsigned retry_after_sec; /* the worker's Retry-After on the last attempt, 0 if none */
-    uint64_t duration_usec;
-    char reason[320]; /* "worker returned HTTP 500", "worker timeout", … */
+    char reason[320];         /* "worker returned HTTP 500", "worker timeout", … */
 } WorkerResult;
 
 typedef void (*worker_done_fn)(const WorkerResult *r, void *userdata);
