@@ -104,6 +104,20 @@ check "a request sent during the stop is answered by the next start (got $code)"
 check "… and the in-flight one still finished (got $(cat /tmp/slow.code))" test "$(cat /tmp/slow.code)" = 202
 check "… by a new start of the service" test "$(state ActiveState $svc)" = active
 
+# --- the watchdog: pinged by sd-event, so a short WatchdogSec= does not kill it
+mkdir -p /etc/systemd/system/$svc.d
+printf '[Service]\nWatchdogSec=1s\n' >/etc/systemd/system/$svc.d/watchdog.conf
+systemctl daemon-reload
+systemctl stop $svc
+code=$(post "e2e-watchdog-$RANDOM")
+sleep 3.5
+check "with WatchdogSec=1s it answers (got $code) and is still running 3.5 s later" \
+    sh -c "test $code = 202 && test \"\$(systemctl show -P ActiveState $svc)\" = active"
+check "… without a watchdog timeout" sh -c \
+    "! journalctl -u $svc --no-pager | grep -qi 'watchdog timeout'"
+rm -f /etc/systemd/system/$svc.d/watchdog.conf
+systemctl daemon-reload
+
 # --- idle exit, and the socket brings it back
 systemctl stop $svc
 dropin WORKER_NODE_URL=http://127.0.0.1:3000 IDLE_EXIT_SEC=1
