@@ -396,6 +396,10 @@ static void call_setup(WorkerCall *c, const Config *cfg)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    /* The worker's answers and our bodies are small; curl's defaults (16 KiB down, 64 KiB up)
+     * would be kept per pooled handle. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 }
 
 int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const char *request_id,
