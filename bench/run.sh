@@ -39,7 +39,6 @@ free_port() {
     exit 1
 }
 wait_port() { for _ in $(seq 100); do ss -Hltn "sport = :$1" | grep -q . && return; sleep 0.05; done; }
-rss_kib() { awk '/^VmRSS:/ { s += $2 } END { print s + 0 }' "${@/#//proc/}" 2>/dev/null; }
 rss_of() { local t=0; for p in "$@"; do t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status"))); done; echo $t; }
 
 nginx_conf() { # nginx_conf NAME BODY → starts nginx with one worker on that config
@@ -107,6 +106,7 @@ for r in $(seq "$rounds"); do
     run nginx-return200 "http://127.0.0.1:$proxy_port/health" get.lua
 done
 svc_rss=$(rss_of "$svc_pid")
+svc_anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$svc_pid/status")
 nginx_rss=$(rss_of $(pgrep -f "nginx: .*$work/proxy" || true) 2>/dev/null || echo 0)
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -133,7 +133,8 @@ printf '  %-16s %10s %10s %10s %8s\n' "" "req/s" "p50 ms" "p99 ms" "errors"
 for n in service-enqueue nginx-proxy service-health nginx-return200; do
     printf '  %-16s %10.0f %10.3f %10.3f %8s\n' "$n" "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" "$(errs $n)"
 done
-echo "  RSS after load: service $((svc_rss / 1024)).$(((svc_rss % 1024) * 10 / 1024)) MiB," \
+echo "  RSS after load: service $((svc_rss / 1024)).$(((svc_rss % 1024) * 10 / 1024)) MiB" \
+    "(anonymous $((svc_anon / 1024)).$(((svc_anon % 1024) * 10 / 1024)) MiB)," \
     "nginx proxy (master + worker) $((nginx_rss / 1024)).$(((nginx_rss % 1024) * 10 / 1024)) MiB"
 echo "  cold start (first connection to first answer, median of 5): ${cold_ms} ms"
 echo
