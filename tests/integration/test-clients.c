@@ -101,19 +101,33 @@ static void test_trickling_clients_do_not_block_others(void **state)
     stop(&svc);
 }
 
-/* A client that never finishes its headers is closed after h2o's 10 s request timeout. */
-static void test_slow_headers_are_closed(void **state)
+/* A client that never finishes its headers, and one that never finishes its body, are closed
+ * after h2o's 10 s request timeout (both wait at once). */
+static void test_slow_headers_and_bodies_are_closed(void **state)
 {
     (void)state;
     Service svc;
     start(&svc, NULL, NULL);
-    int fd = raw_connect(svc.port);
-    static const char part[] = "POST /enqueue HTTP/1.1\r\nHost: x\r\n";
-    assert_int_equal(write(fd, part, sizeof(part) - 1), (ssize_t)sizeof(part) - 1);
-    char buf[1024];
-    raw_read(fd, buf, sizeof(buf), 15000); /* returns when the daemon closes */
-    assert_true(peer_closed(fd, 0));
-    close(fd);
+    static const char *parts[] = {
+        "POST /enqueue HTTP/1.1\r\nHost: x\r\n",
+        "POST /enqueue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100\r\n\r\n{\"placeId\":",
+    };
+    int fds[2];
+    for (int i = 0; i < 2; i++) {
+        fds[i] = raw_connect(svc.port);
+        assert_int_equal(write(fds[i], parts[i], strlen(parts[i])), (ssize_t)strlen(parts[i]));
+    }
+    for (int i = 0; i < 2; i++) {
+        char buf[1024];
+        raw_read(fds[i], buf, sizeof(buf), 15000); /* returns when the daemon closes */
+        if (!peer_closed(fds[i], 0))
+            fail_msg("connection %d still open after 15 s", i);
+        close(fds[i]);
+    }
+    Response r = http_post_json(&svc, "/enqueue", "{\"placeId\":\"after-slow-clients\"}");
+    assert_int_equal(r.status, 202);
+    response_free(&r);
     stop(&svc);
 }
 
@@ -214,7 +228,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connection_cap_queues),
         cmocka_unit_test(test_trickling_clients_do_not_block_others),
-        cmocka_unit_test(test_slow_headers_are_closed),
+        cmocka_unit_test(test_slow_headers_and_bodies_are_closed),
         cmocka_unit_test(test_malformed_http_is_400_and_closed),
         cmocka_unit_test(test_chunked_body_over_limit_is_413),
         cmocka_unit_test(test_http2_only_when_on),
