@@ -66,52 +66,76 @@ static int level_to_priority(LogLevel l)
 
 #define MAX_FIELDS 16
 
+/* The fields of one journal entry, formatted into one stack buffer (a field that does not fit
+ * gets its own allocation): an entry per request should cost no malloc. */
+typedef struct JournalEntry {
+    struct iovec iov[MAX_FIELDS];
+    int n;
+    char *heap[MAX_FIELDS];
+    int n_heap;
+    size_t used;
+    char buf[8192];
+} JournalEntry;
+
+__attribute__((format(printf, 2, 3))) static void entry_add(JournalEntry *e, const char *fmt, ...)
+{
+    if (e->n >= MAX_FIELDS)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int l = vsnprintf(e->buf + e->used, sizeof(e->buf) - e->used, fmt, ap);
+    va_end(ap);
+    if (l < 0)
+        return;
+    if ((size_t)l < sizeof(e->buf) - e->used) {
+        e->iov[e->n++] = (struct iovec){e->buf + e->used, (size_t)l};
+        e->used += (size_t)l + 1;
+        return;
+    }
+    char *h;
+    va_start(ap, fmt);
+    l = vasprintf(&h, fmt, ap);
+    va_end(ap);
+    if (l < 0)
+        return;
+    e->heap[e->n_heap++] = h;
+    e->iov[e->n++] = (struct iovec){h, (size_t)l};
+}
+
 static void send_journal(LogLevel level, const char *message_id, const LogFields *f,
                          const char *msg)
 {
-    struct iovec iov[MAX_FIELDS];
-    char *bufs[MAX_FIELDS];
-    int n = 0, nb = 0;
-
-#define ADD(...)                                                                                   \
-    do {                                                                                           \
-        char *_s;                                                                                  \
-        int _l = asprintf(&_s, __VA_ARGS__);                                                       \
-        if (_l >= 0) {                                                                             \
-            bufs[nb++] = _s;                                                                       \
-            iov[n++] = (struct iovec){_s, (size_t)_l};                                             \
-        }                                                                                          \
-    } while (0)
-
-    ADD("MESSAGE=%s", msg);
-    ADD("PRIORITY=%d", level_to_priority(level));
-    ADD("SYSLOG_IDENTIFIER=argus-orchestrator");
+    JournalEntry e;
+    e.n = e.n_heap = 0;
+    e.used = 0;
+    entry_add(&e, "MESSAGE=%s", msg);
+    entry_add(&e, "PRIORITY=%d", level_to_priority(level));
+    entry_add(&e, "SYSLOG_IDENTIFIER=argus-orchestrator");
     if (message_id)
-        ADD("MESSAGE_ID=%s", message_id);
+        entry_add(&e, "MESSAGE_ID=%s", message_id);
     if (f) {
         if (f->place_id)
-            ADD("PLACE_ID=%s", f->place_id);
+            entry_add(&e, "PLACE_ID=%s", f->place_id);
         if (f->job_id)
-            ADD("JOB_ID=%s", f->job_id);
+            entry_add(&e, "JOB_ID=%s", f->job_id);
         if (f->request_id)
-            ADD("REQUEST_ID=%s", f->request_id);
+            entry_add(&e, "REQUEST_ID=%s", f->request_id);
         if (f->http_status)
-            ADD("HTTP_STATUS=%d", f->http_status);
+            entry_add(&e, "HTTP_STATUS=%d", f->http_status);
         if (f->has_duration)
-            ADD("DURATION_USEC=%lld", (long long)f->duration_usec);
+            entry_add(&e, "DURATION_USEC=%lld", (long long)f->duration_usec);
         if (f->worker_url)
-            ADD("WORKER_URL=%s", f->worker_url);
+            entry_add(&e, "WORKER_URL=%s", f->worker_url);
         if (f->worker_status)
-            ADD("WORKER_STATUS=%d", f->worker_status);
+            entry_add(&e, "WORKER_STATUS=%d", f->worker_status);
         if (f->attempt)
-            ADD("ATTEMPT=%d", f->attempt);
+            entry_add(&e, "ATTEMPT=%d", f->attempt);
         if (f->error)
-            ADD("ERROR=%s", f->error);
+            entry_add(&e, "ERROR=%s", f->error);
     }
-#undef ADD
-    sd_journal_sendv(iov, n);
-    for (int i = 0; i < nb; i++)
-        free(bufs[i]);
+    sd_journal_sendv(e.iov, e.n);
+    for (int i = 0; i < e.n_heap; i++)
+        free(e.heap[i]);
 }
 
 /* Under the event loop, JSON lines are gathered and written once per loop iteration
