@@ -183,11 +183,8 @@ int manager_new(Config *config, Manager **ret)
     m->config = *config;
     *config = (Config){0};
 
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    m->started_monotonic_usec = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    m->started_realtime_usec = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+    m->started_monotonic_usec = clock_usec(CLOCK_MONOTONIC);
+    m->started_realtime_usec = clock_usec(CLOCK_REALTIME);
 
     if (getrandom(m->rng, sizeof(m->rng), 0) != sizeof(m->rng) || (m->rng[0] | m->rng[1]) == 0) {
         m->rng[0] = m->started_monotonic_usec | 1;

@@ -40,13 +40,6 @@ struct PendingEnqueue {
     char place_id[PLACE_ID_MAX + 1];
 };
 
-static uint64_t now_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
-}
-
 bool request_id_is_valid(const char *s, size_t len)
 {
     if (len == 0 || len > REQUEST_ID_MAX)
@@ -130,14 +123,15 @@ static MetricsRoute route_of(h2o_req_t *req)
 }
 
 /* Sends a JSON body (malloc'd, taken) with its Content-Length, and counts the answer. */
-static void send_json(Manager *m, h2o_req_t *req, int status, char *body, size_t len)
+static void send_json(Manager *m, h2o_req_t *req, MetricsRoute route, int status, char *body,
+                      size_t len)
 {
     static const char oom[] = "{\"status\":\"error\",\"error\":\"out of memory\"}";
     if (!body) {
         status = 503;
         len = sizeof(oom) - 1;
     }
-    metrics_count_request(&m->metrics, route_of(req), status);
+    metrics_count_request(&m->metrics, route, status);
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     req->res.content_length = len;
@@ -158,13 +152,14 @@ static void timestamp_now(Manager *m, char ts[static RFC3339_MAX])
     memcpy(ts, m->timestamp, RFC3339_MAX);
 }
 
-static void send_error(Manager *m, h2o_req_t *req, int status, const char *message)
+static void send_error(Manager *m, h2o_req_t *req, MetricsRoute route, int status,
+                       const char *message)
 {
     char ts[RFC3339_MAX];
     size_t len = 0;
     timestamp_now(m, ts);
     char *body = response_error(message, ts, &len);
-    send_json(m, req, status, body, len);
+    send_json(m, req, route, status, body, len);
 }
 
 /* Takes the client's X-Request-Id when it is sane, else makes one; echoes it in the answer. */
@@ -189,7 +184,7 @@ static void request_id_setup(Manager *m, h2o_req_t *req, char id[static REQUEST_
                           v.base, v.len);
 }
 
-static void reject(Manager *m, h2o_req_t *req, int status, const char *message,
+static void reject(Manager *m, h2o_req_t *req, MetricsRoute route, int status, const char *message,
                    const char *request_id)
 {
     m->stats.rejected++;
@@ -197,7 +192,7 @@ static void reject(Manager *m, h2o_req_t *req, int status, const char *message,
              LOG_FIELDS(.request_id = request_id, .http_status = status, .error = message),
              "request rejected: %.*s %.*s: %s", (int)req->method.len, req->method.base,
              (int)req->path.len, req->path.base, message);
-    send_error(m, req, status, message);
+    send_error(m, req, route, status, message);
 }
 
 static void on_guard_dispose(void *p)
@@ -217,7 +212,7 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
     PendingEnqueue *pe = userdata;
     Manager *m = pe->manager;
     int status = r->outcome == WORKER_OK ? 202 : worker_outcome_http_status(r->outcome);
-    int64_t duration = (int64_t)(now_usec() - pe->started_usec);
+    int64_t duration = (int64_t)(clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
 
     m->stats.worker_seen = true;
     m->stats.worker_answering = r->outcome == WORKER_OK || r->outcome == WORKER_HTTP_ERROR;
@@ -260,7 +255,7 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
                 add_retry_after(req, m->config.breaker_cooldown_sec * 1000000ULL);
             body = response_worker_error(r->reason, pe->place_id, pe->job_id, ts, &len);
         }
-        send_json(m, req, status, body, len);
+        send_json(m, req, ROUTE_ENQUEUE, status, body, len);
         metrics_observe(&m->metrics.request_latency, (uint64_t)duration);
     } else
         log_info(MSGID_REQUEST, LOG_FIELDS(.place_id = pe->place_id, .request_id = pe->request_id),
@@ -286,8 +281,8 @@ static void fail_fast(Manager *m, h2o_req_t *req, const PendingEnqueue *pe)
     timestamp_now(m, ts);
     add_retry_after(req, retry_after);
     char *body = response_worker_error("circuit breaker open", pe->place_id, pe->job_id, ts, &len);
-    send_json(m, req, 503, body, len);
-    metrics_observe(&m->metrics.request_latency, now_usec() - pe->started_usec);
+    send_json(m, req, ROUTE_ENQUEUE, 503, body, len);
+    metrics_observe(&m->metrics.request_latency, clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
 }
 
 static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
@@ -295,11 +290,11 @@ static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
     ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
     if (ct >= 0 && !content_type_is_json(req->headers.entries[ct].value.base,
                                          req->headers.entries[ct].value.len)) {
-        reject(m, req, 415, "Content-Type must be application/json", request_id);
+        reject(m, req, ROUTE_ENQUEUE, 415, "Content-Type must be application/json", request_id);
         return 0;
     }
     if (req->entity.len > m->config.max_body_bytes) {
-        reject(m, req, 413, "request body too large", request_id);
+        reject(m, req, ROUTE_ENQUEUE, 413, "request body too large", request_id);
         return 0;
     }
 
@@ -307,7 +302,7 @@ static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
     JobError e =
         job_parse_request(req->entity.base ? req->entity.base : "", req->entity.len, place_id);
     if (e != JOB_OK) {
-        reject(m, req, 400, job_error_message(e), request_id);
+        reject(m, req, ROUTE_ENQUEUE, 400, job_error_message(e), request_id);
         return 0;
     }
 
@@ -315,14 +310,14 @@ static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
     RequestGuard *g = pe ? h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_guard_dispose) : NULL;
     if (!g) {
         free(pe);
-        send_error(m, req, 503, "out of memory");
+        send_error(m, req, ROUTE_ENQUEUE, 503, "out of memory");
         return 0;
     }
     pe->manager = m;
     pe->req = req;
     pe->guard = g;
     g->pe = pe;
-    pe->started_usec = now_usec();
+    pe->started_usec = clock_usec(CLOCK_MONOTONIC);
     strcpy(pe->place_id, place_id);
     job_id_format(place_id, pe->job_id);
     snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
@@ -337,7 +332,7 @@ static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
     if (r < 0) {
         g->pe = NULL;
         free(pe);
-        send_error(m, req, 503, "out of memory");
+        send_error(m, req, ROUTE_ENQUEUE, 503, "out of memory");
         return 0;
     }
     pe->conn = server_conn_of(req);
@@ -350,13 +345,13 @@ static void handle_health(Manager *m, h2o_req_t *req, const char *request_id)
 {
     char ts[RFC3339_MAX], uptime[GO_DURATION_MAX];
     timestamp_now(m, ts);
-    uint64_t up_sec = (now_usec() - m->started_monotonic_usec) / 1000000ULL;
+    uint64_t up_sec = (clock_usec(CLOCK_MONOTONIC) - m->started_monotonic_usec) / 1000000ULL;
     format_go_duration(up_sec * 1000000000ULL, uptime);
     size_t len = 0;
     log_debug(MSGID_REQUEST, LOG_FIELDS(.request_id = request_id, .http_status = 200),
               "health probe");
     char *body = response_health(ts, uptime, m->config.worker_url, &len);
-    send_json(m, req, 200, body, len);
+    send_json(m, req, ROUTE_HEALTH, 200, body, len);
 }
 
 /* Readiness for load balancers: 503 while the breaker is open, without calling the worker. */
@@ -383,7 +378,7 @@ static void handle_ready(Manager *m, h2o_req_t *req, const char *request_id)
         add_retry_after(req, retry_after);
     }
     free(err);
-    send_json(m, req, ready ? 200 : 503, body, len);
+    send_json(m, req, ROUTE_READY, ready ? 200 : 503, body, len);
 }
 
 static void handle_metrics(Manager *m, h2o_req_t *req)
@@ -398,7 +393,7 @@ static void handle_metrics(Manager *m, h2o_req_t *req)
     size_t len = 0;
     char *body = metrics_render(&m->metrics, &g, ARGUS_VERSION, &len);
     if (!body) {
-        send_error(m, req, 503, "out of memory");
+        send_error(m, req, ROUTE_METRICS, 503, "out of memory");
         return;
     }
     req->res.status = 200;
@@ -427,45 +422,37 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     Manager *m = ((RouteHandler *)self)->manager;
     char request_id[REQUEST_ID_MAX + 1];
     request_id_setup(m, req, request_id);
-    h2o_iovec_t path = req->path_normalized;
+    MetricsRoute route = route_of(req);
 
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/enqueue"))) {
-        if (!method_is(req, H2O_STRLIT("POST"))) {
-            add_header(req, H2O_TOKEN_ALLOW, "POST");
-            reject(m, req, 405, "method not allowed", request_id);
-            return 0;
-        }
+    if (route == ROUTE_OTHER) {
+        reject(m, req, route, 404, "not found", request_id);
+        return 0;
+    }
+    bool post = route == ROUTE_ENQUEUE;
+    if (post ? !method_is(req, H2O_STRLIT("POST"))
+             : !method_is(req, H2O_STRLIT("GET")) && !method_is(req, H2O_STRLIT("HEAD"))) {
+        add_header(req, H2O_TOKEN_ALLOW, post ? "POST" : "GET, HEAD");
+        reject(m, req, route, 405, "method not allowed", request_id);
+        return 0;
+    }
+    switch (route) {
+    case ROUTE_ENQUEUE:
         if (m->api_token && !authorized(m, req)) {
             add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"argus-orchestrator\"");
-            reject(m, req, 401, "unauthorized", request_id);
+            reject(m, req, route, 401, "unauthorized", request_id);
             return 0;
         }
         return handle_enqueue(m, req, request_id);
-    }
-    bool health = h2o_memis(path.base, path.len, H2O_STRLIT("/health"));
-    if (health || h2o_memis(path.base, path.len, H2O_STRLIT("/ready"))) {
-        if (!method_is(req, H2O_STRLIT("GET")) && !method_is(req, H2O_STRLIT("HEAD"))) {
-            add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
-            reject(m, req, 405, "method not allowed", request_id);
-            return 0;
-        }
-        if (health)
-            handle_health(m, req, request_id);
-        else
-            handle_ready(m, req, request_id);
+    case ROUTE_HEALTH:
+        handle_health(m, req, request_id);
         return 0;
-    }
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
-        if (!method_is(req, H2O_STRLIT("GET")) && !method_is(req, H2O_STRLIT("HEAD"))) {
-            add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
-            reject(m, req, 405, "method not allowed", request_id);
-            return 0;
-        }
+    case ROUTE_READY:
+        handle_ready(m, req, request_id);
+        return 0;
+    default:
         handle_metrics(m, req);
         return 0;
     }
-    reject(m, req, 404, "not found", request_id);
-    return 0;
 }
 
 int routes_register(h2o_pathconf_t *pathconf, Manager *m)

@@ -15,6 +15,7 @@
 #include "inflight.h"
 #include "job.h"
 #include "log.h"
+#include "timefmt.h"
 
 typedef struct WorkerCall WorkerCall;
 
@@ -69,13 +70,6 @@ struct WorkerCall {
     char request_id_header[sizeof("X-Request-Id: ") + REQUEST_ID_MAX];
     char body[sizeof("{\"placeId\":\"\",\"jobId\":\"\"}") + PLACE_ID_MAX + JOB_ID_MAX];
 };
-
-static uint64_t now_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
-}
 
 WorkerOutcome worker_classify(int curl_code, long http_status, bool *ret_retryable)
 {
@@ -162,7 +156,7 @@ static void call_free(WorkerCall *c)
 static int call_start_attempt(WorkerCall *c)
 {
     c->attempt++;
-    c->attempt_started_usec = now_usec();
+    c->attempt_started_usec = clock_usec(CLOCK_MONOTONIC);
     c->errbuf[0] = '\0';
     return curl_event_add(&c->worker->curl, c->easy);
 }
@@ -172,7 +166,7 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata);
 static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
 {
     Worker *w = c->worker;
-    uint64_t now = now_usec();
+    uint64_t now = clock_usec(CLOCK_MONOTONIC);
     WorkerResult r = {
         .outcome = o,
         .http_status = status,
@@ -245,7 +239,8 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
         [WORKER_TIMEOUT] = ATTEMPT_TIMEOUT,
     };
     w->metrics->attempts[attempt_of[o]]++;
-    metrics_observe(&w->metrics->worker_latency, now_usec() - c->attempt_started_usec);
+    metrics_observe(&w->metrics->worker_latency,
+                    clock_usec(CLOCK_MONOTONIC) - c->attempt_started_usec);
 
     curl_off_t retry_after = 0;
     if (code == CURLE_OK && (status == 429 || status == 503) &&
@@ -417,7 +412,7 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     }
 
     bool probe;
-    if (!breaker_allow(&w->breaker, now_usec(), &probe))
+    if (!breaker_allow(&w->breaker, clock_usec(CLOCK_MONOTONIC), &probe))
         return -EHOSTUNREACH;
 
     WorkerCall *c = malloc(sizeof(*c));
@@ -425,7 +420,7 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     if (!c || !easy) {
         free(c);
         if (probe)
-            breaker_record(&w->breaker, false, true, now_usec());
+            breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
         return -ENOMEM;
     }
     /* Only the fixed part is zeroed: the buffers are written below. */
@@ -452,7 +447,7 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     c->entry.key = c->job_id;
     if (inflight_add(&w->inflight, &c->entry) < 0 || call_start_attempt(c) < 0) {
         if (probe)
-            breaker_record(&w->breaker, false, true, now_usec());
+            breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
         call_free(c);
         return -ENOMEM;
     }
@@ -461,7 +456,7 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
 
 bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_reason)
 {
-    uint64_t now = now_usec();
+    uint64_t now = clock_usec(CLOCK_MONOTONIC);
     if (breaker_state(&w->breaker, now) != BREAKER_OPEN) {
         *ret_retry_after_usec = 0;
         *ret_reason = NULL;
@@ -474,5 +469,5 @@ bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_re
 
 BreakerState worker_breaker_state(Worker *w)
 {
-    return breaker_state(&w->breaker, now_usec());
+    return breaker_state(&w->breaker, clock_usec(CLOCK_MONOTONIC));
 }
