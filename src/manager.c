@@ -192,7 +192,9 @@ int manager_new(Config *config, Manager **ret)
     }
     m->timestamp_sec = -1;
 
-    r = sd_event_default(&m->event);
+    /* A private loop, not sd_event_default(): the default one checks its thread with a gettid()
+     * system call on every iteration. */
+    r = sd_event_new(&m->event);
     if (r < 0)
         goto fail;
     (void)sd_event_set_watchdog(m->event, true);
