@@ -2,6 +2,9 @@
 #include "curl-event.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 static void drain_messages(CurlEvent *ce)
 {
@@ -16,18 +19,30 @@ static void drain_messages(CurlEvent *ce)
         }
 }
 
+static int action_of(uint32_t events)
+{
+    int action = 0;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
+        action |= CURL_CSELECT_IN;
+    if (events & EPOLLOUT)
+        action |= CURL_CSELECT_OUT;
+    if (events & EPOLLERR)
+        action |= CURL_CSELECT_ERR;
+    return action;
+}
+
+/* Everything that is ready in curl's epoll set, then the finished transfers at once. */
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-    (void)s;
+    (void)s, (void)fd, (void)revents;
     CurlEvent *ce = userdata;
-    int action = 0, running;
-    if (revents & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
-        action |= CURL_CSELECT_IN;
-    if (revents & EPOLLOUT)
-        action |= CURL_CSELECT_OUT;
-    if (revents & EPOLLERR)
-        action |= CURL_CSELECT_ERR;
-    curl_multi_socket_action(ce->multi, fd, action, &running);
+    struct epoll_event ev[64];
+    int n, running;
+    do {
+        n = epoll_wait(ce->epfd, ev, 64, 0);
+        for (int i = 0; i < n; i++)
+            curl_multi_socket_action(ce->multi, ev[i].data.fd, action_of(ev[i].events), &running);
+    } while (n == 64);
     drain_messages(ce);
     return 0;
 }
@@ -44,37 +59,28 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 {
     (void)easy;
     CurlEvent *ce = userp;
-    sd_event_source *io = socketp;
+    bool watched = socketp != NULL;
 
     if (what == CURL_POLL_REMOVE) {
-        if (io) {
-            sd_event_source_disable_unref(io);
+        if (watched) {
+            (void)epoll_ctl(ce->epfd, EPOLL_CTL_DEL, fd, NULL);
             curl_multi_assign(ce->multi, fd, NULL);
         }
         return 0;
     }
-    /* Edge-triggered: a level-triggered socket that stays readable is polled again by every
-     * epoll_wait(2) until curl reads it, and with many connections that re-polling cost more
-     * than the forwarding itself (measured: 15k against 26k requests/s at 64 connections).
-     * It is safe because curl drains what it is told about: after a read it keeps reading
-     * while the socket has data (its data_pending check), and a change of interest goes
-     * through EPOLL_CTL_MOD, which reports a socket that is ready already. */
-    uint32_t events = EPOLLET;
+    /* Edge-triggered: it is safe because curl drains what it is told about (after a read it
+     * keeps reading while the socket has data), and a change of interest goes through
+     * EPOLL_CTL_MOD, which reports a socket that is ready already. */
+    struct epoll_event ev = {.events = EPOLLET, .data.fd = fd};
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        events |= EPOLLIN;
+        ev.events |= EPOLLIN;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        events |= EPOLLOUT;
+        ev.events |= EPOLLOUT;
 
-    if (io)
-        return sd_event_source_set_io_events(io, events) < 0 ||
-                       sd_event_source_set_enabled(io, SD_EVENT_ON) < 0
-                   ? -1
-                   : 0;
-    if (sd_event_add_io(ce->event, &io, fd, events, on_io, ce) < 0)
+    if (epoll_ctl(ce->epfd, watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0)
         return -1;
-    (void)sd_event_source_set_description(io, "worker-io");
-    if (curl_multi_assign(ce->multi, fd, io) != CURLM_OK) {
-        sd_event_source_disable_unref(io);
+    if (!watched && curl_multi_assign(ce->multi, fd, ce) != CURLM_OK) {
+        (void)epoll_ctl(ce->epfd, EPOLL_CTL_DEL, fd, NULL);
         return -1;
     }
     return 0;
@@ -90,12 +96,24 @@ static int on_timer_request(CURLM *multi, long timeout_ms, void *userp)
 int curl_event_init(CurlEvent *ce, sd_event *e, curl_event_done_fn done, void *userdata)
 {
     *ce = (CurlEvent){.event = sd_event_ref(e), .done = done, .userdata = userdata};
+    int r;
+    ce->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (ce->epfd < 0)
+        return r = -errno, curl_event_done(ce), r;
+    r = sd_event_add_io(e, &ce->io, ce->epfd, EPOLLIN, on_io, ce);
+    if (r < 0) {
+        close(ce->epfd);
+        curl_event_done(ce);
+        return r;
+    }
+    (void)sd_event_source_set_io_fd_own(ce->io, true);
+    (void)sd_event_source_set_description(ce->io, "worker-io");
     ce->multi = curl_multi_init();
     if (!ce->multi) {
         curl_event_done(ce);
         return -ENOMEM;
     }
-    int r = event_timer_init(&ce->timer, e, "worker-timer", on_timer, ce);
+    r = event_timer_init(&ce->timer, e, "worker-timer", on_timer, ce);
     if (r < 0) {
         curl_event_done(ce);
         return r;
@@ -110,8 +128,9 @@ int curl_event_init(CurlEvent *ce, sd_event *e, curl_event_done_fn done, void *u
 void curl_event_done(CurlEvent *ce)
 {
     if (ce->multi)
-        curl_multi_cleanup(ce->multi);
+        curl_multi_cleanup(ce->multi); /* its last socket callbacks still need epfd */
     ce->multi = NULL;
+    ce->io = sd_event_source_disable_unref(ce->io);
     event_timer_done(&ce->timer);
     ce->event = sd_event_unref(ce->event);
 }

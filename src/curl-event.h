@@ -8,11 +8,16 @@
 
 typedef void (*curl_event_done_fn)(CURL *easy, CURLcode result, void *userdata);
 
-/* libcurl's multi interface driven by sd-event, after systemd's src/import/curl-util.c: an io
- * source per socket curl watches (kept with curl_multi_assign), one timer for curl's timeout,
- * and the finished transfers handed to `done`. */
+/* libcurl's multi interface driven by sd-event, after systemd's src/import/curl-util.c, with
+ * one difference: curl's sockets live in an epoll set of their own, which is one io source of
+ * sd-event. sd-event dispatches one source per iteration, and each iteration costs an
+ * epoll_wait(2) and the prepare callbacks; a source per socket paid that for every answer of
+ * the worker, where one source takes all the answers that are in. One timer carries curl's
+ * timeout, and the finished transfers are handed to `done`. */
 typedef struct CurlEvent {
     sd_event *event;
+    sd_event_source *io; /* owns epfd */
+    int epfd;
     CURLM *multi;
     EventTimer timer;
     curl_event_done_fn done;
