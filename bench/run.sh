@@ -4,8 +4,10 @@
 #             keep-alive reverse proxy to the same stand-in;
 #   /health:  the service answering itself versus nginx `return 200`.
 # wrk drives each (keep-alive, 64 connections), the runs interleaved ROUNDS times. Prints
-# requests/s, p50/p99 latency, errors (non-2xx included) and RSS, the ratios against the
-# targets, and the cold start (first connection to first answer) under systemd-socket-activate.
+# requests/s, p50/p99 latency, errors (non-2xx included), CPU time per request and RSS, the
+# ratios against the targets, and the cold start (first connection to first answer) under
+# systemd-socket-activate. Each round also runs curl-floor (bench/curl-floor.c): libcurl alone
+# doing the upstream half of /enqueue, the floor under any forwarder built on it.
 # Usage: bench/run.sh [SECONDS_PER_RUN (default 10)] [ROUNDS (default 3)]
 set -euo pipefail
 secs=${1:-10}
@@ -84,11 +86,19 @@ wait_port "$proxy_port"
 wait_port "$svc_port"
 curl -s -o /dev/null "http://127.0.0.1:$svc_port/health" # starts the daemon
 
-run() { # run NAME URL LUA → appends "NAME rps p50 p99 errors" to results
-    local out
-    out=$(wrk -t1 -c64 -d"${secs}s" --latency -s "$top/bench/$3" "$2" | sed -n 's/^RESULT //p')
-    echo "$1 $out" >>"$work/results"
-    printf '  %-16s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %s\n' "$1" $out
+cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo $t; }
+proxy_pids=$(pgrep -P "${pids[1]}" | tr '\n' ' ')
+run() { # run NAME URL LUA PID… → appends "NAME rps p50 p99 errors cpu-µs-per-request" to results
+    local name=$1 url=$2 lua=$3 out c0 c1
+    shift 3
+    c0=$(cpu_ticks "$@")
+    out=$(wrk -t1 -c64 -d"${secs}s" --latency -s "$top/bench/$lua" "$url" | sed -n 's/^RESULT //p')
+    c1=$(cpu_ticks "$@")
+    out="$out $(echo "$out" | awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$secs" \
+        '{ printf "%.1f", t / hz * 1e6 / ($1 * s) }')"
+    echo "$name $out" >>"$work/results"
+    printf '  %-16s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %s  CPU %5.1f us/req\n' \
+        "$name" $out
 }
 
 echo "argus-orchestrator benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
@@ -100,15 +110,20 @@ wrk -t1 -c64 -d2s -s "$top/bench/post.lua" "http://127.0.0.1:$svc_port/enqueue" 
 wrk -t1 -c64 -d2s -s "$top/bench/post.lua" "http://127.0.0.1:$proxy_port/enqueue" >/dev/null
 for r in $(seq "$rounds"); do
     echo "round $r"
-    run service-enqueue "http://127.0.0.1:$svc_port/enqueue" post.lua
-    run nginx-proxy "http://127.0.0.1:$proxy_port/enqueue" post.lua
-    run service-health "http://127.0.0.1:$svc_port/health" get.lua
-    run nginx-return200 "http://127.0.0.1:$proxy_port/health" get.lua
+    run service-enqueue "http://127.0.0.1:$svc_port/enqueue" post.lua "$svc_pid"
+    run nginx-proxy "http://127.0.0.1:$proxy_port/enqueue" post.lua $proxy_pids
+    run service-health "http://127.0.0.1:$svc_port/health" get.lua "$svc_pid"
+    run nginx-return200 "http://127.0.0.1:$proxy_port/health" get.lua $proxy_pids
+    floor=$("$build/curl-floor" "http://127.0.0.1:$worker_port/enqueue" "$secs" 64 | sed -n 's/^FLOOR //p')
+    echo "curl-floor $floor" >>"$work/floor"
+    printf '  %-16s %10.0f req/s  (libcurl alone, no server half)  errors %s  CPU %5.1f us/req\n' \
+        curl-floor $(echo "$floor" | awk '{ print $1, $3, $2 }')
 done
 svc_rss=$(rss_of "$svc_pid")
 svc_anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$svc_pid/status")
 nginx_rss=$(rss_of $(pgrep -f "nginx: .*$work/proxy" || true) 2>/dev/null || echo 0)
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$work/results" | median; }
 errs() { awk -v n="$1" '$1 == n { s += $5 } END { print s + 0 }' "$work/results"; }
@@ -129,16 +144,25 @@ cold_ms=$(printf '%s\n' "${cold[@]}" | awk '{ print $1 * 1000 }' | median)
 
 echo
 echo "medians over $rounds rounds:"
-printf '  %-16s %10s %10s %10s %8s\n' "" "req/s" "p50 ms" "p99 ms" "errors"
+printf '  %-16s %10s %10s %10s %8s %12s\n' "" "req/s" "p50 ms" "p99 ms" "errors" "CPU us/req"
 for n in service-enqueue nginx-proxy service-health nginx-return200; do
-    printf '  %-16s %10.0f %10.3f %10.3f %8s\n' "$n" "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" "$(errs $n)"
+    printf '  %-16s %10.0f %10.3f %10.3f %8s %12.1f\n' "$n" "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" \
+        "$(errs $n)" "$(col $n 6)"
 done
+fcol() { awk -v c="$1" '{ print $c }' "$work/floor" | median; }
+printf '  %-16s %10.0f %10s %10s %8s %12.1f\n' curl-floor "$(fcol 2)" - - \
+    "$(awk '{ s += $4 } END { print s + 0 }' "$work/floor")" "$(fcol 3)"
 echo "  RSS after load: service $((svc_rss / 1024)).$(((svc_rss % 1024) * 10 / 1024)) MiB" \
     "(anonymous $((svc_anon / 1024)).$(((svc_anon % 1024) * 10 / 1024)) MiB)," \
     "nginx proxy (master + worker) $((nginx_rss / 1024)).$(((nginx_rss % 1024) * 10 / 1024)) MiB"
 echo "  cold start (first connection to first answer, median of 5): ${cold_ms} ms"
+floor_rss=$(fcol 5)
+echo "  libcurl alone (curl-floor: the upstream half of /enqueue on a bare epoll loop) uses" \
+    "$(printf %.1f "$(fcol 3)") us of CPU per request where nginx proxies one in" \
+    "$(printf %.1f "$(col nginx-proxy 6)") us: a" \
+    "forwarder built on libcurl reaches at most $(ratio "$(col nginx-proxy 6)" "$(fcol 3)") x nginx" \
+    "here; its RSS after curl_global_init() alone is $((floor_rss / 1024)).$(((floor_rss % 1024) * 10 / 1024)) MiB"
 echo
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 enq=$(ratio "$(col service-enqueue 2)" "$(col nginx-proxy 2)")
 p99=$(ratio "$(col service-enqueue 4)" "$(col nginx-proxy 4)")
 hl=$(ratio "$(col service-health 2)" "$(col nginx-return200 2)")
