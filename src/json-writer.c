@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "json-writer.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,36 +32,49 @@ void json_writer_raw(JsonWriter *w, const char *s, size_t n)
     w->p[w->len] = '\0';
 }
 
+static bool needs_escape(unsigned char c)
+{
+    return c < 0x20 || c == '"' || c == '\\';
+}
+
+/* Runs of plain bytes are copied whole; only the bytes JSON cannot hold as they are get
+ * escaped. */
 static void put_escaped(JsonWriter *w, const char *s)
 {
+    static const char hex[] = "0123456789abcdef";
     size_t n = strlen(s);
     if (!reserve(w, 6 * n + 2)) /* worst case: every byte \u00XX */
         return;
     char *o = w->p + w->len;
     *o++ = '"';
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    const unsigned char *c = (const unsigned char *)s, *end = c + n;
+    for (;;) {
+        const unsigned char *run = c;
+        while (c < end && !needs_escape(*c))
+            c++;
+        memcpy(o, run, (size_t)(c - run));
+        o += c - run;
+        if (c == end)
+            break;
+        *o++ = '\\';
         switch (*c) {
         case '"':
-            *o++ = '\\', *o++ = '"';
-            break;
         case '\\':
-            *o++ = '\\', *o++ = '\\';
+            *o++ = (char)*c;
             break;
         case '\n':
-            *o++ = '\\', *o++ = 'n';
+            *o++ = 'n';
             break;
         case '\r':
-            *o++ = '\\', *o++ = 'r';
+            *o++ = 'r';
             break;
         case '\t':
-            *o++ = '\\', *o++ = 't';
+            *o++ = 't';
             break;
         default:
-            if (*c < 0x20) {
-                o += sprintf(o, "\\u%04x", *c);
-            } else
-                *o++ = (char)*c;
+            *o++ = 'u', *o++ = '0', *o++ = '0', *o++ = hex[*c >> 4], *o++ = hex[*c & 15];
         }
+        c++;
     }
     *o++ = '"';
     *o = '\0';
@@ -97,10 +109,15 @@ void json_writer_string(JsonWriter *w, const char *key, const char *value)
 
 void json_writer_int(JsonWriter *w, const char *key, long long value)
 {
-    char buf[24];
-    int n = snprintf(buf, sizeof(buf), "%lld", value);
+    char buf[24], *end = buf + sizeof(buf), *p = end;
+    unsigned long long u = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (value < 0)
+        *--p = '-';
     put_key(w, key);
-    json_writer_raw(w, buf, (size_t)n);
+    json_writer_raw(w, p, (size_t)(end - p));
 }
 
 char *json_writer_take(JsonWriter *w, size_t *ret_len)

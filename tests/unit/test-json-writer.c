@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <json-c/json.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,6 +40,49 @@ static void test_object_of_strings_and_ints(void **state)
     assert_null(w.p); /* taken */
 }
 
+static void test_integer_limits(void **state)
+{
+    (void)state;
+    JsonWriter w = {0};
+    json_writer_begin(&w);
+    json_writer_int(&w, "zero", 0);
+    json_writer_int(&w, "max", LLONG_MAX);
+    json_writer_int(&w, "min", LLONG_MIN);
+    json_writer_int(&w, "ten", 10);
+    json_writer_end(&w);
+    size_t len;
+    char *s = json_writer_take(&w, &len);
+    assert_non_null(s);
+    assert_string_equal(s, "{\"zero\":0,\"max\":9223372036854775807,"
+                           "\"min\":-9223372036854775808,\"ten\":10}");
+    free(s);
+}
+
+static void test_every_control_byte_is_escaped(void **state)
+{
+    (void)state;
+    char in[40], *p = in;
+    for (int c = 1; c < 0x20; c++)
+        *p++ = (char)c;
+    *p++ = 'x', *p = '\0';
+    JsonWriter w = {0};
+    json_writer_begin(&w);
+    json_writer_string(&w, "k", in);
+    json_writer_end(&w);
+    size_t len;
+    char *s = json_writer_take(&w, &len);
+    assert_non_null(s);
+    json_object *o = json_tokener_parse(s);
+    assert_non_null(o);
+    json_object *v;
+    assert_true(json_object_object_get_ex(o, "k", &v));
+    assert_string_equal(json_object_get_string(v), in);
+    assert_non_null(strstr(s, "\\u001f"));
+    assert_non_null(strstr(s, "\\u0008"));
+    json_object_put(o);
+    free(s);
+}
+
 static void test_grows_for_long_values(void **state)
 {
     (void)state;
@@ -72,6 +116,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_object_of_strings_and_ints),
+        cmocka_unit_test(test_integer_limits),
+        cmocka_unit_test(test_every_control_byte_is_escaped),
         cmocka_unit_test(test_grows_for_long_values),
         cmocka_unit_test(test_empty_writer_takes_null),
     };
