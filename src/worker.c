@@ -22,8 +22,7 @@ typedef struct WorkerCall WorkerCall;
 /* A Retry-After from the worker up to this long is waited for before the next attempt; a longer
  * one ends the call (the client gets it passed on). */
 #define RETRY_AFTER_MAX_SEC 5
-/* Finished easy handles kept for the next calls: curl_easy_init() and its first setup cost
- * more than a reset. */
+/* Finished easy handles kept for the next calls, their fixed options set (easy_new()). */
 #define EASY_POOL_MAX 256
 
 struct Worker {
@@ -35,6 +34,7 @@ struct Worker {
     unsigned n_calls;
     Inflight inflight; /* calls by job id */
     Breaker breaker;
+    CURLU *url; /* the worker's /enqueue, parsed once rather than by curl at every transfer */
     CURL *easy_pool[EASY_POOL_MAX];
     size_t n_easy_pool;
     char last_error[320]; /* why the last failed call failed, for /ready */
@@ -119,14 +119,46 @@ int worker_outcome_http_status(WorkerOutcome o)
     return 502;
 }
 
+static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    (void)ptr, (void)userdata;
+    return size * nmemb;
+}
+
+/* An easy handle with the options that are the same for every call; call_setup() sets the rest.
+ * No curl_easy_reset() between calls, so these are set once per handle. */
+static CURL *easy_new(Worker *w)
+{
+    const Config *cfg = w->config;
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_CURLU, w->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->worker_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->worker_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "argus-orchestrator");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    /* The worker's answers and our bodies are small; curl's defaults (16 KiB down, 64 KiB up)
+     * would be kept per pooled handle. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+    return e;
+}
+
+/* The call's pointers (body, headers, error buffer, private) stay set on a pooled handle; curl
+ * reads them only during a transfer, and call_setup() replaces them before the next one. */
 static void easy_release(Worker *w, CURL *easy)
 {
     if (!easy)
         return;
-    if (w->n_easy_pool < EASY_POOL_MAX) {
-        curl_easy_reset(easy); /* keeps nothing of the call; the connections stay in the multi */
+    if (w->n_easy_pool < EASY_POOL_MAX)
         w->easy_pool[w->n_easy_pool++] = easy;
-    } else
+    else
         curl_easy_cleanup(easy);
 }
 
@@ -308,6 +340,15 @@ int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret)
         worker_free(w);
         return r;
     }
+    w->url = curl_url();
+    if (!w->url) {
+        worker_free(w);
+        return -ENOMEM;
+    }
+    if (curl_url_set(w->url, CURLUPART_URL, c->worker_enqueue, 0) != CURLUE_OK) {
+        worker_free(w);
+        return -EINVAL;
+    }
     CURLM *multi = w->curl.multi;
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->worker_max_connections);
     curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->worker_max_connections);
@@ -327,6 +368,7 @@ Worker *worker_free(Worker *w)
     while (w->n_easy_pool > 0)
         curl_easy_cleanup(w->easy_pool[--w->n_easy_pool]);
     curl_event_done(&w->curl);
+    curl_url_cleanup(w->url);
     sd_event_unref(w->event);
     free(w);
     return NULL;
@@ -346,12 +388,6 @@ unsigned worker_in_flight(const Worker *w)
     return w->n_calls;
 }
 
-static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    (void)ptr, (void)userdata;
-    return size * nmemb;
-}
-
 static int call_add_waiter(WorkerCall *c, worker_done_fn done, void *userdata)
 {
     Waiter *w = realloc(c->more, (c->n_more + 1) * sizeof(*w));
@@ -364,7 +400,7 @@ static int call_add_waiter(WorkerCall *c, worker_done_fn done, void *userdata)
 
 /* The request to the worker, in the call's own buffers: the header list is curl's public
  * struct curl_slist, chained by hand, so that nothing is allocated for it. */
-static void call_setup(WorkerCall *c, const Config *cfg)
+static void call_setup(WorkerCall *c)
 {
     size_t n = 0;
     c->headers[n++].data = (char *)"Content-Type: application/json";
@@ -376,32 +412,27 @@ static void call_setup(WorkerCall *c, const Config *cfg)
         c->headers[i].next = i + 1 < n ? &c->headers[i + 1] : NULL;
 
     CURL *e = c->easy;
-    curl_easy_setopt(e, CURLOPT_URL, cfg->worker_enqueue);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->worker_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->worker_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "argus-orchestrator");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    /* The worker's answers and our bodies are small; curl's defaults (16 KiB down, 64 KiB up)
-     * would be kept per pooled handle. */
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 }
+
+/* stpcpy() for the call's buffers, whose sizes the lengths were checked against. */
+static char *put(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+#define PUT_LITERAL(o, lit) put(o, lit, sizeof(lit) - 1)
 
 int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const char *request_id,
                    worker_done_fn done, void *userdata)
 {
-    if (strlen(place_id) > PLACE_ID_MAX || strlen(job_id) > JOB_ID_MAX ||
-        (request_id && strlen(request_id) > REQUEST_ID_MAX))
+    size_t place_len = strlen(place_id), job_len = strlen(job_id),
+           rid_len = request_id ? strlen(request_id) : 0;
+    if (place_len > PLACE_ID_MAX || job_len > JOB_ID_MAX || rid_len > REQUEST_ID_MAX)
         return -EINVAL;
 
     InflightEntry *joined = inflight_find(&w->inflight, job_id);
@@ -416,7 +447,7 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
         return -EHOSTUNREACH;
 
     WorkerCall *c = malloc(sizeof(*c));
-    CURL *easy = !c ? NULL : w->n_easy_pool > 0 ? w->easy_pool[--w->n_easy_pool] : curl_easy_init();
+    CURL *easy = !c ? NULL : w->n_easy_pool > 0 ? w->easy_pool[--w->n_easy_pool] : easy_new(w);
     if (!c || !easy) {
         free(c);
         if (probe)
@@ -429,15 +460,18 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     c->easy = easy;
     c->probe = probe;
     c->first = (Waiter){done, userdata};
-    strcpy(c->place_id, place_id);
-    strcpy(c->job_id, job_id);
-    snprintf(c->request_id, sizeof(c->request_id), "%s", request_id ? request_id : "");
-    snprintf(c->idempotency_header, sizeof(c->idempotency_header), "Idempotency-Key: %s", job_id);
-    snprintf(c->request_id_header, sizeof(c->request_id_header), "X-Request-Id: %s", c->request_id);
+    *put(c->place_id, place_id, place_len) = '\0';
+    *put(c->job_id, job_id, job_len) = '\0';
+    *put(c->request_id, request_id ? request_id : "", rid_len) = '\0';
+    *put(PUT_LITERAL(c->idempotency_header, "Idempotency-Key: "), job_id, job_len) = '\0';
+    *put(PUT_LITERAL(c->request_id_header, "X-Request-Id: "), c->request_id, rid_len) = '\0';
     /* place ids and job ids are [A-Za-z0-9_:-]: nothing to escape. */
-    c->body_len = (size_t)snprintf(c->body, sizeof(c->body),
-                                   "{\"placeId\":\"%s\",\"jobId\":\"%s\"}", place_id, job_id);
-    call_setup(c, w->config);
+    char *o = PUT_LITERAL(c->body, "{\"placeId\":\"");
+    o = PUT_LITERAL(put(o, place_id, place_len), "\",\"jobId\":\"");
+    o = PUT_LITERAL(put(o, job_id, job_len), "\"}");
+    *o = '\0';
+    c->body_len = (size_t)(o - c->body);
+    call_setup(c);
 
     c->next = w->calls;
     if (w->calls)
