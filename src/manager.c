@@ -2,6 +2,7 @@
 #include "manager.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,11 +32,31 @@ static void manager_notify_status(Manager *m)
     m->status_sent = m->stats;
 }
 
+/* After a burst the heap keeps what it held at the peak (pooled curl handles, freed buffers):
+ * a whole status interval without jobs gives it back to the system, once. */
+static void manager_release_memory(Manager *m)
+{
+    size_t handles = worker_release_idle(m->worker);
+    int trimmed = malloc_trim(0);
+    if (handles > 0 || trimmed)
+        log_debug(NULL, NULL, "quiet: released %zu pooled worker handle(s)%s", handles,
+                  trimmed ? ", returned free heap memory to the system" : "");
+}
+
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     Manager *m = userdata;
     if (memcmp(&m->status_sent, &m->stats, sizeof(m->stats)) != 0)
         manager_notify_status(m);
+    bool quiet = memcmp(&m->stats_at_tick, &m->stats, sizeof(m->stats)) == 0;
+    m->stats_at_tick = m->stats;
+    if (!quiet)
+        m->memory_released = false;
+    else if (!m->memory_released && !m->stopping && m->pending == 0 &&
+             worker_in_flight(m->worker) == 0) {
+        manager_release_memory(m);
+        m->memory_released = true;
+    }
     (void)sd_event_source_set_time(s, usec + STATUS_INTERVAL_USEC);
     return 0;
 }

@@ -37,7 +37,9 @@ typedef struct Manager {
     bool stopping;
     Stats stats;
     Stats status_sent;
-    uint64_t rng[2]; /* xorshift128+, seeded from getrandom(): request ids */
+    Stats stats_at_tick;  /* of the last status tick: a tick without jobs is a quiet one */
+    bool memory_released; /* since the last job */
+    uint64_t rng[2];      /* xorshift128+, seeded from getrandom(): request ids */
     time_t timestamp_sec;
     char timestamp[RFC3339_MAX]; /* of timestamp_sec */
     char listen_desc[256];

@@ -388,6 +388,16 @@ unsigned worker_in_flight(const Worker *w)
     return w->n_calls;
 }
 
+size_t worker_release_idle(Worker *w)
+{
+    if (w->n_calls > 0)
+        return 0;
+    size_t n = w->n_easy_pool;
+    while (w->n_easy_pool > 0)
+        curl_easy_cleanup(w->easy_pool[--w->n_easy_pool]);
+    return n;
+}
+
 static int call_add_waiter(WorkerCall *c, worker_done_fn done, void *userdata)
 {
     Waiter *w = realloc(c->more, (c->n_more + 1) * sizeof(*w));

@@ -51,6 +51,10 @@ void worker_cancel_all(Worker *w);
 /* Transfers not yet finished (retries waiting included). */
 unsigned worker_in_flight(const Worker *w);
 
+/* Frees the pooled easy handles when no call is in flight (they are made again under load);
+ * returns how many. The connections to the worker stay open. */
+size_t worker_release_idle(Worker *w);
+
 /* Classifies one attempt: pure, for tests. curl_code is a CURLcode. */
 WorkerOutcome worker_classify(int curl_code, long http_status, bool *ret_retryable);
 

@@ -123,6 +123,41 @@ static void test_idle_exit(void **state)
     service_cleanup(&svc);
 }
 
+/* After a burst, a status interval without jobs gives the pooled curl handles and the free heap
+ * back; the next job makes a handle again. */
+static void test_quiet_releases_memory(void **state)
+{
+    (void)state;
+    Service svc;
+    service_start_for_group(&svc, "LOG_LEVEL=debug", NULL, NULL);
+    enum { N = 8 };
+    static char bodies[N][64];
+    const char *b[N];
+    long statuses[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(bodies[i], sizeof(bodies[i]), "{\"placeId\":\"slow300-quiet-%d\"}", i);
+        b[i] = bodies[i];
+    }
+    char url[128];
+    snprintf(url, sizeof(url), "%s/enqueue", svc.base);
+    http_post_parallel(url, b, N, statuses, NULL);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(statuses[i], 202);
+    assert_true(service_log_lacks(&svc, "quiet: released"));
+
+    /* Ticks come every 5 s: the first one after the burst sees it, the next one is quiet. */
+    bool released = false;
+    for (int i = 0; i < 8 && !released; i++)
+        released = service_log_contains(&svc, "quiet: released 8 pooled worker handle(s)");
+    assert_true(released);
+
+    Response r = http_post_json(&svc, "/enqueue", "{\"placeId\":\"after-quiet\"}");
+    assert_int_equal(r.status, 202);
+    response_free(&r);
+    assert_int_equal(service_stop(&svc, SIGTERM), 0);
+    service_cleanup(&svc);
+}
+
 static void test_bad_config_exits_78(void **state)
 {
     (void)state;
@@ -194,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_drain_on_sigint),
         cmocka_unit_test(test_stop_when_idle_is_quick_and_clean),
         cmocka_unit_test(test_idle_exit),
+        cmocka_unit_test(test_quiet_releases_memory),
         cmocka_unit_test(test_bad_config_exits_78),
         cmocka_unit_test(test_bad_config_socket_activated),
         cmocka_unit_test(test_check_config_version_help),
