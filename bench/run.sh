@@ -108,9 +108,15 @@ echo "wrk -t1 -c64 -d${secs}s, $rounds interleaved rounds; nginx 1 worker, acces
 # warm-up
 wrk -t1 -c64 -d2s -s "$top/bench/post.lua" "http://127.0.0.1:$svc_port/enqueue" >/dev/null
 wrk -t1 -c64 -d2s -s "$top/bench/post.lua" "http://127.0.0.1:$proxy_port/enqueue" >/dev/null
+svc_rss=0 svc_anon=0 # the highest, read right after each /enqueue run
 for r in $(seq "$rounds"); do
     echo "round $r"
     run service-enqueue "http://127.0.0.1:$svc_port/enqueue" post.lua "$svc_pid"
+    rss_now=$(rss_of "$svc_pid")
+    if [ "$rss_now" -gt "$svc_rss" ]; then
+        svc_rss=$rss_now
+        svc_anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$svc_pid/status")
+    fi
     run nginx-proxy "http://127.0.0.1:$proxy_port/enqueue" post.lua $proxy_pids
     run service-health "http://127.0.0.1:$svc_port/health" get.lua "$svc_pid"
     run nginx-return200 "http://127.0.0.1:$proxy_port/health" get.lua $proxy_pids
@@ -119,8 +125,7 @@ for r in $(seq "$rounds"); do
     printf '  %-16s %10.0f req/s  (libcurl alone, no server half)  errors %s  CPU %5.1f us/req\n' \
         curl-floor $(echo "$floor" | awk '{ print $1, $3, $2 }')
 done
-svc_rss=$(rss_of "$svc_pid")
-svc_anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$svc_pid/status")
+load_end=$(date +%s)
 nginx_rss=$(rss_of $(pgrep -f "nginx: .*$work/proxy" || true) 2>/dev/null || echo 0)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -142,6 +147,11 @@ for _ in $(seq 5); do
 done
 cold_ms=$(printf '%s\n' "${cold[@]}" | awk '{ print $1 * 1000 }' | median)
 
+# The daemon gives memory back after a status interval (5 s) without jobs: wait for two ticks.
+sleep $((load_end + 11 - $(date +%s) > 0 ? load_end + 11 - $(date +%s) : 0))
+quiet_rss=$(rss_of "$svc_pid")
+quiet_anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$svc_pid/status")
+
 echo
 echo "medians over $rounds rounds:"
 printf '  %-16s %10s %10s %10s %8s %12s\n' "" "req/s" "p50 ms" "p99 ms" "errors" "CPU us/req"
@@ -152,8 +162,9 @@ done
 fcol() { awk -v c="$1" '{ print $c }' "$work/floor" | median; }
 printf '  %-16s %10.0f %10s %10s %8s %12.1f\n' curl-floor "$(fcol 2)" - - \
     "$(awk '{ s += $4 } END { print s + 0 }' "$work/floor")" "$(fcol 3)"
-echo "  RSS after load: service $((svc_rss / 1024)).$(((svc_rss % 1024) * 10 / 1024)) MiB" \
-    "(anonymous $((svc_anon / 1024)).$(((svc_anon % 1024) * 10 / 1024)) MiB)," \
+mib() { echo "$(($1 / 1024)).$((($1 % 1024) * 10 / 1024))"; }
+echo "  RSS right after /enqueue load: service $(mib "$svc_rss") MiB (anonymous $(mib "$svc_anon") MiB);" \
+    "at the end, after 10 s without jobs $(mib "$quiet_rss") MiB (anonymous $(mib "$quiet_anon") MiB);" \
     "nginx proxy (master + worker) $((nginx_rss / 1024)).$(((nginx_rss % 1024) * 10 / 1024)) MiB"
 echo "  cold start (first connection to first answer, median of 5): ${cold_ms} ms"
 floor_rss=$(fcol 5)
