@@ -77,8 +77,14 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         ev.events |= EPOLLOUT;
 
-    if (epoll_ctl(ce->epfd, watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0)
-        return -1;
+    int op = watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(ce->epfd, op, fd, &ev) < 0) {
+        /* The set and curl's hash disagree: a closed socket leaves the set by itself, and its
+         * number may come back for a new one before curl's entry for it goes. Trust the set. */
+        int other = errno == EEXIST ? EPOLL_CTL_MOD : errno == ENOENT ? EPOLL_CTL_ADD : -1;
+        if (other < 0 || epoll_ctl(ce->epfd, other, fd, &ev) < 0)
+            return -1;
+    }
     if (!watched && curl_multi_assign(ce->multi, fd, ce) != CURLM_OK) {
         (void)epoll_ctl(ce->epfd, EPOLL_CTL_DEL, fd, NULL);
         return -1;
