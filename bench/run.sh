@@ -7,7 +7,8 @@
 # requests/s, p50/p99 latency, errors (non-2xx included), CPU time per request and RSS, the
 # ratios against the targets, and the cold start (first connection to first answer) under
 # systemd-socket-activate. Each round also runs curl-floor (bench/curl-floor.c): libcurl alone
-# doing the upstream half of /enqueue, the floor under any forwarder built on it.
+# doing the upstream half of /enqueue, the floor under any forwarder built on it; and h2o-floor
+# (bench/h2o-floor.c): libh2o's own HTTP/1 client doing the same, for comparison.
 # Usage: bench/run.sh [SECONDS_PER_RUN (default 10)] [ROUNDS (default 3)]
 set -euo pipefail
 secs=${1:-10}
@@ -121,9 +122,13 @@ for r in $(seq "$rounds"); do
     run service-health "http://127.0.0.1:$svc_port/health" get.lua "$svc_pid"
     run nginx-return200 "http://127.0.0.1:$proxy_port/health" get.lua $proxy_pids
     floor=$("$build/curl-floor" "http://127.0.0.1:$worker_port/enqueue" "$secs" 64 | sed -n 's/^FLOOR //p')
-    echo "curl-floor $floor" >>"$work/floor"
+    echo "$floor" >>"$work/floor"
     printf '  %-16s %10.0f req/s  (libcurl alone, no server half)  errors %s  CPU %5.1f us/req\n' \
         curl-floor $(echo "$floor" | awk '{ print $1, $3, $2 }')
+    floor=$("$build/h2o-floor" 127.0.0.1 "$worker_port" "$secs" 64 | sed -n 's/^FLOOR //p')
+    echo "$floor" >>"$work/h2o-floor"
+    printf '  %-16s %10.0f req/s  (libh2o client alone, the same)   errors %s  CPU %5.1f us/req\n' \
+        h2o-floor $(echo "$floor" | awk '{ print $1, $3, $2 }')
 done
 load_end=$(date +%s)
 nginx_rss=$(rss_of $(pgrep -f "nginx: .*$work/proxy" || true) 2>/dev/null || echo 0)
@@ -159,9 +164,12 @@ for n in service-enqueue nginx-proxy service-health nginx-return200; do
     printf '  %-16s %10.0f %10.3f %10.3f %8s %12.1f\n' "$n" "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" \
         "$(errs $n)" "$(col $n 6)"
 done
-fcol() { awk -v c="$1" '{ print $c }' "$work/floor" | median; }
+fcol() { awk -v c="$(($1 - 1))" '{ print $c }' "$work/floor" | median; }
+hcol() { awk -v c="$(($1 - 1))" '{ print $c }' "$work/h2o-floor" | median; }
 printf '  %-16s %10.0f %10s %10s %8s %12.1f\n' curl-floor "$(fcol 2)" - - \
-    "$(awk '{ s += $4 } END { print s + 0 }' "$work/floor")" "$(fcol 3)"
+    "$(awk '{ s += $3 } END { print s + 0 }' "$work/floor")" "$(fcol 3)"
+printf '  %-16s %10.0f %10s %10s %8s %12.1f\n' h2o-floor "$(hcol 2)" - - \
+    "$(awk '{ s += $3 } END { print s + 0 }' "$work/h2o-floor")" "$(hcol 3)"
 mib() { echo "$(($1 / 1024)).$((($1 % 1024) * 10 / 1024))"; }
 echo "  RSS right after /enqueue load: service $(mib "$svc_rss") MiB (anonymous $(mib "$svc_anon") MiB);" \
     "at the end, after 10 s without jobs $(mib "$quiet_rss") MiB (anonymous $(mib "$quiet_anon") MiB);" \
@@ -172,7 +180,9 @@ echo "  libcurl alone (curl-floor: the upstream half of /enqueue on a bare epoll
     "$(printf %.1f "$(fcol 3)") us of CPU per request where nginx proxies one in" \
     "$(printf %.1f "$(col nginx-proxy 6)") us: a" \
     "forwarder built on libcurl reaches at most $(ratio "$(col nginx-proxy 6)" "$(fcol 3)") x nginx" \
-    "here; its RSS after curl_global_init() alone is $((floor_rss / 1024)).$(((floor_rss % 1024) * 10 / 1024)) MiB"
+    "here; its RSS after curl_global_init() alone is $(mib "$floor_rss") MiB. libh2o's own HTTP/1" \
+    "client (h2o-floor, the same requests) uses $(printf %.1f "$(hcol 3)") us per request and" \
+    "starts at $(mib "$(hcol 5)") MiB"
 echo
 enq=$(ratio "$(col service-enqueue 2)" "$(col nginx-proxy 2)")
 p99=$(ratio "$(col service-enqueue 4)" "$(col nginx-proxy 4)")
