@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
-#include <time.h>
+
+#include "floor.h"
 
 typedef struct {
     CURL *easy;
@@ -118,26 +118,6 @@ static void drain(Floor *f, int restart)
         }
 }
 
-static double now_s(int clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_kib(void)
-{
-    char line[256];
-    long kib = -1;
-    FILE *fp = fopen("/proc/self/status", "re");
-    while (fp && fgets(line, sizeof(line), fp))
-        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-            break;
-    if (fp)
-        fclose(fp);
-    return kib;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -149,7 +129,7 @@ int main(int argc, char **argv)
     if (secs <= 0 || conns <= 0)
         return 2;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    long rss = rss_kib();
+    long rss = floor_rss_kib();
     Floor f = {.multi = curl_multi_init(),
                .epfd = epoll_create1(EPOLL_CLOEXEC),
                .timeout_ms = -1,
@@ -165,12 +145,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < conns; i++)
         start(&f, calls[i] = call_new(&f));
 
-    struct rusage r0, r1;
-    getrusage(RUSAGE_SELF, &r0);
-    double t0 = now_s(CLOCK_MONOTONIC), end = t0 + secs, t;
+    FloorClock start_clock = floor_clock();
+    double end = start_clock.wall_s + secs, t;
     int running = 1;
     /* Runs for SECONDS, then lets what is in flight finish (bounded by CURLOPT_TIMEOUT_MS). */
-    while ((t = now_s(CLOCK_MONOTONIC)) < end || running > 0) {
+    while ((t = floor_now_s()) < end || running > 0) {
         int restart = t < end;
         struct epoll_event ev[64];
         int n = epoll_wait(f.epfd, ev, 64, f.timeout_ms < 0 ? 100 : (int)f.timeout_ms);
@@ -184,15 +163,7 @@ int main(int argc, char **argv)
         }
         drain(&f, restart);
     }
-    double elapsed = now_s(CLOCK_MONOTONIC) - t0;
-    getrusage(RUSAGE_SELF, &r1);
-    double cpu_us = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec -
-                             r0.ru_stime.tv_sec) *
-                        1e6 +
-                    (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec -
-                             r0.ru_stime.tv_usec);
-    printf("FLOOR %.1f %.2f %lu %ld\n", (double)f.done / elapsed,
-           f.done ? cpu_us / (double)f.done : 0.0, f.failed, rss);
+    floor_report(start_clock, f.done, f.failed, rss);
 
     for (int i = 0; i < conns; i++) {
         curl_easy_cleanup(calls[i]->easy);

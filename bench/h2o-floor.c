@@ -16,9 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <uv.h>
+
+#include "floor.h"
 
 typedef struct Floor {
     h2o_http1client_ctx_t ctx;
@@ -111,26 +111,6 @@ static void on_stop(uv_timer_t *t)
     ((Floor *)t->data)->stopping = 1;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_kib(void)
-{
-    char line[256];
-    long kib = -1;
-    FILE *fp = fopen("/proc/self/status", "re");
-    while (fp && fgets(line, sizeof(line), fp))
-        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-            break;
-    if (fp)
-        fclose(fp);
-    return kib;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -142,7 +122,7 @@ int main(int argc, char **argv)
     int conns = atoi(argv[4]);
     if (inet_pton(AF_INET, argv[1], &sin.sin_addr) != 1 || secs <= 0 || conns <= 0)
         return 2;
-    long rss = rss_kib();
+    long rss = floor_rss_kib();
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -161,9 +141,7 @@ int main(int argc, char **argv)
     stop.data = &f;
     uv_timer_start(&stop, on_stop, (uint64_t)(secs * 1000), 0);
 
-    struct rusage r0, r1;
-    getrusage(RUSAGE_SELF, &r0);
-    double t0 = now_s();
+    FloorClock start_clock = floor_clock();
     for (int i = 0; i < conns; i++) {
         calls[i].f = &f;
         start(&calls[i]);
@@ -171,15 +149,7 @@ int main(int argc, char **argv)
     /* Runs for SECONDS, then lets what is in flight finish (bounded by the io timeout). */
     while (!f.stopping || f.in_flight > 0)
         uv_run(&loop, UV_RUN_ONCE);
-    double elapsed = now_s() - t0;
-    getrusage(RUSAGE_SELF, &r1);
-    double cpu_us = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec -
-                             r0.ru_stime.tv_sec) *
-                        1e6 +
-                    (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec -
-                             r0.ru_stime.tv_usec);
-    printf("FLOOR %.1f %.2f %lu %ld\n", (double)f.done / elapsed,
-           f.done ? cpu_us / (double)f.done : 0.0, f.failed, rss);
+    floor_report(start_clock, f.done, f.failed, rss);
     free(calls);
     return f.failed ? 1 : 0;
 }
