@@ -257,7 +257,8 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
     long status = 0, os_errno = 0;
     if (code == CURLE_OK)
         (void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    else if (curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+    else if (code == CURLE_COULDNT_CONNECT && /* fresh then, even on a reused handle */
+             curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
              (os_errno == EPERM || os_errno == EACCES))
         /* Under the shipped unit this is IPAddressDeny=/IPAddressAllow= at work: say so. */
         snprintf(c->errbuf, sizeof(c->errbuf),

@@ -185,6 +185,28 @@ static void test_short_retry_after_is_honoured(void **state)
     stop(&svc);
 }
 
+/* Easy handles are pooled without a reset: what one call learnt (a Retry-After) must not reach
+ * the next call on the same handle. */
+static void test_pooled_handle_forgets_retry_after(void **state)
+{
+    (void)state;
+    Service svc;
+    service_start_for_group(&svc, "WORKER_RETRIES=1", NULL, NULL);
+    Response r = post(&svc, "retry30s-stale");
+    assert_int_equal(r.status, 502);
+    char ra[16];
+    assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
+    response_free(&r);
+
+    /* Then a 503 without Retry-After on the same (pooled) handle: retried, no Retry-After. */
+    r = post(&svc, "status503-after-stale");
+    assert_int_equal(r.status, 502);
+    assert_false(response_header(&r, "Retry-After", ra, sizeof(ra)));
+    response_free(&r);
+    assert_int_equal(standin_count(&group_standin, "status503-after-stale"), 2);
+    stop(&svc);
+}
+
 static void test_reset_and_truncated_answers_are_502(void **state)
 {
     (void)state;
@@ -210,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_worker_4xx_does_not_open_the_breaker),
         cmocka_unit_test(test_duplicates_share_one_call),
         cmocka_unit_test(test_short_retry_after_is_honoured),
+        cmocka_unit_test(test_pooled_handle_forgets_retry_after),
         cmocka_unit_test(test_reset_and_truncated_answers_are_502),
     };
     return cmocka_run_group_tests(tests, standin_group_setup, standin_group_teardown);
