@@ -56,7 +56,8 @@ struct WorkerCall {
     unsigned attempt;
     uint64_t attempt_started_usec;
     unsigned retry_after_sec;
-    bool probe; /* the breaker's half-open probe */
+    bool probe;                /* the breaker's half-open probe */
+    bool timed_out_connecting; /* the last attempt's timeout came before any connection */
     Waiter first;
     Waiter *more; /* requests that joined the call */
     size_t n_more;
@@ -221,7 +222,8 @@ static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
                  c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
         break;
     case WORKER_TIMEOUT:
-        snprintf(r.reason, sizeof(r.reason), "worker timeout");
+        snprintf(r.reason, sizeof(r.reason),
+                 c->timed_out_connecting ? "worker timeout while connecting" : "worker timeout");
         break;
     }
     /* The worker is healthy when it answers, even a 4xx; unreachable, timing out, 5xx and
@@ -260,11 +262,18 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
     else if (code == CURLE_COULDNT_CONNECT && /* fresh then, even on a reused handle */
              curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
              (os_errno == EPERM || os_errno == EACCES))
-        /* Under the shipped unit this is IPAddressDeny=/IPAddressAllow= at work: say so. */
+        /* A rule refused connect() at once (a prohibit route, a security module): say so. */
         snprintf(c->errbuf, sizeof(c->errbuf),
-                 "connection not permitted (a firewall, or IPAddressAllow= of the unit)");
+                 "connection not permitted by a local firewall or routing rule");
     bool retryable;
     WorkerOutcome o = worker_classify(code, status, &retryable);
+    /* Nothing accepted the connection in time: the host is down, or its packets are dropped, as
+     * IPAddressDeny= of the shipped unit does for an address not in IPAddressAllow=. */
+    curl_off_t connect_usec = -1;
+    c->timed_out_connecting =
+        o == WORKER_TIMEOUT &&
+        curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_usec) == CURLE_OK &&
+        connect_usec == 0;
     static const MetricsAttempt attempt_of[] = {
         [WORKER_OK] = ATTEMPT_OK,
         [WORKER_HTTP_ERROR] = ATTEMPT_HTTP_ERROR,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* What the client gets for each way the worker can fail, and how often the worker is tried. */
+#include <arpa/inet.h>
 #include <json-c/json.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -8,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -122,8 +126,43 @@ static void test_hang_is_504(void **state)
     (void)state;
     Response r = post(&svc, "hang-forever");
     assert_worker_error(&r, 504, "hang-forever", "worker timeout");
+    assert_null(strstr(r.body, "while connecting")); /* it was connected */
     response_free(&r);
     assert_int_equal(standin_count(&standin, "hang-forever"), ATTEMPTS);
+}
+
+/* A listener that never accepts and whose queue is full: the kernel drops further SYNs, so a
+ * connection to it times out the way one to a host whose packets are dropped does (a firewall,
+ * or IPAddressDeny= of the shipped unit). */
+static void test_connect_timeout_is_named(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 0), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    int fill[2];
+    for (int i = 0; i < 2; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        (void)connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    usleep(50000);
+
+    char worker[96];
+    snprintf(worker, sizeof(worker), "WORKER_NODE_URL=http://127.0.0.1:%u", ntohs(a.sin_port));
+    const char *env[] = {worker, "WORKER_TIMEOUT_MS=300", "WORKER_RETRIES=0", NULL};
+    Service s;
+    service_start(&s, env);
+    Response r = post(&s, "behind-a-firewall");
+    assert_worker_error(&r, 504, "behind-a-firewall", "worker timeout while connecting");
+    response_free(&r);
+    assert_int_equal(service_stop(&s, SIGTERM), 0);
+    service_cleanup(&s);
+    for (int i = 0; i < 2; i++)
+        close(fill[i]);
+    close(l);
 }
 
 static void test_close_without_answer_is_502(void **state)
@@ -172,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_429_is_retried),
         cmocka_unit_test(test_400_is_502_and_never_retried),
         cmocka_unit_test(test_hang_is_504),
+        cmocka_unit_test(test_connect_timeout_is_named),
         cmocka_unit_test(test_close_without_answer_is_502),
         cmocka_unit_test(test_garbage_answer_is_502),
         cmocka_unit_test(test_unreachable_is_503_with_retry_after),
