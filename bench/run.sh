@@ -8,7 +8,8 @@
 # ratios against the targets, and the cold start (first connection to first answer) under
 # systemd-socket-activate. Each round also runs curl-floor (bench/curl-floor.c): libcurl alone
 # doing the upstream half of /enqueue, the floor under any forwarder built on it; and h2o-floor
-# (bench/h2o-floor.c): libh2o's own HTTP/1 client doing the same, for comparison.
+# (bench/h2o-floor.c): libh2o's own HTTP/1 client doing the same; and /enqueue through h2o's own
+# reverse proxy (bench/h2o-proxy.c), a forwarder made of libh2o alone: both for comparison.
 # Usage: bench/run.sh [SECONDS_PER_RUN (default 10)] [ROUNDS (default 3)]
 set -euo pipefail
 secs=${1:-10}
@@ -82,8 +83,13 @@ systemd-socket-activate -l "127.0.0.1:$svc_port" -E WORKER_NODE_URL="http://127.
     -E LOG_LEVEL=info "$daemon" 2>/dev/null &
 svc_pid=$!
 pids+=($svc_pid)
+h2o_port=$(free_port)
+"$build/h2o-proxy" "$h2o_port" "http://127.0.0.1:$worker_port/enqueue" &
+h2o_pid=$!
+pids+=($h2o_pid)
 wait_port "$worker_port"
 wait_port "$proxy_port"
+wait_port "$h2o_port"
 wait_port "$svc_port"
 curl -s -o /dev/null "http://127.0.0.1:$svc_port/health" # starts the daemon
 
@@ -119,6 +125,7 @@ for r in $(seq "$rounds"); do
         svc_anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$svc_pid/status")
     fi
     run nginx-proxy "http://127.0.0.1:$proxy_port/enqueue" post.lua $proxy_pids
+    run h2o-proxy "http://127.0.0.1:$h2o_port/enqueue" post.lua "$h2o_pid"
     run service-health "http://127.0.0.1:$svc_port/health" get.lua "$svc_pid"
     run nginx-return200 "http://127.0.0.1:$proxy_port/health" get.lua $proxy_pids
     floor=$("$build/curl-floor" "http://127.0.0.1:$worker_port/enqueue" "$secs" 64 | sed -n 's/^FLOOR //p')
@@ -155,12 +162,13 @@ cold_ms=$(printf '%s\n' "${cold[@]}" | awk '{ print $1 * 1000 }' | median)
 # The daemon gives memory back after a status interval (5 s) without jobs: wait for two ticks.
 sleep $((load_end + 11 - $(date +%s) > 0 ? load_end + 11 - $(date +%s) : 0))
 quiet_rss=$(rss_of "$svc_pid")
+h2o_rss=$(rss_of "$h2o_pid")
 quiet_anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$svc_pid/status")
 
 echo
 echo "medians over $rounds rounds:"
 printf '  %-16s %10s %10s %10s %8s %12s\n' "" "req/s" "p50 ms" "p99 ms" "errors" "CPU us/req"
-for n in service-enqueue nginx-proxy service-health nginx-return200; do
+for n in service-enqueue nginx-proxy h2o-proxy service-health nginx-return200; do
     printf '  %-16s %10.0f %10.3f %10.3f %8s %12.1f\n' "$n" "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" \
         "$(errs $n)" "$(col $n 6)"
 done
@@ -173,7 +181,7 @@ printf '  %-16s %10.0f %10s %10s %8s %12.1f\n' h2o-floor "$(hcol 2)" - - \
 mib() { echo "$(($1 / 1024)).$((($1 % 1024) * 10 / 1024))"; }
 echo "  RSS right after /enqueue load: service $(mib "$svc_rss") MiB (anonymous $(mib "$svc_anon") MiB);" \
     "at the end, after 10 s without jobs $(mib "$quiet_rss") MiB (anonymous $(mib "$quiet_anon") MiB);" \
-    "nginx proxy (master + worker) $((nginx_rss / 1024)).$(((nginx_rss % 1024) * 10 / 1024)) MiB"
+    "nginx proxy (master + worker) $(mib "$nginx_rss") MiB; h2o-proxy $(mib "$h2o_rss") MiB"
 echo "  cold start (first connection to first answer, median of 5): ${cold_ms} ms"
 floor_rss=$(fcol 5)
 echo "  libcurl alone (curl-floor: the upstream half of /enqueue on a bare epoll loop) uses" \
@@ -182,7 +190,8 @@ echo "  libcurl alone (curl-floor: the upstream half of /enqueue on a bare epoll
     "forwarder built on libcurl reaches at most $(ratio "$(col nginx-proxy 6)" "$(fcol 3)") x nginx" \
     "here; its RSS after curl_global_init() alone is $(mib "$floor_rss") MiB. libh2o's own HTTP/1" \
     "client (h2o-floor, the same requests) uses $(printf %.1f "$(hcol 3)") us per request and" \
-    "starts at $(mib "$(hcol 5)") MiB"
+    "starts at $(mib "$(hcol 5)") MiB; h2o's own reverse proxy (h2o-proxy: libh2o's server and" \
+    "client on a plain libuv loop) forwards at $(ratio "$(col h2o-proxy 2)" "$(col nginx-proxy 2)") x nginx"
 echo
 enq=$(ratio "$(col service-enqueue 2)" "$(col nginx-proxy 2)")
 p99=$(ratio "$(col service-enqueue 4)" "$(col nginx-proxy 4)")
