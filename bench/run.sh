@@ -108,6 +108,15 @@ run() { # run NAME URL LUA PID… → appends "NAME rps p50 p99 errors cpu-µs-p
         "$name" $out
 }
 
+floor() { # floor NAME NOTE COMMAND… → appends "rps cpu-µs-per-request failed rss-KiB" to $work/NAME
+    local name=$1 note=$2 out
+    shift 2
+    out=$("$@" | sed -n 's/^FLOOR //p')
+    echo "$out" >>"$work/$name"
+    printf '  %-16s %10.0f req/s  %-33s errors %s  CPU %5.1f us/req\n' "$name" \
+        "$(echo "$out" | cut -d' ' -f1)" "($note)" $(echo "$out" | awk '{ print $3, $2 }')
+}
+
 echo "argus-orchestrator benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
     "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 echo "wrk -t1 -c64 -d${secs}s, $rounds interleaved rounds; nginx 1 worker, access log off;" \
@@ -128,14 +137,9 @@ for r in $(seq "$rounds"); do
     run h2o-proxy "http://127.0.0.1:$h2o_port/enqueue" post.lua "$h2o_pid"
     run service-health "http://127.0.0.1:$svc_port/health" get.lua "$svc_pid"
     run nginx-return200 "http://127.0.0.1:$proxy_port/health" get.lua $proxy_pids
-    floor=$("$build/curl-floor" "http://127.0.0.1:$worker_port/enqueue" "$secs" 64 | sed -n 's/^FLOOR //p')
-    echo "$floor" >>"$work/floor"
-    printf '  %-16s %10.0f req/s  (libcurl alone, no server half)  errors %s  CPU %5.1f us/req\n' \
-        curl-floor $(echo "$floor" | awk '{ print $1, $3, $2 }')
-    floor=$("$build/h2o-floor" 127.0.0.1 "$worker_port" "$secs" 64 | sed -n 's/^FLOOR //p')
-    echo "$floor" >>"$work/h2o-floor"
-    printf '  %-16s %10.0f req/s  (libh2o client alone, the same)   errors %s  CPU %5.1f us/req\n' \
-        h2o-floor $(echo "$floor" | awk '{ print $1, $3, $2 }')
+    floor curl-floor "libcurl alone, no server half" \
+        "$build/curl-floor" "http://127.0.0.1:$worker_port/enqueue" "$secs" 64
+    floor h2o-floor "libh2o client alone, the same" "$build/h2o-floor" 127.0.0.1 "$worker_port" "$secs" 64
 done
 load_end=$(date +%s)
 nginx_rss=$(rss_of $(pgrep -f "nginx: .*$work/proxy" || true) 2>/dev/null || echo 0)
@@ -172,25 +176,23 @@ for n in service-enqueue nginx-proxy h2o-proxy service-health nginx-return200; d
     printf '  %-16s %10.0f %10.3f %10.3f %8s %12.1f\n' "$n" "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" \
         "$(errs $n)" "$(col $n 6)"
 done
-fcol() { awk -v c="$(($1 - 1))" '{ print $c }' "$work/floor" | median; }
-hcol() { awk -v c="$(($1 - 1))" '{ print $c }' "$work/h2o-floor" | median; }
-printf '  %-16s %10.0f %10s %10s %8s %12.1f\n' curl-floor "$(fcol 2)" - - \
-    "$(awk '{ s += $3 } END { print s + 0 }' "$work/floor")" "$(fcol 3)"
-printf '  %-16s %10.0f %10s %10s %8s %12.1f\n' h2o-floor "$(hcol 2)" - - \
-    "$(awk '{ s += $3 } END { print s + 0 }' "$work/h2o-floor")" "$(hcol 3)"
+fcol() { awk -v c="$2" '{ print $c }' "$work/$1" | median; } # fcol FLOOR COLUMN
+for n in curl-floor h2o-floor; do
+    printf '  %-16s %10.0f %10s %10s %8s %12.1f\n' "$n" "$(fcol $n 1)" - - \
+        "$(awk '{ s += $3 } END { print s + 0 }' "$work/$n")" "$(fcol $n 2)"
+done
 mib() { echo "$(($1 / 1024)).$((($1 % 1024) * 10 / 1024))"; }
 echo "  RSS right after /enqueue load: service $(mib "$svc_rss") MiB (anonymous $(mib "$svc_anon") MiB);" \
     "at the end, after 10 s without jobs $(mib "$quiet_rss") MiB (anonymous $(mib "$quiet_anon") MiB);" \
     "nginx proxy (master + worker) $(mib "$nginx_rss") MiB; h2o-proxy $(mib "$h2o_rss") MiB"
 echo "  cold start (first connection to first answer, median of 5): ${cold_ms} ms"
-floor_rss=$(fcol 5)
 echo "  libcurl alone (curl-floor: the upstream half of /enqueue on a bare epoll loop) uses" \
-    "$(printf %.1f "$(fcol 3)") us of CPU per request where nginx proxies one in" \
-    "$(printf %.1f "$(col nginx-proxy 6)") us: a" \
-    "forwarder built on libcurl reaches at most $(ratio "$(col nginx-proxy 6)" "$(fcol 3)") x nginx" \
-    "here; its RSS after curl_global_init() alone is $(mib "$floor_rss") MiB. libh2o's own HTTP/1" \
-    "client (h2o-floor, the same requests) uses $(printf %.1f "$(hcol 3)") us per request and" \
-    "starts at $(mib "$(hcol 5)") MiB; h2o's own reverse proxy (h2o-proxy: libh2o's server and" \
+    "$(printf %.1f "$(fcol curl-floor 2)") us of CPU per request where nginx proxies one in" \
+    "$(printf %.1f "$(col nginx-proxy 6)") us: a forwarder built on libcurl reaches at most" \
+    "$(ratio "$(col nginx-proxy 6)" "$(fcol curl-floor 2)") x nginx here; its RSS after" \
+    "curl_global_init() alone is $(mib "$(fcol curl-floor 4)") MiB. libh2o's own HTTP/1" \
+    "client (h2o-floor, the same requests) uses $(printf %.1f "$(fcol h2o-floor 2)") us per request" \
+    "and starts at $(mib "$(fcol h2o-floor 4)") MiB; h2o's own reverse proxy (h2o-proxy: libh2o's server and" \
     "client on a plain libuv loop) forwards at $(ratio "$(col h2o-proxy 2)" "$(col nginx-proxy 2)") x nginx"
 echo
 enq=$(ratio "$(col service-enqueue 2)" "$(col nginx-proxy 2)")
