@@ -58,6 +58,18 @@ static void test_integer_limits(void **state)
     free(s);
 }
 
+/* {"k": value}, written whole */
+static char *object_of_one(const char *value, size_t *ret_len)
+{
+    JsonWriter w = {0};
+    json_writer_begin(&w);
+    json_writer_string(&w, "k", value);
+    json_writer_end(&w);
+    char *s = json_writer_take(&w, ret_len);
+    assert_non_null(s);
+    return s;
+}
+
 static void test_every_control_byte_is_escaped(void **state)
 {
     (void)state;
@@ -65,13 +77,8 @@ static void test_every_control_byte_is_escaped(void **state)
     for (int c = 1; c < 0x20; c++)
         *p++ = (char)c;
     *p++ = 'x', *p = '\0';
-    JsonWriter w = {0};
-    json_writer_begin(&w);
-    json_writer_string(&w, "k", in);
-    json_writer_end(&w);
     size_t len;
-    char *s = json_writer_take(&w, &len);
-    assert_non_null(s);
+    char *s = object_of_one(in, &len);
     json_object *o = json_tokener_parse(s);
     assert_non_null(o);
     json_object *v;
@@ -91,13 +98,8 @@ static void test_grows_for_long_values(void **state)
     assert_non_null(big);
     memset(big, '\n', n); /* each becomes two bytes */
     big[n] = '\0';
-    JsonWriter w = {0};
-    json_writer_begin(&w);
-    json_writer_string(&w, "k", big);
-    json_writer_end(&w);
     size_t len;
-    char *s = json_writer_take(&w, &len);
-    assert_non_null(s);
+    char *s = object_of_one(big, &len);
     assert_int_equal(len, 2 * n + strlen("{\"k\":\"\"}"));
     free(s);
     free(big);
