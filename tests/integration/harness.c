@@ -64,6 +64,17 @@ static void child_ended(pid_t pid)
             children[i] = 0;
 }
 
+/* Kills a child that is still there and reaps it; *pid becomes 0. */
+static void child_kill(pid_t *pid)
+{
+    if (*pid <= 0)
+        return;
+    kill(*pid, SIGKILL);
+    waitpid(*pid, NULL, 0);
+    child_ended(*pid);
+    *pid = 0;
+}
+
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -118,12 +129,7 @@ void standin_start(Standin *s)
 
 void standin_stop(Standin *s)
 {
-    if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-        child_ended(s->pid);
-        s->pid = 0;
-    }
+    child_kill(&s->pid);
 }
 
 Standin group_standin;
@@ -364,12 +370,7 @@ int service_stop(Service *svc, int sig)
         return -1;
     kill(svc->pid, sig);
     int r = service_wait_exit(svc, 30000);
-    if (svc->pid > 0) {
-        kill(svc->pid, SIGKILL);
-        waitpid(svc->pid, NULL, 0);
-        child_ended(svc->pid);
-        svc->pid = 0;
-    }
+    child_kill(&svc->pid);
     return r;
 }
 
