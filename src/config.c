@@ -111,7 +111,14 @@ static const UintVar uint_vars[] = {
     {"BREAKER_COOLDOWN_SEC", "5", 1, 3600, offsetof(Config, breaker_cooldown_sec)},
     /* below the 48 × 1024 events one uv_run() takes (see uv-event.c) */
     {"MAX_CONNECTIONS", "4096", 1, 40000, offsetof(Config, max_connections)},
+    /* no default here: it follows WORKER_MAX_CONNECTIONS (config_load) */
+    {"MAX_PENDING_JOBS", NULL, 1, 1000000, offsetof(Config, max_pending_jobs)},
 };
+
+/* Jobs that may wait for the worker by default, per connection to it: enough that a burst
+ * waits a few round trips rather than being refused, few enough that a worker that hangs
+ * holds a bounded amount of memory (about 6 KiB a job). */
+#define PENDING_JOBS_PER_WORKER_CONNECTION 16
 
 static const char *value_or(config_lookup_fn lookup, void *userdata, const char *name,
                             const char *def)
@@ -142,10 +149,15 @@ int config_load(Config *c, config_lookup_fn lookup, void *userdata, const char *
     for (size_t i = 0; i < sizeof(uint_vars) / sizeof(uint_vars[0]); i++) {
         name = uint_vars[i].name;
         v = value_or(lookup, userdata, name, uint_vars[i].def);
+        if (!v)
+            continue;
         if (parse_uint32(v, uint_vars[i].min, uint_vars[i].max,
                          (uint32_t *)((char *)c + uint_vars[i].offset)) < 0)
             goto invalid;
     }
+
+    if (!lookup("MAX_PENDING_JOBS", userdata))
+        c->max_pending_jobs = c->worker_max_connections * PENDING_JOBS_PER_WORKER_CONNECTION;
 
     name = "HTTP2";
     v = value_or(lookup, userdata, name, "off");
@@ -194,11 +206,12 @@ int config_dump(const Config *c, char **ret)
                  "PORT=%u\nWORKER_NODE_URL=%s\nLOG_LEVEL=%s\nWORKER_TIMEOUT_MS=%u\n"
                  "WORKER_RETRIES=%u\nWORKER_MAX_CONNECTIONS=%u\nMAX_BODY_BYTES=%u\n"
                  "SHUTDOWN_TIMEOUT_SEC=%u\nIDLE_EXIT_SEC=%u\nHTTP2=%s\nBREAKER_THRESHOLD=%u\n"
-                 "BREAKER_COOLDOWN_SEC=%u\nMAX_CONNECTIONS=%u\n",
+                 "BREAKER_COOLDOWN_SEC=%u\nMAX_CONNECTIONS=%u\nMAX_PENDING_JOBS=%u\n",
                  c->port, c->worker_url, log_level_to_string(c->log_level), c->worker_timeout_ms,
                  c->worker_retries, c->worker_max_connections, c->max_body_bytes,
                  c->shutdown_timeout_sec, c->idle_exit_sec, c->http2 ? "on" : "off",
-                 c->breaker_threshold, c->breaker_cooldown_sec, c->max_connections) < 0)
+                 c->breaker_threshold, c->breaker_cooldown_sec, c->max_connections,
+                 c->max_pending_jobs) < 0)
         return -ENOMEM;
     *ret = s;
     return 0;

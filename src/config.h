@@ -24,7 +24,8 @@ typedef struct Config {
     uint32_t idle_exit_sec;     /* 0: never */
     uint32_t breaker_threshold; /* consecutive failed calls that open the breaker; 0: never */
     uint32_t breaker_cooldown_sec;
-    uint32_t max_connections; /* client connections served at once */
+    uint32_t max_connections;  /* client connections served at once */
+    uint32_t max_pending_jobs; /* requests waiting for the worker, joined ones included */
     bool http2;
 } Config;
 

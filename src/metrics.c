@@ -133,6 +133,23 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
         (unsigned long long)m->retries, (unsigned long long)m->shared_calls, g->breaker_state,
         (unsigned long long)m->breaker_opened, (unsigned long long)g->in_flight,
         (unsigned long long)g->connections);
+    put(&o,
+        "# HELP argus_pending_jobs Jobs waiting for the worker node, those whose client went "
+        "away included.\n"
+        "# TYPE argus_pending_jobs gauge\n"
+        "argus_pending_jobs %llu\n"
+        "# HELP argus_pending_jobs_limit MAX_PENDING_JOBS.\n"
+        "# TYPE argus_pending_jobs_limit gauge\n"
+        "argus_pending_jobs_limit %llu\n"
+        "# HELP argus_pending_jobs_rejected_total Jobs answered 503 because MAX_PENDING_JOBS "
+        "were waiting.\n"
+        "# TYPE argus_pending_jobs_rejected_total counter\n"
+        "argus_pending_jobs_rejected_total %llu\n"
+        "# HELP argus_worker_calls_queued Worker calls waiting for a free connection.\n"
+        "# TYPE argus_worker_calls_queued gauge\n"
+        "argus_worker_calls_queued %llu\n",
+        (unsigned long long)g->pending_jobs, (unsigned long long)g->pending_jobs_limit,
+        (unsigned long long)m->pending_rejected, (unsigned long long)g->calls_queued);
     put_histogram(&o, "argus_worker_latency_seconds", "Duration of one attempt at the worker node.",
                   &m->worker_latency);
     put_histogram(&o, "argus_request_duration_seconds",

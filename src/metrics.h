@@ -39,16 +39,20 @@ typedef struct Metrics {
     uint64_t retries;
     uint64_t shared_calls;
     uint64_t breaker_opened;
+    uint64_t pending_rejected; /* jobs refused at MAX_PENDING_JOBS */
     Histogram worker_latency;  /* one attempt at the worker */
     Histogram request_latency; /* POST /enqueue, arrival to answer */
 } Metrics;
 
 /* What the renderer reads from elsewhere at the moment of the scrape. */
 typedef struct MetricsGauges {
-    uint64_t in_flight;   /* requests waiting for the worker */
-    uint64_t connections; /* open client connections */
-    int breaker_state;    /* 0 closed, 1 open, 2 half-open */
-    double start_time;    /* seconds since the epoch */
+    uint64_t in_flight;    /* requests waiting for the worker */
+    uint64_t connections;  /* open client connections */
+    int breaker_state;     /* 0 closed, 1 open, 2 half-open */
+    uint64_t pending_jobs; /* requests waiting on worker calls, gone clients included */
+    uint64_t pending_jobs_limit;
+    uint64_t calls_queued; /* worker calls waiting for a free connection */
+    double start_time;     /* seconds since the epoch */
 } MetricsGauges;
 
 void metrics_count_request(Metrics *m, MetricsRoute route, int status);

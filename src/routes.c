@@ -323,6 +323,14 @@ static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
     snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
 
     int r = worker_enqueue(m->worker, pe->place_id, pe->job_id, pe->request_id, on_worker_done, pe);
+    if (r == -EBUSY) {
+        g->pe = NULL;
+        free(pe);
+        m->metrics.pending_rejected++;
+        add_retry_after(req, 1000000);
+        reject(m, req, ROUTE_ENQUEUE, 503, "too many pending jobs", request_id);
+        return 0;
+    }
     if (r == -EHOSTUNREACH) {
         g->pe = NULL;
         fail_fast(m, req, pe);
@@ -388,6 +396,9 @@ static void handle_metrics(Manager *m, h2o_req_t *req)
         .in_flight = m->pending,
         .connections = m->server.n_conns,
         .breaker_state = (int)worker_breaker_state(m->worker),
+        .pending_jobs = worker_pending_jobs(m->worker),
+        .pending_jobs_limit = m->config.max_pending_jobs,
+        .calls_queued = worker_queued_calls(m->worker),
         .start_time = (double)m->started_realtime_usec / 1e6,
     };
     size_t len = 0;

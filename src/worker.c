@@ -35,6 +35,10 @@ struct Worker {
     Inflight inflight; /* calls by job id */
     Breaker breaker;
     CURLU *url; /* the worker's /enqueue, parsed once rather than by curl at every transfer */
+    unsigned n_active;                   /* transfers curl has: at most worker_max_connections */
+    WorkerCall *queue_head, *queue_tail; /* calls waiting for a free connection, oldest first */
+    unsigned n_queued;
+    size_t n_waiters; /* requests waiting on calls: MAX_PENDING_JOBS bounds it */
     CURL *easy_pool[EASY_POOL_MAX];
     size_t n_easy_pool;
     char last_error[320]; /* why the last failed call failed, for /ready */
@@ -50,13 +54,17 @@ typedef struct Waiter {
 struct WorkerCall {
     Worker *worker;
     WorkerCall *prev, *next;
-    InflightEntry entry; /* key: job_id */
-    CURL *easy;
+    WorkerCall *queue_prev, *queue_next; /* while queued */
+    InflightEntry entry;                 /* key: job_id */
+    CURL *easy;                          /* during an attempt only */
     sd_event_source *retry_timer;
     unsigned attempt;
+    /* since when the next attempt may start: its time limit counts from here */
+    uint64_t ready_usec;
     uint64_t attempt_started_usec;
     unsigned retry_after_sec;
     bool probe;                /* the breaker's half-open probe */
+    bool queued;               /* waiting for a free connection */
     bool timed_out_connecting; /* the last attempt's timeout came before any connection */
     Waiter first;
     Waiter *more; /* requests that joined the call */
@@ -138,7 +146,6 @@ static CURL *easy_new(Worker *w)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->worker_timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->worker_timeout_ms);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "argus-orchestrator");
@@ -163,6 +170,47 @@ static void easy_release(Worker *w, CURL *easy)
         curl_easy_cleanup(easy);
 }
 
+static void queue_unlink(Worker *w, WorkerCall *c)
+{
+    if (c->queue_prev)
+        c->queue_prev->queue_next = c->queue_next;
+    else
+        w->queue_head = c->queue_next;
+    if (c->queue_next)
+        c->queue_next->queue_prev = c->queue_prev;
+    else
+        w->queue_tail = c->queue_prev;
+    c->queue_prev = c->queue_next = NULL;
+    c->queued = false;
+    w->n_queued--;
+}
+
+static void queue_push(Worker *w, WorkerCall *c)
+{
+    c->queue_next = NULL;
+    c->queue_prev = w->queue_tail;
+    if (w->queue_tail)
+        w->queue_tail->queue_next = c;
+    else
+        w->queue_head = c;
+    w->queue_tail = c;
+    c->queued = true;
+    w->n_queued++;
+}
+
+/* Ends the easy handle's part in an attempt: out of curl (a no-op once curl-event took it out
+ * for a finished transfer), back to the pool, its connection slot free. */
+static void call_release_easy(WorkerCall *c)
+{
+    Worker *w = c->worker;
+    if (!c->easy)
+        return;
+    curl_event_remove(&w->curl, c->easy);
+    easy_release(w, c->easy);
+    c->easy = NULL;
+    w->n_active--;
+}
+
 static void call_free(WorkerCall *c)
 {
     if (!c)
@@ -175,23 +223,68 @@ static void call_free(WorkerCall *c)
     if (c->next)
         c->next->prev = c->prev;
     w->n_calls--;
+    w->n_waiters -= 1 + c->n_more;
     if (c->entry.key)
         inflight_remove(&w->inflight, &c->entry);
+    if (c->queued)
+        queue_unlink(w, c);
     free(c->more);
-    if (c->easy) {
-        curl_event_remove(&w->curl, c->easy);
-        easy_release(w, c->easy);
-    }
+    call_release_easy(c);
     sd_event_source_disable_unref(c->retry_timer);
     free(c);
 }
 
-static int call_start_attempt(WorkerCall *c)
+static void call_setup(WorkerCall *c, uint64_t now);
+
+/* One attempt on a free connection slot: an easy handle from the pool, the call's request on
+ * it, and a time limit that counts the time the call waited for the slot. */
+static int call_start_attempt(WorkerCall *c, uint64_t now)
 {
+    Worker *w = c->worker;
+    CURL *easy = w->n_easy_pool > 0 ? w->easy_pool[--w->n_easy_pool] : easy_new(w);
+    if (!easy)
+        return -ENOMEM;
+    c->easy = easy;
+    call_setup(c, now);
     c->attempt++;
-    c->attempt_started_usec = clock_usec(CLOCK_MONOTONIC);
+    c->attempt_started_usec = now;
     c->errbuf[0] = '\0';
-    return curl_event_add(&c->worker->curl, c->easy);
+    if (curl_event_add(&w->curl, easy) < 0) {
+        easy_release(w, easy);
+        c->easy = NULL;
+        return -ENOMEM;
+    }
+    w->n_active++;
+    return 0;
+}
+
+/* Starts the call's next attempt when a connection to the worker is free, else queues it.
+ * The service keeps this queue rather than letting curl queue past CURLMOPT_MAX_TOTAL_CONNECTIONS:
+ * curl walks its pending list on every handle removal, so its cost grows with the backlog. */
+static int call_dispatch(WorkerCall *c)
+{
+    Worker *w = c->worker;
+    c->ready_usec = clock_usec(CLOCK_MONOTONIC);
+    if (w->n_active < w->config->worker_max_connections)
+        return call_start_attempt(c, c->ready_usec);
+    queue_push(w, c);
+    return 0;
+}
+
+static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code);
+
+/* Hands free connection slots to the oldest queued calls. A queued call needs no timer of its
+ * own: every call holding a slot became ready before it and has the same time limit, so a slot
+ * frees before its limit is over, and its attempt gets what is left of it. */
+static void worker_pump(Worker *w)
+{
+    uint64_t now = clock_usec(CLOCK_MONOTONIC);
+    while (w->n_active < w->config->worker_max_connections && w->queue_head) {
+        WorkerCall *c = w->queue_head;
+        queue_unlink(w, c);
+        if (call_start_attempt(c, now) < 0)
+            call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY);
+    }
 }
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata);
@@ -293,6 +386,10 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
     if (c->retry_after_sec > RETRY_AFTER_MAX_SEC)
         retryable = false; /* not worth holding the client for: it gets the Retry-After */
 
+    /* The connection slot goes to the oldest queued call before this one retries or ends. */
+    call_release_easy(c);
+    worker_pump(w);
+
     if (o != WORKER_OK && retryable && c->attempt <= w->config->worker_retries) {
         uint64_t rnd = 0;
         (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
@@ -325,7 +422,7 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
     (void)s, (void)usec;
     WorkerCall *c = userdata;
     c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
-    if (call_start_attempt(c) < 0)
+    if (call_dispatch(c) < 0)
         call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY);
     return 0;
 }
@@ -398,6 +495,16 @@ unsigned worker_in_flight(const Worker *w)
     return w->n_calls;
 }
 
+size_t worker_pending_jobs(const Worker *w)
+{
+    return w->n_waiters;
+}
+
+unsigned worker_queued_calls(const Worker *w)
+{
+    return w->n_queued;
+}
+
 size_t worker_release_idle(Worker *w)
 {
     if (w->n_calls > 0)
@@ -420,7 +527,7 @@ static int call_add_waiter(WorkerCall *c, worker_done_fn done, void *userdata)
 
 /* The request to the worker, in the call's own buffers: the header list is curl's public
  * struct curl_slist, chained by hand, so that nothing is allocated for it. */
-static void call_setup(WorkerCall *c)
+static void call_setup(WorkerCall *c, uint64_t now)
 {
     size_t n = 0;
     c->headers[n++].data = (char *)"Content-Type: application/json";
@@ -437,6 +544,10 @@ static void call_setup(WorkerCall *c)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+    uint64_t limit_ms = c->worker->config->worker_timeout_ms,
+             waited_ms = (now - c->ready_usec) / 1000;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                     (long)(waited_ms < limit_ms ? limit_ms - waited_ms : 1));
 }
 
 /* stpcpy() for the call's buffers, whose sizes the lengths were checked against. */
@@ -455,11 +566,17 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     if (place_len > PLACE_ID_MAX || job_len > JOB_ID_MAX || rid_len > REQUEST_ID_MAX)
         return -EINVAL;
 
+    if (w->n_waiters >= w->config->max_pending_jobs)
+        return -EBUSY;
     InflightEntry *joined = inflight_find(&w->inflight, job_id);
     if (joined) {
+        int r = call_add_waiter((WorkerCall *)((char *)joined - offsetof(WorkerCall, entry)), done,
+                                userdata);
+        if (r < 0)
+            return r;
         w->metrics->shared_calls++;
-        return call_add_waiter((WorkerCall *)((char *)joined - offsetof(WorkerCall, entry)), done,
-                               userdata);
+        w->n_waiters++;
+        return 0;
     }
 
     bool probe;
@@ -467,9 +584,7 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
         return -EHOSTUNREACH;
 
     WorkerCall *c = malloc(sizeof(*c));
-    CURL *easy = !c ? NULL : w->n_easy_pool > 0 ? w->easy_pool[--w->n_easy_pool] : easy_new(w);
-    if (!c || !easy) {
-        free(c);
+    if (!c) {
         if (probe)
             breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
         return -ENOMEM;
@@ -477,7 +592,6 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     /* Only the fixed part is zeroed: the buffers are written below. */
     memset(c, 0, offsetof(WorkerCall, errbuf) + 1);
     c->worker = w;
-    c->easy = easy;
     c->probe = probe;
     c->first = (Waiter){done, userdata};
     *put(c->place_id, place_id, place_len) = '\0';
@@ -491,15 +605,15 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
     o = PUT_LITERAL(put(o, job_id, job_len), "\"}");
     *o = '\0';
     c->body_len = (size_t)(o - c->body);
-    call_setup(c);
 
     c->next = w->calls;
     if (w->calls)
         w->calls->prev = c;
     w->calls = c;
     w->n_calls++;
+    w->n_waiters++;
     c->entry.key = c->job_id;
-    if (inflight_add(&w->inflight, &c->entry) < 0 || call_start_attempt(c) < 0) {
+    if (inflight_add(&w->inflight, &c->entry) < 0 || call_dispatch(c) < 0) {
         if (probe)
             breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
         call_free(c);

@@ -35,8 +35,10 @@ Worker *worker_free(Worker *w);
 
 /* Starts forwarding a job, or joins the call already in flight for the same job id (every
  * request waiting on it gets its outcome). done is called exactly once, from the event loop,
- * never from inside this call. Returns -EHOSTUNREACH without starting anything while the circuit
- * breaker is open (see worker_ready), -ENOMEM when out of memory. */
+ * never from inside this call. Returns -EBUSY without starting anything when MAX_PENDING_JOBS
+ * requests already wait on calls, -EHOSTUNREACH while the circuit breaker is open (see
+ * worker_ready), -ENOMEM when out of memory. Calls beyond WORKER_MAX_CONNECTIONS wait in the
+ * worker's own queue, oldest first, within the same WORKER_TIMEOUT_MS as an attempt. */
 int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const char *request_id,
                    worker_done_fn done, void *userdata);
 
@@ -50,6 +52,10 @@ void worker_cancel_all(Worker *w);
 
 /* Transfers not yet finished (retries waiting included). */
 unsigned worker_in_flight(const Worker *w);
+/* Requests waiting on calls (those whose client went away included), the figure that
+ * MAX_PENDING_JOBS bounds; and calls waiting for a free connection to the worker. */
+size_t worker_pending_jobs(const Worker *w);
+unsigned worker_queued_calls(const Worker *w);
 
 /* Frees the pooled easy handles when no call is in flight (they are made again under load);
  * returns how many. The connections to the worker stay open. */

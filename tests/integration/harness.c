@@ -509,6 +509,34 @@ void response_free(Response *r)
     r->body = r->headers = NULL;
 }
 
+double service_metric(const Service *svc, const char *series)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/metrics", svc->base);
+    Response r = http_request("GET", url, NULL, NULL, NULL);
+    char ct[96];
+    CHECK(r.status == 200 && response_header(&r, "Content-Type", ct, sizeof(ct)) &&
+          strstr(ct, "text/plain; version=0.0.4"));
+    double v = -1;
+    size_t n = strlen(series);
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            v = strtod(p + n + 1, NULL);
+    response_free(&r);
+    return v;
+}
+
+bool service_wait_metric(const Service *svc, const char *series, double value, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    do {
+        if (service_metric(svc, series) == value)
+            return true;
+        usleep(20 * 1000);
+    } while (now_ms() < deadline);
+    return false;
+}
+
 bool response_header(const Response *r, const char *name, char *out, size_t n)
 {
     size_t nl = strlen(name);

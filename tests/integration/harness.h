@@ -71,6 +71,11 @@ Response http_request(const char *method, const char *url, const char *content_t
                       const char *body, const char *extra_header);
 Response http_post_json(const Service *svc, const char *path, const char *body);
 void response_free(Response *r);
+/* The value of a sample in the service's GET /metrics (checked to be Prometheus text 0.0.4),
+ * or -1 when it has none. */
+double service_metric(const Service *svc, const char *series);
+/* Polls GET /metrics (bounded) until the sample has the value; whether it did. */
+bool service_wait_metric(const Service *svc, const char *series, double value, int timeout_ms);
 /* A header's value from the response head (case-insensitive), copied into out. */
 bool response_header(const Response *r, const char *name, char *out, size_t n);
 

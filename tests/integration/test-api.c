@@ -299,23 +299,9 @@ static void test_health(void **state)
     response_free(&r);
 }
 
-/* The value of a sample in GET /metrics, or -1. */
 static double metric(const char *series)
 {
-    char url[128];
-    snprintf(url, sizeof(url), "%s/metrics", fx.svc.base);
-    Response r = http_request("GET", url, NULL, NULL, NULL);
-    assert_int_equal(r.status, 200);
-    char ct[96];
-    assert_true(response_header(&r, "Content-Type", ct, sizeof(ct)));
-    assert_non_null(strstr(ct, "text/plain; version=0.0.4"));
-    double v = -1;
-    size_t n = strlen(series);
-    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (strncmp(p, series, n) == 0 && p[n] == ' ')
-            v = strtod(p + n + 1, NULL);
-    response_free(&r);
-    return v;
+    return service_metric(&fx.svc, series);
 }
 
 static void test_metrics_move_with_requests(void **state)

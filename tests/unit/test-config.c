@@ -329,6 +329,7 @@ static const UintCase uint_cases[] = {
     {"BREAKER_THRESHOLD", offsetof(Config, breaker_threshold), 5, 0, 1000},
     {"BREAKER_COOLDOWN_SEC", offsetof(Config, breaker_cooldown_sec), 5, 1, 3600},
     {"MAX_CONNECTIONS", offsetof(Config, max_connections), 4096, 1, 40000},
+    {"MAX_PENDING_JOBS", offsetof(Config, max_pending_jobs), 1024, 1, 1000000},
 };
 
 static uint32_t field(const Config *c, size_t offset)
@@ -486,7 +487,8 @@ static void test_dump_defaults(void **state)
     assert_has_line(d, "BREAKER_THRESHOLD=5");
     assert_has_line(d, "BREAKER_COOLDOWN_SEC=5");
     assert_has_line(d, "MAX_CONNECTIONS=4096");
-    assert_int_equal(count_lines(d), 13);
+    assert_has_line(d, "MAX_PENDING_JOBS=1024");
+    assert_int_equal(count_lines(d), 14);
     assert_int_equal(d[strlen(d) - 1], '\n');
     free(d);
     config_done(&c);
@@ -509,6 +511,7 @@ static void test_dump_custom(void **state)
         {"BREAKER_THRESHOLD", "0"},
         {"BREAKER_COOLDOWN_SEC", "3600"},
         {"MAX_CONNECTIONS", "1"},
+        {"MAX_PENDING_JOBS", "1000000"},
         {NULL, NULL},
     };
     Config c;
@@ -530,8 +533,26 @@ static void test_dump_custom(void **state)
     assert_has_line(d, "BREAKER_THRESHOLD=0");
     assert_has_line(d, "BREAKER_COOLDOWN_SEC=3600");
     assert_has_line(d, "MAX_CONNECTIONS=1");
-    assert_int_equal(count_lines(d), 13);
+    assert_has_line(d, "MAX_PENDING_JOBS=1000000");
+    assert_int_equal(count_lines(d), 14);
     free(d);
+    config_done(&c);
+}
+
+/* MAX_PENDING_JOBS follows WORKER_MAX_CONNECTIONS unless it is set. */
+static void test_pending_jobs_default_follows_worker_connections(void **state)
+{
+    (void)state;
+    Var derived[] = {{"WORKER_MAX_CONNECTIONS", "8"}, {NULL, NULL}};
+    Config c;
+    const char *rn = NULL, *rv = NULL;
+    assert_int_equal(config_load(&c, table_lookup, derived, &rn, &rv), 0);
+    assert_int_equal(c.max_pending_jobs, 8 * 16);
+    config_done(&c);
+
+    Var both[] = {{"WORKER_MAX_CONNECTIONS", "8"}, {"MAX_PENDING_JOBS", "3"}, {NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, both, &rn, &rv), 0);
+    assert_int_equal(c.max_pending_jobs, 3);
     config_done(&c);
 }
 
@@ -598,15 +619,24 @@ static void test_parse_uint32_bad(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),         cmocka_unit_test(test_unrelated_variables_ignored),
-        cmocka_unit_test(test_all_set),          cmocka_unit_test(test_port_good),
-        cmocka_unit_test(test_port_bad),         cmocka_unit_test(test_url_good),
-        cmocka_unit_test(test_url_bad),          cmocka_unit_test(test_log_level_good),
-        cmocka_unit_test(test_log_level_bad),    cmocka_unit_test(test_log_level_strings),
-        cmocka_unit_test(test_uint_vars),        cmocka_unit_test(test_http2),
-        cmocka_unit_test(test_bad_among_good),   cmocka_unit_test(test_dump_defaults),
-        cmocka_unit_test(test_dump_custom),      cmocka_unit_test(test_parse_uint32_good),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_unrelated_variables_ignored),
+        cmocka_unit_test(test_all_set),
+        cmocka_unit_test(test_port_good),
+        cmocka_unit_test(test_port_bad),
+        cmocka_unit_test(test_url_good),
+        cmocka_unit_test(test_url_bad),
+        cmocka_unit_test(test_log_level_good),
+        cmocka_unit_test(test_log_level_bad),
+        cmocka_unit_test(test_log_level_strings),
+        cmocka_unit_test(test_uint_vars),
+        cmocka_unit_test(test_http2),
+        cmocka_unit_test(test_bad_among_good),
+        cmocka_unit_test(test_dump_defaults),
+        cmocka_unit_test(test_dump_custom),
+        cmocka_unit_test(test_parse_uint32_good),
         cmocka_unit_test(test_parse_uint32_bad),
+        cmocka_unit_test(test_pending_jobs_default_follows_worker_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
