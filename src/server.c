@@ -9,15 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "error-filter.h"
+#include "head-limit.h"
 #include "log.h"
-#include "timefmt.h"
+#include "raw-answer.h"
 
 #define REQUEST_TIMEOUT_MS 10000
 #define LISTEN_BACKLOG 4096
@@ -122,6 +121,7 @@ static void on_connection(uv_stream_t *listener, int status)
 
     c->sock = h2o_uv_socket_create(&c->h.stream, on_conn_closed);
     c->sock->on_close.data = c;
+    head_limit_attach(c);
     if (s->on_conn_change)
         s->on_conn_change(s, s->userdata);
     h2o_accept(&s->accept_ctx, c->sock);
@@ -317,17 +317,6 @@ void server_done(Server *s)
 
 void server_refuse_pending(const char *message)
 {
-    char body[512], head[256];
-    char ts[RFC3339_MAX] = "";
-    (void)format_rfc3339(time(NULL), ts);
-    int bl = snprintf(body, sizeof(body),
-                      "{\"status\":\"error\",\"error\":\"%s\",\"timestamp\":\"%s\"}", message, ts);
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %d\r\nConnection: close\r\n\r\n",
-                      bl);
-    if (bl < 0 || hl < 0 || bl >= (int)sizeof(body) || hl >= (int)sizeof(head))
-        return;
     int n = sd_listen_fds(0);
     for (int i = 0; i < n; i++) {
         int fd = SD_LISTEN_FDS_START + i;
@@ -340,14 +329,7 @@ void server_refuse_pending(const char *message)
             int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (c < 0)
                 break;
-            struct iovec iov[2] = {{head, (size_t)hl}, {body, (size_t)bl}};
-            (void)!writev(c, iov, 2);
-            (void)shutdown(c, SHUT_WR);
-            /* Unread request bytes would turn close() into a reset that can overtake the
-             * answer: read what has arrived. */
-            char sink[4096];
-            for (int r = 0; r < 16 && read(c, sink, sizeof(sink)) > 0; r++)
-                ;
+            raw_answer_error(c, 503, "Service Unavailable", message);
             close(c);
         }
     }

@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "metrics.h"
 
 typedef struct Server Server;
 
@@ -24,6 +25,9 @@ typedef struct Conn {
     h2o_socket_t *sock;
     h2o_linklist_t link;
     unsigned pending; /* requests on it waiting for the worker */
+    /* libuv's I/O callback of the stream and libh2o's read allocator (head-limit.c) */
+    uv__io_cb stream_io;
+    uv_alloc_cb h2o_alloc;
 } Conn;
 
 typedef struct Listener {
@@ -52,6 +56,8 @@ struct Server {
     size_t n_conns;
     size_t max_conns; /* at this count, accepting pauses until one closes */
     bool draining;
+
+    Metrics *metrics; /* answers given outside h2o (head-limit.c) are counted here */
 
     /* Told whenever a connection opens or closes (idle-exit and drain bookkeeping). */
     server_conn_fn on_conn_change;

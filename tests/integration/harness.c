@@ -634,3 +634,24 @@ int run_capture(const char *const *argv, const char *const *env, char *out, size
         usleep(10000);
     }
 }
+
+bool harness_sanitized(void)
+{
+    const char *v = getenv("ARGUS_SANITIZED");
+    return v && strcmp(v, "1") == 0;
+}
+
+unsigned long process_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    unsigned long kib = 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %lu kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}

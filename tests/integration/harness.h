@@ -99,3 +99,9 @@ size_t raw_read(int fd, char *buf, size_t n, int timeout_ms);
 int run_capture(const char *const *argv, const char *const *env, char *out, size_t n);
 
 const char *argus_binary(void);
+
+/* Whether the daemon runs under a sanitizer (ARGUS_SANITIZED=1, set by meson): its memory
+ * figures then say nothing (shadow memory, ASan's quarantine). */
+bool harness_sanitized(void);
+/* A process's resident set in KiB, or 0 if it cannot be read. */
+unsigned long process_rss_kib(pid_t pid);

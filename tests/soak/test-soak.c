@@ -107,28 +107,6 @@ static unsigned soak_seconds(void)
     return (unsigned)n;
 }
 
-static bool sanitized(void)
-{
-    const char *v = getenv("ARGUS_SANITIZED");
-    return v && strcmp(v, "1") == 0;
-}
-
-/* The daemon's resident set in KiB, or 0 if it cannot be read. */
-static unsigned long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    unsigned long kib = 0;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %lu kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
 static void process_name(pid_t pid, char *out, size_t n)
 {
     char path[64];
@@ -458,13 +436,13 @@ static void test_soak(void **state)
             }
         }
         if (!half_sampled && now_us() >= half) {
-            rss_half = rss_kib(svc.pid);
+            rss_half = process_rss_kib(svc.pid);
             half_sampled = true;
         }
         if (in_flight > 0)
             curl_multi_poll(load.multi, NULL, 0, 100, NULL);
     }
-    rss_end = rss_kib(svc.pid);
+    rss_end = process_rss_kib(svc.pid);
     char name[32];
     process_name(svc.pid, name, sizeof(name));
 
@@ -483,7 +461,7 @@ static void test_soak(void **state)
            st->accepted_by_kind[KIND_SLOW], st->by_kind[KIND_HEALTH],
            st->accepted_by_kind[KIND_HEALTH], percentile_ms(st->latency_us, n, 0.50),
            percentile_ms(st->latency_us, n, 0.99), percentile_ms(st->latency_us, n, 1.0), rss_half,
-           rss_end, sanitized() ? " (sanitized: RSS not checked)" : "");
+           rss_end, harness_sanitized() ? " (sanitized: RSS not checked)" : "");
     fflush(stdout);
     for (size_t i = 0; i < sizeof(st->reasons) / sizeof(st->reasons[0]); i++)
         if (st->reasons[i].count)
@@ -518,7 +496,7 @@ static void test_soak(void **state)
     /* RSS measured on the daemon itself (systemd-socket-activate execs it in place). */
     if (strncmp(name, "systemd-socket", 14) == 0)
         fail_msg("pid %d is still systemd-socket-activate, not the daemon", (int)svc.pid);
-    if (!sanitized()) {
+    if (!harness_sanitized()) {
         assert_true(rss_half > 0 && rss_end > 0);
         unsigned long limit = rss_half + rss_half / 10 + 2048;
         if (rss_end > limit)

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+
+/* picohttpparser, the HTTP/1 parser inside libh2o: libh2o.so exports it, but Debian's
+ * libh2o-dev does not install its header. These are its declarations as h2o 2.2.5 has them. */
+struct phr_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+/* Returns the length of the request head, -1 on a parse error, -2 while it is incomplete. */
+int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len,
+                      const char **path, size_t *path_len, int *minor_version,
+                      struct phr_header *headers, size_t *num_headers, size_t last_len);
+
+/* Parses the head at buf like phr_parse_request, for callers that need only its length and
+ * headers (at most *num_headers of them); the same return values. */
+static inline int phr_parse_request_head(const char *buf, size_t len, struct phr_header *headers,
+                                         size_t *num_headers)
+{
+    const char *method, *path;
+    size_t method_len, path_len;
+    int minor_version;
+    return phr_parse_request(buf, len, &method, &method_len, &path, &path_len, &minor_version,
+                             headers, num_headers, 0);
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* http1_framing_problem: the request heads that two parsers could frame differently. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http1-framing.h"
+
+static const char *problem(const char *raw)
+{
+    return http1_framing_problem(raw, strlen(raw));
+}
+
+static void assert_problem(const char *raw, const char *part)
+{
+    const char *p = problem(raw);
+    if (!p || !strstr(p, part))
+        fail_msg("%s: got %s, want …%s…", raw, p ? p : "(none)", part);
+    assert_non_null(strstr(p, "ambiguous request framing: "));
+}
+
+static void test_plain_requests_pass(void **state)
+{
+    (void)state;
+    assert_null(problem("GET /health HTTP/1.1\r\nHost: a\r\n\r\n"));
+    assert_null(problem("POST /enqueue HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"));
+    assert_null(problem("POST /enqueue HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+    assert_null(problem("POST /e HTTP/1.1\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\n{}"));
+    /* what follows the head (a body, the next request) is not looked at */
+    assert_null(problem("GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\nX: a\n b\n\n"));
+    /* not a whole head, or not HTTP/1: libh2o answers those */
+    assert_null(problem("GET / HTTP/1.1\r\nHost: a\r\n"));
+    assert_null(problem("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+    assert_null(problem(""));
+}
+
+static void test_length_and_chunked(void **state)
+{
+    (void)state;
+    assert_problem("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                   "Content-Length together with Transfer-Encoding");
+    assert_problem("POST / HTTP/1.1\r\nTRANSFER-ENCODING: chunked\r\ncontent-LENGTH: 5\r\n\r\n",
+                   "Content-Length together with Transfer-Encoding");
+}
+
+static void test_two_lengths(void **state)
+{
+    (void)state;
+    assert_problem("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                   "conflicting Content-Length");
+    assert_problem("POST / HTTP/1.1\r\nContent-Length: 5\r\nX: y\r\nContent-Length: 05\r\n\r\n",
+                   "conflicting Content-Length");
+}
+
+static void test_obs_fold(void **state)
+{
+    (void)state;
+    assert_problem("GET / HTTP/1.1\r\nX-A: 1\r\n 2\r\n\r\n", "obsolete line folding");
+    assert_problem("GET / HTTP/1.1\r\nX-A: 1\r\n\t2\r\n\r\n", "obsolete line folding");
+}
+
+static void test_bare_lf(void **state)
+{
+    (void)state;
+    assert_problem("GET / HTTP/1.1\nHost: a\r\n\r\n", "LF without CR");
+    assert_problem("GET / HTTP/1.1\r\nHost: a\n\r\n", "LF without CR");
+    assert_problem("GET / HTTP/1.1\n\n", "LF without CR");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_requests_pass),
+        cmocka_unit_test(test_length_and_chunked),
+        cmocka_unit_test(test_two_lengths),
+        cmocka_unit_test(test_obs_fold),
+        cmocka_unit_test(test_bare_lf),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
