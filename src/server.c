@@ -15,6 +15,7 @@
 
 #include "error-filter.h"
 #include "head-limit.h"
+#include "http2-limits.h"
 #include "log.h"
 #include "raw-answer.h"
 
@@ -163,6 +164,11 @@ int server_listen(Server *s, uint16_t port)
 {
     h2o_context_init(&s->ctx, s->loop, &s->globalconf);
     s->ctx_initialized = true;
+    if (s->globalconf.http1.upgrade_to_http2) {
+        int r = http2_limits_start(s, REQUEST_TIMEOUT_MS);
+        if (r < 0)
+            return r;
+    }
 
     char **names = NULL;
     int n = sd_listen_fds_with_names(1, &names);
@@ -301,6 +307,7 @@ void server_done(Server *s)
     if (!s->loop)
         return;
     stop_listening(s);
+    http2_limits_stop(s);
     /* h2o asserts when a context with open connections is disposed: after a forced shutdown
      * those are left to the process exit. */
     if (s->ctx_initialized && s->n_conns == 0) {

@@ -52,6 +52,10 @@ struct Server {
     size_t n_listeners;
     bool socket_activated;
 
+    uv_timer_t h2_sweep; /* http2-limits.c, while HTTP2=on */
+    bool h2_sweep_on;
+    uint64_t h2_request_timeout_ms;
+
     h2o_linklist_t conns;
     size_t n_conns;
     size_t max_conns; /* at this count, accepting pauses until one closes */

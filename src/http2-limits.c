@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+#include "http2-limits.h"
+
+#include <h2o.h>
+#include <h2o/http2.h>
+#include <h2o/http2_internal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "head-limit.h"
+#include "log.h"
+
+#define SWEEP_INTERVAL_MS 1000
+
+static uint64_t ms_between(const struct timeval *from, const struct timeval *to)
+{
+    int64_t ms = ((int64_t)to->tv_sec - from->tv_sec) * 1000 + (to->tv_usec - from->tv_usec) / 1000;
+    return ms > 0 ? (uint64_t)ms : 0;
+}
+
+const char *http2_conn_over_limits(h2o_http2_conn_t *conn, const struct timeval *now,
+                                   uint64_t timeout_ms)
+{
+    if (conn->_headers_unparsed && conn->_headers_unparsed->size > HEAD_MAX_BYTES)
+        return "HTTP/2 header block over the request-head limit";
+    h2o_http2_stream_t *stream;
+    const char *why = NULL;
+    kh_foreach_value(conn->streams, stream, {
+        if ((stream->state == H2O_HTTP2_STREAM_STATE_RECV_HEADERS ||
+             stream->state == H2O_HTTP2_STREAM_STATE_RECV_BODY) &&
+            ms_between(&stream->req.timestamps.request_begin_at, now) >= timeout_ms)
+            why = "HTTP/2 request not received in time";
+    });
+    return why;
+}
+
+static void on_sweep(uv_timer_t *timer)
+{
+    Server *s = timer->data;
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    for (h2o_linklist_t *l = s->ctx.http2._conns.next; l != &s->ctx.http2._conns; l = l->next) {
+        h2o_http2_conn_t *conn = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, l);
+        const char *why = http2_conn_over_limits(conn, &now, s->h2_request_timeout_ms);
+        if (!why || !conn->sock)
+            continue;
+        log_info(MSGID_REJECTED, LOG_FIELDS(.error = why), "%s; closing the connection", why);
+        /* through libh2o's own path: the next read sees the end of the stream and closes */
+        int fd = h2o_socket_get_fd(conn->sock);
+        if (fd >= 0)
+            (void)shutdown(fd, SHUT_RD);
+    }
+}
+
+int http2_limits_start(Server *s, uint64_t request_timeout_ms)
+{
+    int r = uv_timer_init(s->loop, &s->h2_sweep);
+    if (r < 0)
+        return r;
+    s->h2_sweep.data = s;
+    s->h2_request_timeout_ms = request_timeout_ms;
+    s->h2_sweep_on = true;
+    return uv_timer_start(&s->h2_sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
+}
+
+void http2_limits_stop(Server *s)
+{
+    if (!s->h2_sweep_on)
+        return;
+    s->h2_sweep_on = false;
+    uv_close((uv_handle_t *)&s->h2_sweep, NULL);
+}
