@@ -31,6 +31,12 @@ stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' "$service")
 [ -n "$stop" ] && [ "$stop" -gt 20 ] && ok "TimeoutStopSec=${stop}s above the drain" ||
     bad "TimeoutStopSec above 20s"
 
+# The memory backstop: MemoryMax above MemoryHigh, both set.
+high=$(sed -n 's/^MemoryHigh=\([0-9]*\)M$/\1/p' "$service")
+max=$(sed -n 's/^MemoryMax=\([0-9]*\)M$/\1/p' "$service")
+[ -n "$high" ] && [ -n "$max" ] && [ "$max" -gt "$high" ] &&
+    ok "memory backstop MemoryHigh=${high}M MemoryMax=${max}M" || bad "MemoryHigh= and MemoryMax="
+
 report=$(systemd-analyze security --offline=true --no-pager "$service" 2>&1)
 level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$report")
 if [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 1.0) }'; then
