@@ -11,6 +11,7 @@
 #include "credentials.h"
 #include "log.h"
 #include "manager.h"
+#include "probe.h"
 #include "server.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
@@ -34,13 +35,15 @@ static void raise_fd_limit(void)
 
 static void help(void)
 {
-    printf("Usage: argus-orchestrator [--check-config | --help | --version]\n"
+    printf("Usage: argus-orchestrator [--check-config | --probe URL | --help | --version]\n"
            "\n"
            "Takes review-collection jobs over HTTP and forwards them to the Argus worker node.\n"
            "Listens on the sockets systemd passes, or on [::]:$PORT when run by hand.\n"
            "\n"
            "Options:\n"
            "  --check-config  validate the environment, print the effective configuration, exit\n"
+           "  --probe URL     health check: GET URL, exit 0 when it answers 200, else 1;\n"
+           "                  URL is http://HOST[:PORT][/PATH], or /PATH on 127.0.0.1:$PORT\n"
            "  -h, --help      show this help\n"
            "  --version       show the version\n"
            "\n"
@@ -51,11 +54,12 @@ static void help(void)
 
 static int run(int argc, char **argv)
 {
-    enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG };
+    enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_PROBE };
     static const struct option options[] = {
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, ARG_VERSION},
         {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
+        {"probe", required_argument, NULL, ARG_PROBE},
         {},
     };
     bool check_only = false;
@@ -71,6 +75,8 @@ static int run(int argc, char **argv)
         case ARG_CHECK_CONFIG:
             check_only = true;
             break;
+        case ARG_PROBE:
+            return probe_main(optarg, getenv("PORT"), 5000);
         default:
             return 64; /* EX_USAGE; getopt said why */
         }
