@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "process-metrics.h"
+
 static const int statuses[METRICS_STATUSES - 1] = {200, 202, 400, 401, 404, 405, 413,
                                                    415, 431, 502, 503, 504, 500};
 static const char *const route_names[_ROUTE_MAX] = {"enqueue", "health", "ready", "metrics",
@@ -154,6 +156,8 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
                   &m->worker_latency);
     put_histogram(&o, "argus_request_duration_seconds",
                   "Duration of POST /enqueue from arrival to answer.", &m->request_latency);
+    char process[PROCESS_METRICS_MAX];
+    put(&o, "%s", process_metrics_text(process, sizeof(process)));
     put(&o,
         "# HELP process_start_time_seconds Start time of the process since unix epoch in "
         "seconds.\n"
