@@ -22,3 +22,7 @@ apt_install() {
 }
 DEB_PACKAGES=(build-essential debhelper dpkg-dev lintian)
 E2E_PACKAGES=(systemd-container)
+# tests/container/run.sh: the image built and run with podman, deploy/kubernetes/ played with
+# podman kube play, /metrics read by a real Prometheus parser
+CONTAINER_PACKAGES=(podman runc catatonit slirp4netns debootstrap curl
+    python3-prometheus-client python3-yaml)
