@@ -300,8 +300,8 @@ wait_health "$kworker/health" 30 || { fail "the stand-in's pod did not answer"; 
 # The manifests as they are, with the test's own: WORKER_NODE_URL in the ConfigMap points at the
 # stand-in's pod, and a Secret with a token. Two changes for podman 4.3's kube play: no
 # containerPort lines (it publishes each on the host's 0.0.0.0, where two replicas collide;
-# Kubernetes and podman >= 4.5 do not), and the Secret's volume not optional (4.3 skips an
-# optional secret volume even when the Secret exists).
+# Kubernetes and podman >= 4.5 do not), and the Secret's volume not optional (4.3 mounts
+# nothing of an optional secret volume when the Secret exists, and fails when it does not).
 "$py" - "$top/deploy/kubernetes" "$kworker" "$token" >"$tmp/play.yaml" <<'PY'
 import base64, glob, sys, yaml
 folder, worker, token = sys.argv[1:]
