@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "http1-framing.h"
 
-#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -23,16 +22,10 @@ static bool has_bare_lf(const char *head, size_t len)
     return false;
 }
 
-const char *http1_framing_problem(const char *buf, size_t len)
+static const char *problem_of(const char *buf, int head, int minor_version,
+                              const struct phr_header *headers, size_t n, bool *ret_chunked)
 {
-    struct phr_header headers[MAX_HEADERS];
-    size_t n = MAX_HEADERS;
-    int head = phr_parse_request_head(buf, len, headers, &n);
-    if (head <= 0)
-        return NULL; /* not a whole head: libh2o answers those itself */
-
     const struct phr_header *length = NULL;
-    bool chunked = false;
     for (size_t i = 0; i < n; i++) {
         const struct phr_header *h = &headers[i];
         if (!h->name)
@@ -43,11 +36,27 @@ const char *http1_framing_problem(const char *buf, size_t len)
                 return "ambiguous request framing: conflicting Content-Length headers";
             length = h;
         } else if (name_is(h, "transfer-encoding", 17))
-            chunked = true;
+            *ret_chunked = true;
     }
-    if (length && chunked)
+    if (length && *ret_chunked)
         return "ambiguous request framing: Content-Length together with Transfer-Encoding";
+    if (*ret_chunked && minor_version == 0)
+        return "ambiguous request framing: Transfer-Encoding in an HTTP/1.0 request";
     if (has_bare_lf(buf, (size_t)head))
         return "ambiguous request framing: a line ending in LF without CR";
     return NULL;
+}
+
+void http1_framing_inspect(const char *buf, size_t len, Http1Framing *ret)
+{
+    struct phr_header headers[MAX_HEADERS];
+    size_t n = MAX_HEADERS;
+    const char *method, *path;
+    size_t method_len, path_len;
+    int minor_version;
+    int head = phr_parse_request(buf, len, &method, &method_len, &path, &path_len, &minor_version,
+                                 headers, &n, 0);
+    *ret = (Http1Framing){.head_length = head == -2 ? 0 : head};
+    if (head > 0)
+        ret->problem = problem_of(buf, head, minor_version, headers, n, &ret->chunked);
 }

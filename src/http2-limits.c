@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#include "head-limit.h"
 #include "log.h"
+#include "read-guard.h"
 
 #define SWEEP_INTERVAL_MS 1000
 
@@ -18,18 +18,46 @@ static uint64_t ms_between(const struct timeval *from, const struct timeval *to)
     return ms > 0 ? (uint64_t)ms : 0;
 }
 
-const char *http2_conn_over_limits(h2o_http2_conn_t *conn, const struct timeval *now,
-                                   uint64_t timeout_ms)
+h2o_http2_conn_t *http2_conn_of_socket(h2o_socket_t *sock)
+{
+    /* libh2o's HTTP/1 connections have no server push; its HTTP/2 ones do. */
+    h2o_conn_t *conn = sock ? sock->data : NULL;
+    return conn && conn->callbacks->push_path ? (h2o_http2_conn_t *)conn : NULL;
+}
+
+const char *http2_conn_over_size_limits(h2o_http2_conn_t *conn)
 {
     if (conn->_headers_unparsed && conn->_headers_unparsed->size > HEAD_MAX_BYTES)
         return "HTTP/2 header block over the request-head limit";
     h2o_http2_stream_t *stream;
     const char *why = NULL;
     kh_foreach_value(conn->streams, stream, {
-        if ((stream->state == H2O_HTTP2_STREAM_STATE_RECV_HEADERS ||
-             stream->state == H2O_HTTP2_STREAM_STATE_RECV_BODY) &&
-            ms_between(&stream->req.timestamps.request_begin_at, now) >= timeout_ms)
-            why = "HTTP/2 request not received in time";
+        if (stream->req.headers.size > HEADERS_MAX)
+            why = "HTTP/2 request with too many header fields";
+    });
+    return why;
+}
+
+const char *http2_conn_over_time_limits(h2o_http2_conn_t *conn, const struct timeval *now,
+                                        uint64_t timeout_ms)
+{
+    h2o_http2_stream_t *stream;
+    const char *why = NULL;
+    kh_foreach_value(conn->streams, stream, {
+        switch (stream->state) {
+        case H2O_HTTP2_STREAM_STATE_RECV_HEADERS:
+        case H2O_HTTP2_STREAM_STATE_RECV_BODY:
+            if (ms_between(&stream->req.timestamps.request_begin_at, now) >= timeout_ms)
+                why = "HTTP/2 request not received in time";
+            break;
+        case H2O_HTTP2_STREAM_STATE_SEND_BODY:
+        case H2O_HTTP2_STREAM_STATE_SEND_BODY_IS_FINAL:
+            if (ms_between(&stream->req.timestamps.response_start_at, now) >= timeout_ms)
+                why = "HTTP/2 answer not taken by the client in time";
+            break;
+        default:
+            break;
+        }
     });
     return why;
 }
@@ -41,7 +69,7 @@ static void on_sweep(uv_timer_t *timer)
     gettimeofday(&now, NULL);
     for (h2o_linklist_t *l = s->ctx.http2._conns.next; l != &s->ctx.http2._conns; l = l->next) {
         h2o_http2_conn_t *conn = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, l);
-        const char *why = http2_conn_over_limits(conn, &now, s->h2_request_timeout_ms);
+        const char *why = http2_conn_over_time_limits(conn, &now, s->h2_request_timeout_ms);
         if (!why || !conn->sock)
             continue;
         log_info(MSGID_REJECTED, LOG_FIELDS(.error = why), "%s; closing the connection", why);

@@ -1,22 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <sys/time.h>
+
 #include "server.h"
 
-/* Limits libh2o 2.2.5 lacks for HTTP/2, checked once a second over its HTTP/2 connections
- * while HTTP2=on:
- *  - a whole-request time limit like HTTP/1's: libh2o's HTTP/2 idle timeout restarts at every
- *    frame, so a client sending a PING now and then kept streams with unfinished requests (and
- *    their buffered bodies) open for ever;
- *  - the request-head limit (HEAD_MAX_BYTES): a header block still arriving in HEADERS and
- *    CONTINUATION frames may otherwise grow to libh2o's H2O_MAX_REQLEN (about 417 KB).
- * A connection that breaks either is closed. */
+typedef struct st_h2o_http2_conn_t h2o_http2_conn_t;
+
+/* Limits libh2o 2.2.5 lacks for HTTP/2 (HTTP2=on), read from its connection state (the
+ * h2o/http2_internal.h it installs):
+ *  - in time, checked once a second: a request must be received whole within the request
+ *    timeout, like HTTP/1's (libh2o's HTTP/2 idle timeout restarts at every frame, so a client
+ *    sending a PING now and then kept unfinished requests, and their buffered bodies, open for
+ *    ever), and an answer must not stall longer than that (a client that never opens its
+ *    flow-control window held its streams for ever);
+ *  - in size, after every read (read-guard.c): a header block still arriving in CONTINUATION
+ *    frames over HEAD_MAX_BYTES, or a request with more than HEADERS_MAX fields (libh2o has no
+ *    such limit for HTTP/2, and a one-byte HPACK index becomes a whole header field).
+ * A connection that breaks one is closed. */
 int http2_limits_start(Server *s, uint64_t request_timeout_ms);
 /* Stops the checks (the uv loop must run afterwards to close the timer). */
 void http2_limits_stop(Server *s);
 
-/* Whether a connection has a request unfinished after timeout_ms or a header block over
- * HEAD_MAX_BYTES; now is the wall clock, as libh2o's request timestamps are. For tests. */
-typedef struct st_h2o_http2_conn_t h2o_http2_conn_t;
-const char *http2_conn_over_limits(h2o_http2_conn_t *conn, const struct timeval *now,
-                                   uint64_t timeout_ms);
+/* The HTTP/2 connection a socket serves, or NULL for HTTP/1. */
+h2o_http2_conn_t *http2_conn_of_socket(h2o_socket_t *sock);
+/* Why a connection is over a limit, or NULL. now is the wall clock, as libh2o's request
+ * timestamps are. */
+const char *http2_conn_over_time_limits(h2o_http2_conn_t *conn, const struct timeval *now,
+                                        uint64_t timeout_ms);
+const char *http2_conn_over_size_limits(h2o_http2_conn_t *conn);

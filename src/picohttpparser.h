@@ -16,15 +16,3 @@ struct phr_header {
 int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len,
                       const char **path, size_t *path_len, int *minor_version,
                       struct phr_header *headers, size_t *num_headers, size_t last_len);
-
-/* Parses the head at buf like phr_parse_request, for callers that need only its length and
- * headers (at most *num_headers of them); the same return values. */
-static inline int phr_parse_request_head(const char *buf, size_t len, struct phr_header *headers,
-                                         size_t *num_headers)
-{
-    const char *method, *path;
-    size_t method_len, path_len;
-    int minor_version;
-    return phr_parse_request(buf, len, &method, &method_len, &path, &path_len, &minor_version,
-                             headers, num_headers, 0);
-}

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "credentials.h"
-#include "http1-framing.h"
 #include "job.h"
 #include "log.h"
 #include "manager.h"
@@ -429,16 +428,6 @@ static bool method_is(h2o_req_t *req, const char *name, size_t len)
     return h2o_memis(req->method.base, req->method.len, name, len);
 }
 
-/* An HTTP/1 request's own bytes are still at the start of its connection's input buffer while
- * the handler runs: libh2o consumes them once the answer is sent. */
-static const char *framing_problem(h2o_req_t *req)
-{
-    if (req->version >= 0x200)
-        return NULL;
-    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-    return sock ? http1_framing_problem(sock->input->bytes, sock->input->size) : NULL;
-}
-
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     Manager *m = ((RouteHandler *)self)->manager;
@@ -446,11 +435,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     request_id_setup(m, req, request_id);
     MetricsRoute route = route_of(req);
 
-    const char *framing = framing_problem(req);
-    if (framing) {
-        /* whatever follows on the connection may be a request smuggled past a proxy */
+    /* Whatever follows a request with ambiguous or chunked framing on the connection may be a
+     * request smuggled past a proxy: the connection ends with the answer. */
+    Http1Framing framing;
+    server_request_framing(req, &framing);
+    if (framing.problem || framing.chunked)
         req->http1_is_persistent = 0;
-        reject(m, req, route, 400, framing, request_id);
+    if (framing.problem) {
+        reject(m, req, route, 400, framing.problem, request_id);
         return 0;
     }
 

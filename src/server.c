@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "error-filter.h"
-#include "head-limit.h"
 #include "http2-limits.h"
 #include "log.h"
 #include "raw-answer.h"
+#include "read-guard.h"
 
 #define REQUEST_TIMEOUT_MS 10000
 #define LISTEN_BACKLOG 4096
@@ -122,7 +122,7 @@ static void on_connection(uv_stream_t *listener, int status)
 
     c->sock = h2o_uv_socket_create(&c->h.stream, on_conn_closed);
     c->sock->on_close.data = c;
-    head_limit_attach(c);
+    read_guard_attach(c);
     if (s->on_conn_change)
         s->on_conn_change(s, s->userdata);
     h2o_accept(&s->accept_ctx, c->sock);
@@ -285,6 +285,24 @@ Conn *server_conn_of(h2o_req_t *req)
 {
     h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
     return sock ? sock->on_close.data : NULL;
+}
+
+void server_request_framing(h2o_req_t *req, Http1Framing *ret)
+{
+    *ret = (Http1Framing){0};
+    h2o_socket_t *sock = req->version < 0x200 ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    if (!sock)
+        return;
+    /* The request's own bytes are still at the start of the input buffer while the handler
+     * runs: libh2o consumes them once the answer is sent. */
+    Conn *c = sock->on_close.data;
+    if (c && c->head_checked == sock->input->bytes) {
+        ret->chunked = c->head_chunked;
+        ret->head_length = 1;
+    } else
+        http1_framing_inspect(sock->input->bytes, sock->input->size, ret);
+    if (c)
+        c->head_checked = NULL; /* the next head may start at the same address */
 }
 
 void server_conn_hold(Conn *c)

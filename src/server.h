@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "http1-framing.h"
 #include "metrics.h"
 
 typedef struct Server Server;
@@ -25,9 +26,13 @@ typedef struct Conn {
     h2o_socket_t *sock;
     h2o_linklist_t link;
     unsigned pending; /* requests on it waiting for the worker */
-    /* libuv's I/O callback of the stream and libh2o's read allocator (head-limit.c) */
+    /* libuv's I/O callback of the stream and libh2o's read callbacks (read-guard.c) */
     uv__io_cb stream_io;
     uv_alloc_cb h2o_alloc;
+    uv_read_cb h2o_read;
+    /* The start of the last HTTP/1 head read-guard.c checked, until the handler sees it. */
+    const char *head_checked;
+    bool head_chunked;
 } Conn;
 
 typedef struct Listener {
@@ -61,7 +66,7 @@ struct Server {
     size_t max_conns; /* at this count, accepting pauses until one closes */
     bool draining;
 
-    Metrics *metrics; /* answers given outside h2o (head-limit.c) are counted here */
+    Metrics *metrics; /* answers given outside h2o (read-guard.c) are counted here */
 
     /* Told whenever a connection opens or closes (idle-exit and drain bookkeeping). */
     server_conn_fn on_conn_change;
@@ -85,6 +90,9 @@ void server_drain(Server *s);
 
 /* The connection a request arrived on, for pending-request bookkeeping. */
 Conn *server_conn_of(h2o_req_t *req);
+/* How an HTTP/1 request is framed, from its raw head (read-guard.c has usually read it
+ * already); for HTTP/2 requests, nothing. */
+void server_request_framing(h2o_req_t *req, Http1Framing *ret);
 void server_conn_hold(Conn *c);
 void server_conn_release(Conn *c);
 

@@ -65,7 +65,7 @@ code=$(post "$place" -H 'X-Request-Id: e2e-req-1')
 check "POST /enqueue through port 8080 answers 202 (got $code)" test "$code" = 202
 check "the first connection started the service" test "$(state ActiveState $svc)" = active
 check "the service reports STATUS=" sh -c "systemctl show -P StatusText $svc | grep -q 'Serving on'"
-check "the memory backstop is in force (MemoryMax=512M)" test "$(state MemoryMax $svc)" = 536870912
+check "the memory backstop is in force (MemoryMax=1G)" test "$(state MemoryMax $svc)" = 1073741824
 
 # --- journal
 journalctl --sync 2>/dev/null || true

@@ -91,6 +91,38 @@ static void test_bare_lf(void **state)
     assert_refused("GET /health HTTP/1.1\nHost: t\n\n" SMUGGLED, "LF without CR");
 }
 
+static void test_transfer_encoding_in_http10(void **state)
+{
+    (void)state;
+    assert_refused("POST /enqueue HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n"
+                   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "0\r\n\r\n" SMUGGLED,
+                   "Transfer-Encoding in an HTTP/1.0 request");
+}
+
+/* A chunked body is served, but the connection ends with the answer: chunk lines and trailers
+ * are framing a proxy may read differently too. */
+static void test_chunked_request_closes_after_answer(void **state)
+{
+    (void)state;
+    char raw[512], place[64], body[128];
+    snprintf(place, sizeof(place), "framing-chunked-%d", (int)getpid());
+    int bl = snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place);
+    snprintf(raw, sizeof(raw),
+             "POST /enqueue HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" SMUGGLED,
+             bl, body);
+    int fd = raw_connect(svc.port);
+    assert_int_equal(write(fd, raw, strlen(raw)), (ssize_t)strlen(raw));
+    char buf[4096];
+    raw_read(fd, buf, sizeof(buf), 3000);
+    assert_true(peer_closed(fd, 0));
+    close(fd);
+    assert_int_equal(strncmp(buf, "HTTP/1.1 202 ", 13), 0);
+    assert_int_equal(count(buf, "HTTP/1.1 "), 1);
+    assert_int_equal(standin_count(&group_standin, place), 1);
+}
+
 /* The same Content-Length twice frames the body one way only: served as usual. */
 static void test_same_content_length_twice_is_fine(void **state)
 {
@@ -120,6 +152,8 @@ int main(void)
         cmocka_unit_test(test_obs_fold),
         cmocka_unit_test(test_bare_lf),
         cmocka_unit_test(test_same_content_length_twice_is_fine),
+        cmocka_unit_test(test_transfer_encoding_in_http10),
+        cmocka_unit_test(test_chunked_request_closes_after_answer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -136,6 +136,13 @@ static bool send_all(int fd, const void *p, size_t n)
     return true;
 }
 
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Reads and drops whatever the daemon sent; false once it closed the connection. */
 static bool drain(int fd)
 {
@@ -148,24 +155,36 @@ static bool drain(int fd)
     }
 }
 
-/* A non-blocking connection that has sent the preface and an empty SETTINGS. */
-static int h2_connect(unsigned port)
+/* A non-blocking connection that has sent the preface and SETTINGS: empty, or with an initial
+ * stream window of 0 (the client then takes no answer body). */
+static int h2_connect_with(unsigned port, bool window_zero)
 {
     int fd = raw_connect(port);
     Buf b = {0};
+    static const uint8_t no_window[6] = {0, 4, 0, 0, 0, 0}; /* SETTINGS_INITIAL_WINDOW_SIZE */
     put(&b, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
-    frame(&b, FRAME_SETTINGS, 0, 0, NULL, 0);
+    frame(&b, FRAME_SETTINGS, 0, 0, window_zero ? no_window : NULL, window_zero ? 6 : 0);
     assert_true(send_all(fd, b.p, b.len));
     free(b.p);
     (void)fcntl(fd, F_SETFL, O_NONBLOCK);
     return fd;
 }
 
-static long long now_ms(void)
+static int h2_connect(unsigned port)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return h2_connect_with(port, false);
+}
+
+/* Waits (bounded) for the daemon to close fd, reading what it sends; how long it took, or -1. */
+static long long wait_closed(int fd, int timeout_ms)
+{
+    long long t0 = now_ms();
+    while (now_ms() - t0 < timeout_ms) {
+        if (!drain(fd))
+            return now_ms() - t0;
+        usleep(50 * 1000);
+    }
+    return -1;
 }
 
 static Service svc;
@@ -365,6 +384,119 @@ static void test_header_block_over_limit_is_closed(void **state)
     stop_within(3000);
 }
 
+/* An Upgrade: h2c request is checked for ambiguous framing before libh2o upgrades it. */
+static void test_h2c_upgrade_with_ambiguous_framing(void **state)
+{
+    (void)state;
+    start(NULL, NULL);
+    static const char raw[] =
+        "POST /enqueue HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Type: application/json\r\n"
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    int fd = raw_connect(svc.port);
+    assert_true(send_all(fd, raw, sizeof(raw) - 1));
+    char buf[4096];
+    raw_read(fd, buf, sizeof(buf), 3000);
+    assert_true(peer_closed(fd, 0));
+    close(fd);
+    if (strncmp(buf, "HTTP/1.1 400 ", 13) != 0)
+        fail_msg("expected 400, got: %.200s", buf);
+    assert_non_null(strstr(buf, "Content-Length together with Transfer-Encoding"));
+    stop_within(3000);
+}
+
+/* One-byte HPACK indexes, each a whole header field: past 100 fields the connection closes. */
+static void test_too_many_header_fields(void **state)
+{
+    (void)state;
+    start(NULL, NULL);
+    int fd = h2_connect(svc.port);
+    Buf b = {0}, block = {0};
+    hpack_field(&block, ":method", "GET");
+    hpack_field(&block, ":scheme", "http");
+    hpack_field(&block, ":path", "/health");
+    hpack_field(&block, ":authority", "t");
+    for (int i = 0; i < 4000; i++) {
+        uint8_t accept_encoding = 0x90; /* static table entry 16 */
+        put(&block, &accept_encoding, 1);
+    }
+    frame(&b, FRAME_HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 1, block.p, block.len);
+    assert_true(send_all(fd, b.p, b.len));
+    free(b.p);
+    free(block.p);
+    long long took = wait_closed(fd, 3000);
+    close(fd);
+    if (took < 0)
+        fail_msg("a request with 4000 header fields left its connection open");
+    assert_health_fast("after a request with too many header fields");
+    stop_within(3000);
+}
+
+/* A client that never opens its flow-control window cannot hold an answer for ever. */
+static void test_stalled_answer_is_closed(void **state)
+{
+    (void)state;
+    start(NULL, NULL);
+    int fd = h2_connect_with(svc.port, true);
+    Buf b = {0};
+    request_headers(&b, 1, "GET", "/metrics", true);
+    assert_true(send_all(fd, b.p, b.len));
+    free(b.p);
+    long long took = wait_closed(fd, 16000);
+    close(fd);
+    if (took < 0)
+        fail_msg("a stalled answer kept its connection open for 16 s");
+    assert_true(took >= 9000);
+    stop_within(3000);
+}
+
+/* Many clients each sending an unfinished 400 KB header block in CONTINUATION frames: each is
+ * closed near the limit, so the daemon stays small. */
+static void test_many_unfinished_header_blocks(void **state)
+{
+    (void)state;
+    enum { CLIENTS = 500 };
+    start(NULL, NULL);
+    Buf b = {0}, block = {0};
+    hpack_field(&block, ":method", "GET");
+    frame(&b, FRAME_HEADERS, 0, 1, block.p, block.len);
+    static char filler[16000];
+    memset(filler, 'a', sizeof(filler));
+    for (int i = 0; i < 25; i++) {
+        block.len = 0;
+        uint8_t zero = 0;
+        put(&block, &zero, 1);
+        hpack_string(&block, "x-big", 5);
+        hpack_string(&block, filler, sizeof(filler) - 64);
+        frame(&b, FRAME_CONTINUATION, 0, 1, block.p, block.len);
+    }
+    free(block.p);
+    static int fds[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        fds[i] = h2_connect(svc.port);
+        size_t off = 0;
+        ssize_t k;
+        while (off < b.len && (k = write(fds[i], b.p + off, b.len - off)) > 0)
+            off += (size_t)k;
+    }
+    free(b.p);
+    assert_health_fast("with unfinished header blocks arriving");
+    unsigned long rss = process_rss_kib(svc.pid);
+    printf("http2: RSS %lu KiB with %d clients sending unfinished 400 KB header blocks\n", rss,
+           CLIENTS);
+    if (!harness_sanitized() && rss > 192 * 1024)
+        fail_msg("RSS %lu KiB, over 192 MiB", rss);
+    unsigned closed = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        if (wait_closed(fds[i], 5000) >= 0)
+            closed++;
+        close(fds[i]);
+    }
+    assert_int_equal(closed, CLIENTS);
+    stop_within(3000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +505,10 @@ int main(void)
         cmocka_unit_test(test_rapid_reset_healthy_worker),
         cmocka_unit_test(test_unfinished_request_is_closed),
         cmocka_unit_test(test_header_block_over_limit_is_closed),
+        cmocka_unit_test(test_h2c_upgrade_with_ambiguous_framing),
+        cmocka_unit_test(test_too_many_header_fields),
+        cmocka_unit_test(test_stalled_answer_is_closed),
+        cmocka_unit_test(test_many_unfinished_header_blocks),
     };
     return cmocka_run_group_tests(tests, standin_group_setup, standin_group_teardown);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* http1_framing_problem: the request heads that two parsers could frame differently. */
+/* http1_framing_inspect: the request heads that two parsers could frame differently. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,9 @@
 
 static const char *problem(const char *raw)
 {
-    return http1_framing_problem(raw, strlen(raw));
+    Http1Framing f;
+    http1_framing_inspect(raw, strlen(raw), &f);
+    return f.problem;
 }
 
 static void assert_problem(const char *raw, const char *part)
@@ -62,6 +64,33 @@ static void test_obs_fold(void **state)
     assert_problem("GET / HTTP/1.1\r\nX-A: 1\r\n\t2\r\n\r\n", "obsolete line folding");
 }
 
+static void test_http10_transfer_encoding(void **state)
+{
+    (void)state;
+    assert_problem("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.0");
+    assert_null(problem("POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}"));
+}
+
+/* The head's length and whether the body is chunked (the connection then ends after it). */
+static void test_head_length_and_chunked(void **state)
+{
+    (void)state;
+    Http1Framing f;
+    const char *plain = "GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
+    http1_framing_inspect(plain, strlen(plain), &f);
+    assert_int_equal(f.head_length, (int)strlen(plain) - 4);
+    assert_false(f.chunked);
+    const char *chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    http1_framing_inspect(chunked, strlen(chunked), &f);
+    assert_true(f.head_length > 0);
+    assert_true(f.chunked);
+    assert_null(f.problem);
+    http1_framing_inspect(plain, 10, &f);
+    assert_int_equal(f.head_length, 0);
+    http1_framing_inspect("\x00\x00\x12\x04", 4, &f);
+    assert_int_equal(f.head_length, -1);
+}
+
 static void test_bare_lf(void **state)
 {
     (void)state;
@@ -78,6 +107,8 @@ int main(void)
         cmocka_unit_test(test_two_lengths),
         cmocka_unit_test(test_obs_fold),
         cmocka_unit_test(test_bare_lf),
+        cmocka_unit_test(test_http10_transfer_encoding),
+        cmocka_unit_test(test_head_length_and_chunked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,8 +32,9 @@ stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' "$service")
     bad "TimeoutStopSec above 20s"
 
 # The memory backstop: MemoryMax above MemoryHigh, both set.
-high=$(sed -n 's/^MemoryHigh=\([0-9]*\)M$/\1/p' "$service")
-max=$(sed -n 's/^MemoryMax=\([0-9]*\)M$/\1/p' "$service")
+mib() { case $1 in *G) echo $((${1%G} * 1024)) ;; *M) echo "${1%M}" ;; esac; }
+high=$(mib "$(sed -n 's/^MemoryHigh=//p' "$service")")
+max=$(mib "$(sed -n 's/^MemoryMax=//p' "$service")")
 [ -n "$high" ] && [ -n "$max" ] && [ "$max" -gt "$high" ] &&
     ok "memory backstop MemoryHigh=${high}M MemoryMax=${max}M" || bad "MemoryHigh= and MemoryMax="
 

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+#include "read-guard.h"
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "http1-framing.h"
+#include "http2-limits.h"
+#include "log.h"
+#include "raw-answer.h"
+
+static void refuse(Conn *c, int status, const char *reason_phrase, const char *message)
+{
+    Server *s = c->server;
+    if (s->metrics)
+        metrics_count_request(s->metrics, ROUTE_OTHER, status);
+    log_info(MSGID_REJECTED, LOG_FIELDS(.http_status = status, .error = message),
+             "request rejected: %s; closing the connection", message);
+    uv_os_fd_t fd;
+    if (uv_fileno(&c->h.handle, &fd) == 0)
+        raw_answer_error(fd, status, reason_phrase, message);
+}
+
+/* libuv asks for a buffer before every read(2); libh2o's allocator hands out the free end of
+ * the socket's input buffer, and this caps it while a head is unfinished. A zero-length
+ * buffer makes libuv report UV_ENOBUFS, on which libh2o closes the connection. */
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    Conn *c = (Conn *)handle;
+    c->h2o_alloc(handle, suggested, buf);
+    h2o_http2_conn_t *h2 = http2_conn_of_socket(c->sock);
+    if (h2) {
+        /* a header block over the limit grows by one read at most */
+        const char *why = http2_conn_over_size_limits(h2);
+        if (why) {
+            log_info(MSGID_REJECTED, LOG_FIELDS(.error = why), "%s; closing the connection", why);
+            buf->len = 0;
+        }
+        return;
+    }
+    h2o_buffer_t *in = c->sock->input;
+    if (in->size + buf->len <= HEAD_MAX_BYTES)
+        return;
+    Http1Framing f;
+    http1_framing_inspect(in->bytes, in->size, &f);
+    int head = f.head_length;
+    if (head != 0 && head <= HEAD_MAX_BYTES)
+        return; /* a body or the next request follows a head within the limit, or no HTTP/1 */
+    if (head == 0 && in->size < HEAD_MAX_BYTES) {
+        buf->len = HEAD_MAX_BYTES - in->size;
+        return;
+    }
+    refuse(c, 431, "Request Header Fields Too Large", "request header fields too large");
+    buf->len = 0;
+}
+
+/* The bytes just read are in the input buffer, not yet counted in its size: a whole HTTP/1
+ * head at its start is checked before libh2o parses it. What was found is kept for the
+ * handler (routes.c), which checks the heads this did not see (pipelined ones). */
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    Conn *c = (Conn *)stream;
+    h2o_buffer_t *in = c->sock->input;
+    if (nread > 0 && in->bytes != c->head_checked) {
+        Http1Framing f;
+        http1_framing_inspect(in->bytes, in->size + (size_t)nread, &f);
+        if (f.problem) {
+            refuse(c, 400, "Bad Request", f.problem);
+            nread = UV_ECONNRESET; /* libh2o closes the connection */
+        } else if (f.head_length > 0) {
+            c->head_checked = in->bytes;
+            c->head_chunked = f.chunked;
+        }
+    }
+    c->h2o_read(stream, nread, buf);
+}
+
+/* What libh2o parsed on an HTTP/2 connection may already be over a limit: ending the reading
+ * side brings a read at once, and on_alloc closes the connection then. */
+static void check_http2(Conn *c)
+{
+    if (uv_is_closing(&c->h.handle))
+        return; /* libh2o closed it: its connection object is gone */
+    h2o_http2_conn_t *conn = http2_conn_of_socket(c->sock);
+    uv_os_fd_t fd;
+    if (conn && http2_conn_over_size_limits(conn) && uv_fileno(&c->h.handle, &fd) == 0)
+        (void)shutdown(fd, SHUT_RD);
+}
+
+/* libh2o sets the stream's callbacks at every uv_read_start(), after each request. The stream's
+ * I/O watcher is the one thing libuv sets once (when the connection is accepted) and calls
+ * before every batch of reads: wrapped, it puts the wrappers back in place each time. */
+static void on_io(struct uv_loop_s *loop, struct uv__io_s *w, unsigned int events)
+{
+    Conn *c = H2O_STRUCT_FROM_MEMBER(Conn, h.stream.io_watcher, w);
+    uv_stream_t *s = &c->h.stream;
+    if (s->alloc_cb && s->alloc_cb != on_alloc) {
+        c->h2o_alloc = s->alloc_cb;
+        s->alloc_cb = on_alloc;
+    }
+    if (s->read_cb && s->read_cb != on_read) {
+        c->h2o_read = s->read_cb;
+        s->read_cb = on_read;
+    }
+    c->stream_io(loop, w, events);
+    check_http2(c);
+}
+
+void read_guard_attach(Conn *c)
+{
+    c->stream_io = c->h.stream.io_watcher.cb;
+    c->h.stream.io_watcher.cb = on_io;
+}
