@@ -15,6 +15,7 @@
 
 #include "json-writer.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 /* The sink and level are process-wide by nature (there is one stderr), set once at start. */
 static LogLevel log_min_level = LOG_LEVEL_INFO;
@@ -77,6 +78,33 @@ typedef struct JournalEntry {
     char buf[8192];
 } JournalEntry;
 
+/* The field at p (in the stack buffer, or malloc'd when `heap`) with what is not UTF-8 replaced
+ * by U+FFFD: a field can hold a client's bytes (MESSAGE has request paths), and the journal
+ * should hold text there, as the JSON lines do. Checking costs one pass over bytes that are
+ * nearly always ASCII; only a field that needs it is copied. */
+static void entry_push(JournalEntry *e, char *p, size_t l, bool heap)
+{
+    if (!utf8_is_valid(p, l)) {
+        size_t sl = utf8_sanitized_length(p, l);
+        bool fits = !heap && sl < sizeof(e->buf) - e->used;
+        char *q = fits ? e->buf + e->used : malloc(sl + 1);
+        if (q) {
+            utf8_sanitize(p, l, q);
+            q[sl] = '\0';
+        }
+        if (fits)
+            e->used += sl + 1;
+        if (heap)
+            free(p);
+        if (!q)
+            return;
+        p = q, l = sl, heap = !fits;
+    }
+    if (heap)
+        e->heap[e->n_heap++] = p;
+    e->iov[e->n++] = (struct iovec){p, l};
+}
+
 __attribute__((format(printf, 2, 3))) static void entry_add(JournalEntry *e, const char *fmt, ...)
 {
     if (e->n >= MAX_FIELDS)
@@ -88,8 +116,9 @@ __attribute__((format(printf, 2, 3))) static void entry_add(JournalEntry *e, con
     if (l < 0)
         return;
     if ((size_t)l < sizeof(e->buf) - e->used) {
-        e->iov[e->n++] = (struct iovec){e->buf + e->used, (size_t)l};
+        char *p = e->buf + e->used;
         e->used += (size_t)l + 1;
+        entry_push(e, p, (size_t)l, false);
         return;
     }
     char *h;
@@ -98,8 +127,7 @@ __attribute__((format(printf, 2, 3))) static void entry_add(JournalEntry *e, con
     va_end(ap);
     if (l < 0)
         return;
-    e->heap[e->n_heap++] = h;
-    e->iov[e->n++] = (struct iovec){h, (size_t)l};
+    entry_push(e, h, (size_t)l, true);
 }
 
 static void send_journal(LogLevel level, const char *message_id, const LogFields *f,

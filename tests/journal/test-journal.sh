@@ -1,7 +1,8 @@
 #!/bin/bash
 # The daemon's events land in the journal with their fields: a private journald in a private
 # mount namespace (no PID-1 systemd needed), the daemon's stderr on a journal stream, then
-# `journalctl PLACE_ID=…` must find the enqueue with JOB_ID and MESSAGE_ID.
+# `journalctl PLACE_ID=…` must find the enqueue with JOB_ID and MESSAGE_ID, and a path with bytes
+# that are not UTF-8 must reach the journal as text (U+FFFD), not as bytes.
 # Usage: test-journal.sh ARGUS_BINARY STANDIN_BINARY
 set -euo pipefail
 
@@ -15,6 +16,7 @@ fi
 shift
 argus=$1 standin=$2
 msgid_enqueued=a4797921098147a0bd3f6417c42ebc5f
+msgid_rejected=e2c01d17756a49f48483174d2c494213
 place="journal-$$-$RANDOM"
 work=$(mktemp -d)
 pids=()
@@ -71,6 +73,15 @@ if [ "$code" != 202 ]; then
     exit 1
 fi
 curl -s -o /dev/null "http://127.0.0.1:$port/health"
+# A path with bytes that are not UTF-8 (issue #9): rejected, and logged with its path.
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /journal-%s/\xff\xfe\xc3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' "$$" >&3
+answer=$(timeout 5 cat <&3 | head -c 12 || true)
+exec 3<&-
+if [ "$answer" != "HTTP/1.1 404" ]; then
+    echo "GET of a path with invalid UTF-8 answered: $answer"
+    exit 1
+fi
 
 kill -TERM "$svc"
 for _ in $(seq 100); do kill -0 "$svc" 2>/dev/null || break; sleep 0.05; done
@@ -90,6 +101,23 @@ check '"HTTP_STATUS":"202"' "HTTP_STATUS"
 check '"DURATION_USEC":"[0-9]' "DURATION_USEC"
 check "\"WORKER_URL\":\"http://127.0.0.1:$worker_port/enqueue\"" "WORKER_URL"
 check '"MESSAGE":"job enqueued successfully"' "MESSAGE"
+# Fields hold text: journalctl -o json shows a field that is not UTF-8 as an array of bytes.
+rejected=$(journalctl -D /run/log/journal -o json --no-pager MESSAGE_ID=$msgid_rejected)
+fffd=$(printf '\xef\xbf\xbd')
+if grep -qF "\"MESSAGE\":\"request rejected: GET /journal-$$/$fffd$fffd$fffd: not found\"" <<<"$rejected"; then
+    echo "ok: invalid UTF-8 of a path shown as U+FFFD in MESSAGE"
+else
+    echo "FAIL: invalid UTF-8 of a path not shown as U+FFFD in MESSAGE: $rejected"; fail=1
+fi
+if journalctl -D /run/log/journal -o json --no-pager SYSLOG_IDENTIFIER=argus-orchestrator |
+    grep -qE '"[A-Z_]+":\['; then
+    echo "FAIL: a field is not UTF-8 text:"
+    journalctl -D /run/log/journal -o json --no-pager SYSLOG_IDENTIFIER=argus-orchestrator |
+        grep -E '"[A-Z_]+":\[' | head -3
+    fail=1
+else
+    echo "ok: every field is UTF-8 text"
+fi
 # structured, not text on the stream: no JSON line went through stdout transport
 if journalctl -D /run/log/journal -o json --no-pager _TRANSPORT=stdout | grep -q "$place"; then
     echo "FAIL: the enqueue was logged as a text line, not with fields"; fail=1
