@@ -39,6 +39,12 @@ void metrics_observe(Histogram *h, uint64_t usec)
     h->sum_usec += usec;
 }
 
+void metrics_count_protocol_error(Metrics *m, int status)
+{
+    if (status >= 400 && status < 400 + METRICS_PROTOCOL_STATUSES)
+        m->protocol_errors[status - 400]++;
+}
+
 typedef struct Out {
     char *p;
     size_t len, cap;
@@ -87,6 +93,19 @@ static void put_histogram(Out *o, const char *name, const char *help, const Hist
         (unsigned long long)h->count);
 }
 
+/* Only the statuses seen, but always 400 (the malformed request), so that the series exists
+ * from the start, as the 202 of argus_http_requests_total does. */
+static void put_protocol_errors(Out *o, const Metrics *m)
+{
+    put(o, "# HELP argus_http_protocol_errors_total Error answers that the HTTP layer made itself "
+           "(malformed or oversized requests), by status.\n"
+           "# TYPE argus_http_protocol_errors_total counter\n");
+    for (int i = 0; i < METRICS_PROTOCOL_STATUSES; i++)
+        if (m->protocol_errors[i] || i == 0)
+            put(o, "argus_http_protocol_errors_total{status=\"%d\"} %llu\n", 400 + i,
+                (unsigned long long)m->protocol_errors[i]);
+}
+
 char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *version, size_t *ret_len)
 {
     Out o = {.cap = 8192};
@@ -106,6 +125,8 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
                 put(&o, "argus_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
                     route_names[r], status, (unsigned long long)m->requests[r][s]);
             }
+
+    put_protocol_errors(&o, m);
 
     put(&o, "# HELP argus_worker_attempts_total Attempts at the worker node, by outcome.\n"
             "# TYPE argus_worker_attempts_total counter\n");

@@ -33,6 +33,9 @@ typedef struct Histogram {
     uint64_t sum_usec;
 } Histogram;
 
+/* h2o's own error answers are counted for every status from 400 to 599. */
+#define METRICS_PROTOCOL_STATUSES 200
+
 typedef struct Metrics {
     uint64_t requests[_ROUTE_MAX][METRICS_STATUSES];
     uint64_t attempts[_ATTEMPT_MAX];
@@ -42,6 +45,9 @@ typedef struct Metrics {
     uint64_t pending_rejected; /* jobs refused at MAX_PENDING_JOBS */
     Histogram worker_latency;  /* one attempt at the worker */
     Histogram request_latency; /* POST /enqueue, arrival to answer */
+    /* Error answers that h2o made itself (malformed or oversized requests), by status: index
+     * status - 400, for 400 to 599. */
+    uint64_t protocol_errors[METRICS_PROTOCOL_STATUSES];
 } Metrics;
 
 /* What the renderer reads from elsewhere at the moment of the scrape. */
@@ -57,6 +63,8 @@ typedef struct MetricsGauges {
 
 void metrics_count_request(Metrics *m, MetricsRoute route, int status);
 void metrics_observe(Histogram *h, uint64_t usec);
+/* An error answer of h2o's own (a status from 400 to 599; others are not counted). */
+void metrics_count_protocol_error(Metrics *m, int status);
 
 /* The exposition text (malloc'd) and its length; NULL when out of memory. */
 char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *version,

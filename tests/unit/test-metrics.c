@@ -96,6 +96,39 @@ static void test_render_counts_and_format(void **state)
     free(t);
 }
 
+/* h2o's own error answers: counted by their status, 400 always shown, nothing outside 4xx/5xx. */
+static void test_protocol_errors_by_status(void **state)
+{
+    (void)state;
+    Metrics m = {0};
+    MetricsGauges g = {0};
+    size_t len = 0;
+    char *t = metrics_render(&m, &g, "1", &len);
+    assert_non_null(t);
+    assert_true(sample(t, "argus_http_protocol_errors_total{status=\"400\"}") == 0);
+    assert_non_null(strstr(t, "# TYPE argus_http_protocol_errors_total counter\n"));
+    free(t);
+
+    metrics_count_protocol_error(&m, 400);
+    metrics_count_protocol_error(&m, 400);
+    metrics_count_protocol_error(&m, 413);
+    metrics_count_protocol_error(&m, 599);
+    metrics_count_protocol_error(&m, 399); /* not an error: left out */
+    metrics_count_protocol_error(&m, 600);
+    metrics_count_protocol_error(&m, 200);
+    t = metrics_render(&m, &g, "1", &len);
+    assert_non_null(t);
+    assert_exposition_format(t, len);
+    assert_true(sample(t, "argus_http_protocol_errors_total{status=\"400\"}") == 2);
+    assert_true(sample(t, "argus_http_protocol_errors_total{status=\"413\"}") == 1);
+    assert_true(sample(t, "argus_http_protocol_errors_total{status=\"599\"}") == 1);
+    assert_true(sample(t, "argus_http_protocol_errors_total{status=\"417\"}") == -1);
+    assert_null(strstr(t, "status=\"399\""));
+    assert_null(strstr(t, "status=\"600\""));
+    assert_null(strstr(t, "argus_http_protocol_errors_total{status=\"200\"}"));
+    free(t);
+}
+
 static void test_bucket_edges(void **state)
 {
     (void)state;
@@ -112,6 +145,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_counts_and_format),
+        cmocka_unit_test(test_protocol_errors_by_status),
         cmocka_unit_test(test_bucket_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
