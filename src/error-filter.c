@@ -3,19 +3,65 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "log.h"
 #include "response.h"
+#include "server.h"
 #include "timefmt.h"
+
+#define LOG_INTERVAL_USEC 1000000
+
+/* What h2o 2.2.5's lib/http1.c (send_bad_request) writes for a request it cannot parse. */
+static const char H2O_BAD_REQUEST[] = "HTTP/1.1 400 Bad Request\r\n"
+                                      "Content-Type: text/plain; charset=utf-8\r\n"
+                                      "Connection: close\r\n"
+                                      "Content-Length: 11\r\n"
+                                      "\r\n"
+                                      "Bad Request";
+
+typedef struct Filter {
+    h2o_filter_t super;
+    ErrorFilter *shared;
+} Filter;
+
+typedef struct Logger {
+    h2o_logger_t super;
+} Logger;
 
 typedef struct JsonErrorStream {
     h2o_ostream_t super;
     h2o_iovec_t body;
 } JsonErrorStream;
+
+void error_filter_init(ErrorFilter *f)
+{
+    *f = (ErrorFilter){0};
+    ratelimit_init(&f->log_limit, LOG_INTERVAL_USEC);
+}
+
+/* Counts one answer; logs it unless one was logged less than a second ago, and then says how
+ * many were not. `what` describes it (the request, when there was one). */
+static void note(ErrorFilter *f, int status, const char *error, const char *what)
+{
+    if (f->metrics)
+        metrics_count_protocol_error(f->metrics, status);
+    uint64_t suppressed;
+    if (!log_enabled(LOG_LEVEL_INFO) ||
+        !ratelimit_pass(&f->log_limit, clock_usec(CLOCK_MONOTONIC), &suppressed))
+        return;
+    char more[96] = "";
+    if (suppressed)
+        snprintf(more, sizeof(more), " (and %llu more since the last such entry, not logged)",
+                 (unsigned long long)suppressed);
+    log_info(MSGID_PROTOCOL_ERROR, LOG_FIELDS(.http_status = status, .error = error),
+             "h2o answered %d itself: %s: %s%s", status, error, what, more);
+}
 
 static void on_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
                     h2o_send_state_t state)
@@ -54,11 +100,14 @@ static void message_for(const h2o_req_t *req, char *buf, size_t n)
 
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
-    (void)self;
+    /* The routes answer every error in JSON: one that is not came from h2o itself. */
     if (req->res.status >= 400 && !is_json(req)) {
-        char msg[128], ts[RFC3339_MAX] = "";
+        char msg[128], ts[RFC3339_MAX] = "", what[256];
         size_t len;
         message_for(req, msg, sizeof(msg));
+        snprintf(what, sizeof(what), "%.*s %.*s", (int)req->input.method.len,
+                 req->input.method.base, (int)req->input.path.len, req->input.path.base);
+        note(((Filter *)self)->shared, req->res.status, msg, what);
         (void)format_rfc3339(time(NULL), ts);
         char *body = response_error(msg, ts, &len);
         if (body) {
@@ -79,8 +128,33 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     h2o_setup_next_ostream(req, slot);
 }
 
-void error_filter_register(h2o_pathconf_t *pathconf)
+/* h2o calls this when it is done with a request, its answer written: what the connection has
+ * written by then is not part of an answer that comes later. HTTP/2 frames its own errors, and
+ * a connection that carried HTTP/2 is left out of the test at close. */
+static void on_request_done(h2o_logger_t *self, h2o_req_t *req)
 {
-    h2o_filter_t *f = h2o_create_filter(pathconf, sizeof(*f));
-    f->on_setup_ostream = on_setup_ostream;
+    (void)self;
+    Conn *c = server_conn_of(req);
+    if (c)
+        c->written_at_request_done = req->version >= 0x200 ? SIZE_MAX : c->sock->bytes_written;
+}
+
+void error_filter_register(h2o_pathconf_t *pathconf, ErrorFilter *f)
+{
+    Filter *filter = (Filter *)h2o_create_filter(pathconf, sizeof(*filter));
+    filter->super.on_setup_ostream = on_setup_ostream;
+    filter->shared = f;
+    Logger *logger = (Logger *)h2o_create_logger(pathconf, sizeof(*logger));
+    logger->super.log_access = on_request_done;
+}
+
+void error_filter_on_socket_close(void *conn)
+{
+    /* h2o calls this from its socket's disposal, before it frees the socket. */
+    Conn *c = conn;
+    if (c->written_at_request_done != SIZE_MAX &&
+        c->sock->bytes_written - c->written_at_request_done == sizeof(H2O_BAD_REQUEST) - 1)
+        note(&c->server->errors, 400, "bad request",
+             "bytes that are not an HTTP/1 request (or a request head too large); connection "
+             "closed");
 }

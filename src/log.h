@@ -17,6 +17,7 @@
 #define MSGID_STOPPED "cbf1ed99175f441d9a131933ad581524"
 #define MSGID_IDLE_EXIT "b11a1f4b04c34bed82493a1da41560bb"
 #define MSGID_REQUEST "dc1155837020477eadc5010f5d3f010f"
+#define MSGID_PROTOCOL_ERROR "baaf71ffbd0147ef80b3715a385d509b"
 
 /* Optional structured fields of an event; zero/NULL members are left out. */
 typedef struct LogFields {

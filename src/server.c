@@ -40,8 +40,9 @@ int server_init(Server *s, const Config *c, uv_loop_t *loop)
     s->pathconf = h2o_config_register_path(host, "/", 0);
     /* h2o answers some errors itself (malformed requests, 413) from the host's fallback path:
      * both paths get the filter that gives those answers SPEC.md's JSON shape. */
-    error_filter_register(s->pathconf);
-    error_filter_register(&host->fallback_path);
+    error_filter_init(&s->errors);
+    error_filter_register(s->pathconf, &s->errors);
+    error_filter_register(&host->fallback_path, &s->errors);
 
     s->max_conns = c->max_connections;
     s->accept_ctx.ctx = &s->ctx;
@@ -123,6 +124,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->sock = h2o_uv_socket_create(&c->h.stream, on_conn_closed);
     c->sock->on_close.data = c;
     read_guard_attach(c);
+    c->sock->on_close.cb = error_filter_on_socket_close; /* h2o's 400 that no filter sees */
     if (s->on_conn_change)
         s->on_conn_change(s, s->userdata);
     h2o_accept(&s->accept_ctx, c->sock);

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "http1-framing.h"
 #include "metrics.h"
+#include "error-filter.h"
 
 typedef struct Server Server;
 
@@ -33,6 +34,9 @@ typedef struct Conn {
     /* The start of the last HTTP/1 head read-guard.c checked, until the handler sees it. */
     const char *head_checked;
     bool head_chunked;
+    /* Bytes written when its last request was done, SIZE_MAX once it carried HTTP/2: the
+     * error filter tells h2o's own 400 at close by it. */
+    size_t written_at_request_done;
 } Conn;
 
 typedef struct Listener {
@@ -65,6 +69,7 @@ struct Server {
     size_t n_conns;
     size_t max_conns; /* at this count, accepting pauses until one closes */
     bool draining;
+    ErrorFilter errors; /* h2o's own error answers; the owner points .metrics at its counters */
 
     Metrics *metrics; /* answers given outside h2o (read-guard.c) are counted here */
 

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/* What the daemon logs and counts whatever clients send (issue #9): every JSON log line is
+ * valid UTF-8 JSON even after a path with bytes that are not UTF-8, and the error answers that
+ * h2o makes itself (malformed requests) are counted by status in /metrics and logged at most
+ * once a second, the next entry saying how many were not. */
+#include <json-c/json.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define FFFD "\xef\xbf\xbd"
+#define PROTOCOL_ERROR_MSGID "baaf71ffbd0147ef80b3715a385d509b" /* src/log.h */
+#define LOGGED "h2o answered "                                  /* its log message */
+
+static void start(Service *svc, const char *a)
+{
+    service_start_for_group(svc, "LOG_LEVEL=info", a, NULL);
+    char url[128];
+    snprintf(url, sizeof(url), "%s/health", svc->base);
+    Response r = http_request("GET", url, NULL, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+}
+
+static void stop(Service *svc)
+{
+    assert_int_equal(service_stop(svc, SIGTERM), 0);
+    service_cleanup(svc);
+}
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sends raw bytes on a new connection; the answer's first line is copied into `status_line`,
+ * and whether the daemon then closed the connection is returned. */
+static bool send_raw(const Service *svc, const char *bytes, size_t n, char *status_line,
+                     size_t size)
+{
+    int fd = raw_connect(svc->port);
+    assert_int_equal(write(fd, bytes, n), (ssize_t)n);
+    char buf[8192];
+    raw_read(fd, buf, sizeof(buf), 5000);
+    snprintf(status_line, size, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+    bool closed = peer_closed(fd, 5000);
+    close(fd);
+    return closed;
+}
+
+#define SEND_RAW(svc, lit, line) send_raw(svc, lit, sizeof(lit) - 1, line, sizeof(line))
+
+/* A sample of GET /metrics, or -1 when the series is not there. */
+static double metric(const Service *svc, const char *series)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/metrics", svc->base);
+    Response r = http_request("GET", url, NULL, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    double v = -1;
+    size_t n = strlen(series);
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            v = strtod(p + n + 1, NULL);
+    response_free(&r);
+    return v;
+}
+
+static double protocol_errors(const Service *svc, int status)
+{
+    char series[96];
+    snprintf(series, sizeof(series), "argus_http_protocol_errors_total{status=\"%d\"}", status);
+    return metric(svc, series);
+}
+
+typedef void (*line_fn)(json_object *line, void *userdata);
+
+/* Every line of the daemon's log must be a JSON object in valid UTF-8 (json-c checks it); each
+ * is handed to fn. Returns the number of the daemon's lines. */
+static size_t for_each_log_line(const Service *svc, line_fn fn, void *userdata)
+{
+    FILE *f = fopen(svc->log_path, "re");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    ssize_t len;
+    json_tokener *tok = json_tokener_new();
+    assert_non_null(tok);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    while ((len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] == '\n')
+            line[--len] = '\0';
+        /* systemd-socket-activate's own lines ("Listening on …") share the file */
+        if (line[0] != '{') {
+            for (ssize_t i = 0; i < len; i++)
+                if ((unsigned char)line[i] >= 0x80)
+                    fail_msg("a line that is not the daemon's has bytes past ASCII: %s", line);
+            continue;
+        }
+        json_tokener_reset(tok);
+        json_object *o = json_tokener_parse_ex(tok, line, (int)len);
+        if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+            !json_object_is_type(o, json_type_object))
+            fail_msg("log line %zu is not a JSON object in valid UTF-8 (%s): %s", n + 1,
+                     json_tokener_error_desc(json_tokener_get_error(tok)), line);
+        if (fn)
+            fn(o, userdata);
+        json_object_put(o);
+        n++;
+    }
+    json_tokener_free(tok);
+    free(line);
+    fclose(f);
+    return n;
+}
+
+static const char *member(json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+typedef struct Found {
+    const char *needle;
+    char msg[1024];
+    unsigned count;
+} Found;
+
+static void find_msg(json_object *o, void *userdata)
+{
+    Found *f = userdata;
+    const char *msg = member(o, "msg");
+    if (msg && strstr(msg, f->needle)) {
+        snprintf(f->msg, sizeof(f->msg), "%s", msg);
+        f->count++;
+    }
+}
+
+/* GET /\xff\xfe\xc3 was logged with the raw bytes, a line that is not JSON. */
+static void test_invalid_utf8_in_a_path_is_logged_as_text(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, NULL);
+    char line[256];
+    SEND_RAW(&svc, "GET /logs-utf8/\xff\xfe\xc3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+             line);
+    assert_string_equal(line, "HTTP/1.1 404 Not Found");
+    /* valid UTF-8 is logged as it is */
+    SEND_RAW(&svc, "GET /logs-utf8/caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+             line);
+    assert_string_equal(line, "HTTP/1.1 404 Not Found");
+    /* an overlong '/', a surrogate, and a body h2o itself refuses (logged with its path) */
+    SEND_RAW(&svc,
+             "POST /logs-utf8/\xc0\xaf\xed\xa0\x80 HTTP/1.1\r\nHost: x\r\n"
+             "Transfer-Encoding: gzip\r\n\r\n",
+             line);
+    assert_string_equal(line, "HTTP/1.1 400 Invalid Request");
+    assert_true(service_log_contains(&svc, "logs-utf8/caf"));
+    assert_true(service_log_contains(&svc, "POST /logs-utf8/"));
+
+    Found bad = {.needle = "GET /logs-utf8/" FFFD};
+    for_each_log_line(&svc, find_msg, &bad);
+    assert_int_equal(bad.count, 1);
+    assert_non_null(strstr(bad.msg, "GET /logs-utf8/" FFFD FFFD FFFD ": not found"));
+    Found good = {.needle = "GET /logs-utf8/caf\xc3\xa9: not found"};
+    for_each_log_line(&svc, find_msg, &good);
+    assert_int_equal(good.count, 1);
+    Found h2o = {.needle = "POST /logs-utf8/" FFFD FFFD FFFD FFFD FFFD};
+    for_each_log_line(&svc, find_msg, &h2o);
+    assert_int_equal(h2o.count, 1);
+    /* and every line, to the last one, is valid UTF-8 JSON */
+    assert_int_equal(service_stop(&svc, SIGTERM), 0);
+    assert_true(for_each_log_line(&svc, NULL, NULL) >= 5);
+    service_cleanup(&svc);
+}
+
+/* h2o's own 400 for bytes that are not a request goes straight to the socket, past every
+ * filter: it is still counted and logged, on a fresh connection and after a served request. */
+static void test_h2o_own_errors_are_counted_and_logged(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, "MAX_BODY_BYTES=256");
+    assert_true(protocol_errors(&svc, 400) == 0);
+
+    char line[256];
+    assert_true(SEND_RAW(&svc, "GARBAGE\r\n\r\n", line));
+    assert_string_equal(line, "HTTP/1.1 400 Bad Request");
+    assert_true(protocol_errors(&svc, 400) == 1);
+    assert_true(service_log_contains(&svc, PROTOCOL_ERROR_MSGID) ||
+                service_log_contains(&svc, LOGGED "400 itself: bad request"));
+
+    /* after a request served on the same connection */
+    int fd = keepalive_connection(svc.port);
+    static const char garbage[] = "\x01\x02\x03\r\n\r\n";
+    assert_int_equal(write(fd, garbage, sizeof(garbage) - 1), (ssize_t)sizeof(garbage) - 1);
+    char buf[4096];
+    raw_read(fd, buf, sizeof(buf), 5000);
+    assert_true(strncmp(buf, "HTTP/1.1 400 Bad Request", 24) == 0);
+    close(fd);
+    assert_true(protocol_errors(&svc, 400) == 2);
+
+    /* the filter's own: a Content-Length over MAX_BODY_BYTES, a broken chunked body */
+    SEND_RAW(&svc,
+             "POST /enqueue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: 100000\r\n\r\n{",
+             line);
+    assert_string_equal(line, "HTTP/1.1 413 Request Entity Too Large");
+    assert_true(protocol_errors(&svc, 413) == 1);
+    SEND_RAW(&svc, "POST /enqueue HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+             line);
+    assert_string_equal(line, "HTTP/1.1 400 Invalid Request");
+    assert_true(protocol_errors(&svc, 400) == 3);
+
+    /* Not h2o's own: the routes' answers, a connection that sends nothing, or half a request
+     * and goes away. */
+    SEND_RAW(&svc, "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", line);
+    assert_string_equal(line, "HTTP/1.1 404 Not Found");
+    Response r = http_post_json(&svc, "/enqueue", "{\"placeId\":7}");
+    assert_int_equal(r.status, 400);
+    response_free(&r);
+    close(raw_connect(svc.port));
+    fd = raw_connect(svc.port);
+    assert_int_equal(write(fd, "GET /hea", 8), 8);
+    close(fd);
+    usleep(100000);
+    assert_true(protocol_errors(&svc, 400) == 3);
+    assert_true(protocol_errors(&svc, 413) == 1);
+    assert_true(protocol_errors(&svc, 404) == -1);
+    stop(&svc);
+}
+
+typedef struct Tally {
+    unsigned entries;
+    unsigned long long reported; /* entries plus the ones they say were not logged */
+} Tally;
+
+static void tally(json_object *o, void *userdata)
+{
+    Tally *t = userdata;
+    const char *msg = member(o, "msg");
+    if (!msg || strncmp(msg, LOGGED, strlen(LOGGED)) != 0)
+        return;
+    t->entries++;
+    t->reported++;
+    const char *more = strstr(msg, "(and ");
+    if (more)
+        t->reported += strtoull(more + 5, NULL, 10);
+}
+
+static void test_protocol_error_log_is_rate_limited(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, NULL);
+    enum { BURST = 10 };
+    char line[256];
+    double t0 = now_sec();
+    for (int i = 0; i < BURST; i++) {
+        SEND_RAW(&svc, "GARBAGE\r\n\r\n", line);
+        assert_string_equal(line, "HTTP/1.1 400 Bad Request");
+    }
+    double burst_sec = now_sec() - t0;
+    assert_true(protocol_errors(&svc, 400) == BURST);
+    assert_true(service_log_contains(&svc, LOGGED));
+    Tally t = {0};
+    for_each_log_line(&svc, tally, &t);
+    /* one entry per second at most: however slow the machine, no more than that */
+    assert_true(t.entries >= 1 && t.entries <= (unsigned)burst_sec + 1);
+
+    /* a second later the next one is logged, and tells how many were not */
+    usleep(1200000);
+    SEND_RAW(&svc, "GARBAGE\r\n\r\n", line);
+    assert_true(protocol_errors(&svc, 400) == BURST + 1);
+    assert_int_equal(service_stop(&svc, SIGTERM), 0);
+    t = (Tally){0};
+    for_each_log_line(&svc, tally, &t);
+    service_cleanup(&svc);
+    assert_true(t.entries >= 2);
+    assert_int_equal(t.reported, BURST + 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_invalid_utf8_in_a_path_is_logged_as_text),
+        cmocka_unit_test(test_h2o_own_errors_are_counted_and_logged),
+        cmocka_unit_test(test_protocol_error_log_is_rate_limited),
+    };
+    return cmocka_run_group_tests(tests, standin_group_setup, standin_group_teardown);
+}
