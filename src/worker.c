@@ -22,6 +22,9 @@ typedef struct WorkerCall WorkerCall;
 /* A Retry-After from the worker up to this long is waited for before the next attempt; a longer
  * one ends the call (the client gets it passed on). */
 #define RETRY_AFTER_MAX_SEC 5
+/* The most Retry-After passed on to the client: a worker's 99999999999 or a date years ahead is
+ * a bug or a misconfiguration there, not a reason to keep clients away for a day. */
+#define RETRY_AFTER_CLIENT_MAX_SEC 300
 /* Finished easy handles kept for the next calls, their fixed options set (easy_new()). */
 #define EASY_POOL_MAX 256
 
@@ -380,7 +383,8 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
     curl_off_t retry_after = 0;
     if (code == CURLE_OK && (status == 429 || status == 503) &&
         curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
-        c->retry_after_sec = retry_after > 86400 ? 86400 : (unsigned)retry_after;
+        c->retry_after_sec = retry_after > RETRY_AFTER_CLIENT_MAX_SEC ? RETRY_AFTER_CLIENT_MAX_SEC
+                                                                      : (unsigned)retry_after;
     else
         c->retry_after_sec = 0;
     if (c->retry_after_sec > RETRY_AFTER_MAX_SEC)

@@ -13,6 +13,8 @@
  *   reset-…           resets the connection (RST) without an answer
  *   retry<N>s-…       429 with Retry-After: N on the first attempt of that job, then 201
  *   flap<MS>-…        503 during every other window of MS milliseconds, 201 in between
+ *   retryforever-…    429 with Retry-After: 99999999999 on the first attempt, then 201
+ *   retrydate-…       503 with Retry-After: a date in the year 9999 on the first attempt, then 201
  * Every request must carry Content-Type: application/json, a body {"placeId":P,"jobId":J} and
  * Idempotency-Key: J; otherwise 422 with the reason.
  * GET /count?placeId=P answers {"count":N}: how many POSTs that placeId got.
@@ -89,6 +91,19 @@ static bool respond(int fd, int status, const char *body)
                      "Content-Length: %zu\r\n\r\n%s",
                      status, strlen(body), body);
     return write_all(fd, buf, (size_t)n);
+}
+
+/* An answer to the first attempt of a job, with a Retry-After of `value`; 201 after that. */
+static bool retry_after_once(int fd, unsigned n, int status, const char *value)
+{
+    if (n > 1)
+        return respond(fd, 201, "{\"queued\":true}");
+    char buf[256];
+    int k = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 %d Try Later\r\nRetry-After: %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                     status, value);
+    return write_all(fd, buf, (size_t)k);
 }
 
 /* Finds a header's value in the head (case-insensitive name); copies it into out. */
@@ -196,6 +211,10 @@ static bool handle(int fd, const char *head, const char *body, size_t body_len)
                          v);
         return write_all(fd, buf, (size_t)k);
     }
+    if (strncmp(place, "retryforever-", 13) == 0)
+        return retry_after_once(fd, n, 429, "99999999999");
+    if (strncmp(place, "retrydate-", 10) == 0)
+        return retry_after_once(fd, n, 503, "Fri, 31 Dec 9999 23:59:59 GMT");
     if (sscanf(place, "flap%d%c", &v, &c) == 2 && c == '-' && v > 0) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -183,6 +183,30 @@ static void test_garbage_answer_is_502(void **state)
     response_free(&r);
 }
 
+/* A worker's Retry-After reaches the client capped at 300 s (99999999999 and a date in the year
+ * 9999 reached it as 86400); one under the cap as it is. Past 5 s it is not waited for. */
+static void test_worker_retry_after_is_capped(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *place, *status, *retry_after;
+    } cases[] = {
+        {"retryforever-capped", "HTTP 429", "300"},
+        {"retrydate-capped", "HTTP 503", "300"},
+        {"retry120s-kept", "HTTP 429", "120"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Response r = post(&svc, cases[i].place);
+        assert_worker_error(&r, 502, cases[i].place, cases[i].status);
+        char ra[32] = "";
+        assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
+        if (strcmp(ra, cases[i].retry_after) != 0)
+            fail_msg("%s: Retry-After %s, want %s", cases[i].place, ra, cases[i].retry_after);
+        response_free(&r);
+        assert_int_equal(standin_count(&standin, cases[i].place), 1);
+    }
+}
+
 static void test_unreachable_is_503_with_retry_after(void **state)
 {
     (void)state;
@@ -214,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_connect_timeout_is_named),
         cmocka_unit_test(test_close_without_answer_is_502),
         cmocka_unit_test(test_garbage_answer_is_502),
+        cmocka_unit_test(test_worker_retry_after_is_capped),
         cmocka_unit_test(test_unreachable_is_503_with_retry_after),
         cmocka_unit_test(test_service_still_healthy_after_faults),
     };
