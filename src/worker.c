@@ -25,6 +25,9 @@ typedef struct WorkerCall WorkerCall;
 /* The most Retry-After passed on to the client: a worker's 99999999999 or a date years ahead is
  * a bug or a misconfiguration there, not a reason to keep clients away for a day. */
 #define RETRY_AFTER_CLIENT_MAX_SEC 300
+/* The most of an answer's head, and of its body, read from the worker: its answers are a status
+ * and a few bytes, and one that streams without end must not hold the call. */
+#define WORKER_ANSWER_MAX (64 * 1024)
 /* Finished easy handles kept for the next calls, their fixed options set (easy_new()). */
 #define EASY_POOL_MAX 256
 
@@ -69,6 +72,7 @@ struct WorkerCall {
     bool probe;                /* the breaker's half-open probe */
     bool queued;               /* waiting for a free connection */
     bool timed_out_connecting; /* the last attempt's timeout came before any connection */
+    bool bad_answer;           /* the last attempt's answer was too large or malformed */
     Waiter first;
     Waiter *more; /* requests that joined the call */
     size_t n_more;
@@ -83,8 +87,32 @@ struct WorkerCall {
     char body[sizeof("{\"placeId\":\"\",\"jobId\":\"\"}") + PLACE_ID_MAX + JOB_ID_MAX];
 };
 
-WorkerOutcome worker_classify(int curl_code, long http_status, bool *ret_retryable)
+bool worker_answer_is_bad(int curl_code, bool answer_began)
 {
+    switch (curl_code) {
+    case CURLE_WRITE_ERROR:       /* our own bound on the answer (answer_head, answer_body) */
+    case CURLE_FILESIZE_EXCEEDED: /* a Content-Length over that bound (CURLOPT_MAXFILESIZE) */
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_HTTP2: /* HTTP/1.1 is asked for; should the worker speak HTTP/2 */
+    case CURLE_HTTP2_STREAM:
+        return true;
+    case CURLE_OUT_OF_MEMORY:
+        /* Also what curl says when one header line is over its 100 KiB buffer: once the answer
+         * has begun, that is by far the likelier. Our own memory running out then looks like a
+         * bad answer, and is retried: harmless. */
+        return answer_began;
+    default:
+        return false;
+    }
+}
+
+WorkerOutcome worker_classify(int curl_code, long http_status, bool answer_began,
+                              bool *ret_retryable)
+{
+    if (worker_answer_is_bad(curl_code, answer_began)) {
+        *ret_retryable = true;
+        return WORKER_HTTP_ERROR;
+    }
     switch (curl_code) {
     case CURLE_OK:
         if (http_status >= 200 && http_status < 300) {
@@ -131,10 +159,24 @@ int worker_outcome_http_status(WorkerOutcome o)
     return 502;
 }
 
-static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+/* The answer's head, a line at a time (userdata: the easy handle). Returning less than given
+ * makes curl end the transfer with CURLE_WRITE_ERROR. */
+static size_t answer_head(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    (void)ptr, (void)userdata;
-    return size * nmemb;
+    (void)ptr;
+    long head = 0;
+    (void)curl_easy_getinfo(userdata, CURLINFO_HEADER_SIZE, &head);
+    return head > WORKER_ANSWER_MAX ? 0 : size * nmemb;
+}
+
+/* Only the status matters: the body is read and dropped, up to the bound (the count curl keeps
+ * runs one read behind in a chunked body: a few KiB of slack). */
+static size_t answer_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    (void)ptr;
+    curl_off_t body = 0;
+    (void)curl_easy_getinfo(userdata, CURLINFO_SIZE_DOWNLOAD_T, &body);
+    return body > WORKER_ANSWER_MAX ? 0 : size * nmemb;
 }
 
 /* An easy handle with the options that are the same for every call; call_setup() sets the rest.
@@ -152,7 +194,11 @@ static CURL *easy_new(Worker *w)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->worker_timeout_ms);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "argus-orchestrator");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, answer_head);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, e);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, answer_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, e);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)WORKER_ANSWER_MAX);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     /* The worker's answers and our bodies are small; curl's defaults (16 KiB down, 64 KiB up)
      * would be kept per pooled handle. */
@@ -310,7 +356,9 @@ static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
         if (code == CURLE_OK)
             snprintf(r.reason, sizeof(r.reason), "worker returned HTTP %ld", status);
         else
-            snprintf(r.reason, sizeof(r.reason), "worker connection failed: %s",
+            snprintf(r.reason, sizeof(r.reason), "%s: %s",
+                     c->bad_answer ? "worker answer too large or malformed"
+                                   : "worker connection failed",
                      c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
         break;
     case WORKER_UNREACHABLE:
@@ -361,8 +409,24 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
         /* A rule refused connect() at once (a prohibit route, a security module): say so. */
         snprintf(c->errbuf, sizeof(c->errbuf),
                  "connection not permitted by a local firewall or routing rule");
+    /* Whether any of the worker's answer arrived: curl's time to the first byte read. */
+    curl_off_t first_byte_usec = 0;
+    bool answer_began =
+        code != CURLE_OK &&
+        curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_usec) == CURLE_OK &&
+        first_byte_usec > 0;
     bool retryable;
-    WorkerOutcome o = worker_classify(code, status, &retryable);
+    WorkerOutcome o = worker_classify(code, status, answer_began, &retryable);
+    c->bad_answer = o == WORKER_HTTP_ERROR && worker_answer_is_bad(code, answer_began);
+    /* curl's words for these name its own side ("Failure writing output to destination",
+     * "Out of memory"): say what the worker did. */
+    if (code == CURLE_WRITE_ERROR || code == CURLE_FILESIZE_EXCEEDED) {
+        long head = 0;
+        (void)curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &head);
+        snprintf(c->errbuf, sizeof(c->errbuf), "%s over %d KiB",
+                 head > WORKER_ANSWER_MAX ? "head" : "body", WORKER_ANSWER_MAX / 1024);
+    } else if (c->bad_answer && code == CURLE_OUT_OF_MEMORY)
+        snprintf(c->errbuf, sizeof(c->errbuf), "a header line over curl's 100 KiB limit");
     /* Nothing accepted the connection in time: the host is down, or its packets are dropped, as
      * IPAddressDeny= of the shipped unit does for an address not in IPAddressAllow=. */
     curl_off_t connect_usec = -1;

@@ -61,8 +61,14 @@ unsigned worker_queued_calls(const Worker *w);
  * returns how many. The connections to the worker stay open. */
 size_t worker_release_idle(Worker *w);
 
-/* Classifies one attempt: pure, for tests. curl_code is a CURLcode. */
-WorkerOutcome worker_classify(int curl_code, long http_status, bool *ret_retryable);
+/* Classifies one attempt: pure, for tests. curl_code is a CURLcode; answer_began says whether
+ * any byte of the worker's answer had arrived (it tells a header line too long for curl from
+ * our own memory running out). */
+WorkerOutcome worker_classify(int curl_code, long http_status, bool answer_began,
+                              bool *ret_retryable);
+/* Whether the attempt failed on the worker's answer itself, too large or malformed (502, and
+ * retried), rather than on the connection. */
+bool worker_answer_is_bad(int curl_code, bool answer_began);
 
 /* HTTP status for the client after a failed outcome (502, 503, 504). */
 int worker_outcome_http_status(WorkerOutcome o);

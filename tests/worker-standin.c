@@ -15,6 +15,10 @@
  *   flap<MS>-…        503 during every other window of MS milliseconds, 201 in between
  *   retryforever-…    429 with Retry-After: 99999999999 on the first attempt, then 201
  *   retrydate-…       503 with Retry-After: a date in the year 9999 on the first attempt, then 201
+ *   bighead-…         201 with one header line of 2 MiB
+ *   manyheads-…       201 with 2 MiB of header lines of 1 KiB
+ *   bigbody-…         201 with a chunked body that never ends (until the client goes away)
+ *   bigbodycl-…       201 announcing a body of 100 MiB in Content-Length, then sending it
  * Every request must carry Content-Type: application/json, a body {"placeId":P,"jobId":J} and
  * Idempotency-Key: J; otherwise 422 with the reason.
  * GET /count?placeId=P answers {"count":N}: how many POSTs that placeId got.
@@ -104,6 +108,53 @@ static bool retry_after_once(int fd, unsigned n, int status, const char *value)
                      "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
                      status, value);
     return write_all(fd, buf, (size_t)k);
+}
+
+/* A 201 whose head is too large: one line of 2 MiB, or 2 MiB of 1 KiB lines. Written until the
+ * client gives up on it (the write then fails). */
+static bool big_head(int fd, bool one_line)
+{
+    static const char start[] = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n",
+                      end[] = "Content-Length: 2\r\n\r\n{}";
+    char line[1024];
+    memset(line, 'a', sizeof(line));
+    if (!write_all(fd, start, sizeof(start) - 1))
+        return false;
+    for (int i = 0; i < 2048; i++) {
+        if (i == 0 || !one_line)
+            memcpy(line, "X-Big: ", 7);
+        else
+            memset(line, 'a', 7);
+        if (!one_line || i == 2047)
+            memcpy(line + sizeof(line) - 2, "\r\n", 2);
+        if (!write_all(fd, line, sizeof(line)))
+            return false;
+    }
+    return write_all(fd, end, sizeof(end) - 1);
+}
+
+/* A 201 with a body of 100 MiB, in chunks that never end or announced in Content-Length. */
+static bool big_body(int fd, bool announced)
+{
+    char buf[16384 + 16];
+    int k = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n%s\r\n\r\n",
+                     announced ? "Content-Length: 104857600" : "Transfer-Encoding: chunked");
+    if (!write_all(fd, buf, (size_t)k))
+        return false;
+    char *body = buf;
+    size_t n = 16384;
+    if (!announced) {
+        memcpy(buf, "4000\r\n", 6); /* 16 KiB chunks */
+        body = buf + 6;
+        memcpy(body + n, "\r\n", 2);
+        n += 8;
+    }
+    memset(body, ' ', 16384);
+    for (size_t sent = 0; announced ? sent < 104857600 : true; sent += 16384)
+        if (!write_all(fd, buf, n))
+            return false;
+    return true;
 }
 
 /* Finds a header's value in the head (case-insensitive name); copies it into out. */
@@ -215,6 +266,14 @@ static bool handle(int fd, const char *head, const char *body, size_t body_len)
         return retry_after_once(fd, n, 429, "99999999999");
     if (strncmp(place, "retrydate-", 10) == 0)
         return retry_after_once(fd, n, 503, "Fri, 31 Dec 9999 23:59:59 GMT");
+    if (strncmp(place, "bighead-", 8) == 0)
+        return big_head(fd, true);
+    if (strncmp(place, "manyheads-", 10) == 0)
+        return big_head(fd, false);
+    if (strncmp(place, "bigbody-", 8) == 0)
+        return big_body(fd, false);
+    if (strncmp(place, "bigbodycl-", 10) == 0)
+        return big_body(fd, true);
     if (sscanf(place, "flap%d%c", &v, &c) == 2 && c == '-' && v > 0) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -183,6 +183,41 @@ static void test_garbage_answer_is_502(void **state)
     response_free(&r);
 }
 
+/* Issue #9: a worker answer too large for curl (one header line over its 100 KiB buffer gives
+ * CURLE_OUT_OF_MEMORY) was "worker unreachable: Out of memory", a 503 never retried. It is a
+ * bad answer: 502, retried like a 5xx. */
+static void test_huge_header_line_is_502_and_retried(void **state)
+{
+    (void)state;
+    Response r = post(&svc, "bighead-line");
+    assert_worker_error(&r, 502, "bighead-line",
+                        "worker answer too large or malformed: a header line over curl's 100 KiB");
+    response_free(&r);
+    assert_int_equal(standin_count(&standin, "bighead-line"), ATTEMPTS);
+}
+
+/* The answer's head and body are read up to 64 KiB each: more is a bad answer, not something
+ * to hold the call for (a body without end would hold it until WORKER_TIMEOUT_MS: 504). */
+static void test_answer_over_64k_is_502_and_retried(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *place, *why;
+    } cases[] = {
+        {"manyheads-answer", "head over 64 KiB"},
+        {"bigbody-endless", "body over 64 KiB"},
+        {"bigbodycl-announced", "body over 64 KiB"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Response r = post(&svc, cases[i].place);
+        char why[96];
+        snprintf(why, sizeof(why), "worker answer too large or malformed: %s", cases[i].why);
+        assert_worker_error(&r, 502, cases[i].place, why);
+        response_free(&r);
+        assert_int_equal(standin_count(&standin, cases[i].place), ATTEMPTS);
+    }
+}
+
 /* A worker's Retry-After reaches the client capped at 300 s (99999999999 and a date in the year
  * 9999 reached it as 86400); one under the cap as it is. Past 5 s it is not waited for. */
 static void test_worker_retry_after_is_capped(void **state)
@@ -238,6 +273,8 @@ int main(void)
         cmocka_unit_test(test_connect_timeout_is_named),
         cmocka_unit_test(test_close_without_answer_is_502),
         cmocka_unit_test(test_garbage_answer_is_502),
+        cmocka_unit_test(test_huge_header_line_is_502_and_retried),
+        cmocka_unit_test(test_answer_over_64k_is_502_and_retried),
         cmocka_unit_test(test_worker_retry_after_is_capped),
         cmocka_unit_test(test_unreachable_is_503_with_retry_after),
         cmocka_unit_test(test_service_still_healthy_after_faults),
