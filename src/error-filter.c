@@ -45,9 +45,8 @@ void error_filter_init(ErrorFilter *f)
     ratelimit_init(&f->log_limit, LOG_INTERVAL_USEC);
 }
 
-/* Counts one answer; logs it unless one was logged less than a second ago, and then says how
- * many were not. `what` describes it (the request, when there was one). */
-static void note(ErrorFilter *f, int status, const char *error, const char *what)
+void error_filter_note(ErrorFilter *f, const char *who, int status, const char *error,
+                       const char *what)
 {
     if (f->metrics)
         metrics_count_protocol_error(f->metrics, status);
@@ -60,7 +59,7 @@ static void note(ErrorFilter *f, int status, const char *error, const char *what
         snprintf(more, sizeof(more), " (and %llu more since the last such entry, not logged)",
                  (unsigned long long)suppressed);
     log_info(MSGID_PROTOCOL_ERROR, LOG_FIELDS(.http_status = status, .error = error),
-             "h2o answered %d itself: %s: %s%s", status, error, what, more);
+             "%s answered %d itself: %s: %s%s", who, status, error, what, more);
 }
 
 static void on_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
@@ -107,7 +106,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
         message_for(req, msg, sizeof(msg));
         snprintf(what, sizeof(what), "%.*s %.*s", (int)req->input.method.len,
                  req->input.method.base, (int)req->input.path.len, req->input.path.base);
-        note(((Filter *)self)->shared, req->res.status, msg, what);
+        error_filter_note(((Filter *)self)->shared, "h2o", req->res.status, msg, what);
         (void)format_rfc3339(time(NULL), ts);
         char *body = response_error(msg, ts, &len);
         if (body) {
@@ -154,7 +153,8 @@ void error_filter_on_socket_close(void *conn)
     Conn *c = conn;
     if (c->written_at_request_done != SIZE_MAX &&
         c->sock->bytes_written - c->written_at_request_done == sizeof(H2O_BAD_REQUEST) - 1)
-        note(&c->server->errors, 400, "bad request",
-             "bytes that are not an HTTP/1 request (or a request head too large); connection "
-             "closed");
+        error_filter_note(
+            &c->server->errors, "h2o", 400, "bad request",
+            "bytes that are not an HTTP/1 request (or a request head too large); connection "
+            "closed");
 }

@@ -16,6 +16,12 @@ typedef struct ErrorFilter {
 
 void error_filter_init(ErrorFilter *f);
 
+/* Counts one error answer made before any route (by h2o, or by the read path: read-guard.h);
+ * logs it unless one was logged less than a second ago, and then says how many were not. `who`
+ * made it; `what` describes it (the request, when there was one). */
+void error_filter_note(ErrorFilter *f, const char *who, int status, const char *error,
+                       const char *what);
+
 /* Puts the filter on pathconf; responses that are already application/json pass through
  * untouched. Also notes, per connection, how much had been written when its last request was
  * done (see error_filter_on_socket_close). */

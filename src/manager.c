@@ -235,7 +235,6 @@ int manager_new(Config *config, Manager **ret)
     if (r < 0)
         goto fail;
     m->server.on_conn_change = on_conn_change;
-    m->server.metrics = &m->metrics;
     m->server.errors.metrics = &m->metrics;
     m->server.userdata = m;
     r = routes_register(m->server.pathconf, m);

@@ -9,8 +9,8 @@
 
 #include "process-metrics.h"
 
-static const int statuses[METRICS_STATUSES - 1] = {200, 202, 400, 401, 404, 405, 413,
-                                                   415, 431, 502, 503, 504, 500};
+static const int statuses[METRICS_STATUSES - 1] = {200, 202, 400, 401, 404, 405,
+                                                   413, 415, 502, 503, 504, 500};
 static const char *const route_names[_ROUTE_MAX] = {"enqueue", "health", "ready", "metrics",
                                                     "other"};
 static const char *const attempt_names[_ATTEMPT_MAX] = {"ok", "http_error", "unreachable",

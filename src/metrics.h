@@ -24,7 +24,7 @@ typedef enum MetricsAttempt {
     _ATTEMPT_MAX,
 } MetricsAttempt;
 
-#define METRICS_STATUSES 14 /* the statuses we answer, and "other" */
+#define METRICS_STATUSES 13 /* the statuses we answer, and "other" */
 #define METRICS_BUCKETS 14  /* upper bounds in seconds, the last +Inf */
 
 typedef struct Histogram {

@@ -11,11 +11,8 @@
 
 static void refuse(Conn *c, int status, const char *reason_phrase, const char *message)
 {
-    Server *s = c->server;
-    if (s->metrics)
-        metrics_count_request(s->metrics, ROUTE_OTHER, status);
-    log_info(MSGID_REJECTED, LOG_FIELDS(.http_status = status, .error = message),
-             "request rejected: %s; closing the connection", message);
+    error_filter_note(&c->server->errors, "argus-orchestrator", status, message,
+                      "connection closed before the request was parsed");
     uv_os_fd_t fd;
     if (uv_fileno(&c->h.handle, &fd) == 0)
         raw_answer_error(fd, status, reason_phrase, message);

@@ -6,9 +6,9 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "error-filter.h"
 #include "http1-framing.h"
 #include "metrics.h"
-#include "error-filter.h"
 
 typedef struct Server Server;
 
@@ -70,8 +70,6 @@ struct Server {
     size_t max_conns; /* at this count, accepting pauses until one closes */
     bool draining;
     ErrorFilter errors; /* h2o's own error answers; the owner points .metrics at its counters */
-
-    Metrics *metrics; /* answers given outside h2o (read-guard.c) are counted here */
 
     /* Told whenever a connection opens or closes (idle-exit and drain bookkeeping). */
     server_conn_fn on_conn_change;
