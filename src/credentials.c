@@ -9,46 +9,42 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "macro.h"
+
 int credential_read(const char *name, char **ret)
 {
+    assert(name);
+    assert(ret);
+
     const char *dir = getenv("CREDENTIALS_DIRECTORY");
     if (!dir || !dir[0])
         return -ENOENT;
     char path[4096];
     if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
         return -ENAMETOOLONG;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return -errno;
-    char *buf = malloc(CREDENTIAL_MAX + 1);
-    if (!buf) {
-        close(fd);
+    _cleanup_free_ char *buf = malloc(CREDENTIAL_MAX + 1);
+    if (!buf)
         return -ENOMEM;
-    }
     size_t have = 0;
     for (;;) {
         ssize_t k = read(fd, buf + have, CREDENTIAL_MAX + 1 - have);
         if (k < 0 && errno == EINTR)
             continue;
-        if (k < 0) {
-            int r = -errno;
-            close(fd);
-            free(buf);
-            return r;
-        }
+        if (k < 0)
+            return -errno;
         if (k == 0 || (have += (size_t)k) > CREDENTIAL_MAX)
             break;
     }
-    close(fd);
     while (have > 0 && (buf[have - 1] == '\n' || buf[have - 1] == '\r' || buf[have - 1] == ' ' ||
                         buf[have - 1] == '\t'))
         have--;
-    if (have == 0 || have > CREDENTIAL_MAX || memchr(buf, '\0', have)) {
-        free(buf);
+    if (have == 0 || have > CREDENTIAL_MAX || memchr(buf, '\0', have))
         return -EINVAL;
-    }
     buf[have] = '\0';
-    *ret = buf;
+    *ret = TAKE_PTR(buf);
     return 0;
 }
 

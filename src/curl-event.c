@@ -6,6 +6,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "macro.h"
+
 static void drain_messages(CurlEvent *ce)
 {
     CURLMsg *msg;
@@ -99,35 +101,42 @@ static int on_timer_request(CURLM *multi, long timeout_ms, void *userp)
     return event_timer_arm(&ce->timer, timeout_ms) < 0 ? -1 : 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(CurlEvent *, curl_event_done);
+
 int curl_event_init(CurlEvent *ce, sd_event *e, curl_event_done_fn done, void *userdata)
 {
-    *ce = (CurlEvent){.event = sd_event_ref(e), .done = done, .userdata = userdata};
+    assert(ce);
+    assert(e);
+    assert(done);
+
+    *ce = (CurlEvent){.event = sd_event_ref(e), .epfd = -EBADF, .done = done, .userdata = userdata};
+    _cleanup_(curl_event_donep) CurlEvent *unwind = ce;
     int r;
-    ce->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (ce->epfd < 0)
-        return r = -errno, curl_event_done(ce), r;
-    r = sd_event_add_io(e, &ce->io, ce->epfd, EPOLLIN, on_io, ce);
-    if (r < 0) {
-        close(ce->epfd);
-        curl_event_done(ce);
+
+    _cleanup_close_ int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
+        return -errno;
+    r = sd_event_add_io(e, &ce->io, epfd, EPOLLIN, on_io, ce);
+    if (r < 0)
         return r;
-    }
-    (void)sd_event_source_set_io_fd_own(ce->io, true);
+    r = sd_event_source_set_io_fd_own(ce->io, true);
+    if (r < 0)
+        return r;
+    ce->epfd = TAKE_FD(epfd);
     (void)sd_event_source_set_description(ce->io, "worker-io");
+
     ce->multi = curl_multi_init();
-    if (!ce->multi) {
-        curl_event_done(ce);
+    if (!ce->multi)
         return -ENOMEM;
-    }
     r = event_timer_init(&ce->timer, e, "worker-timer", on_timer, ce);
-    if (r < 0) {
-        curl_event_done(ce);
+    if (r < 0)
         return r;
-    }
-    curl_multi_setopt(ce->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(ce->multi, CURLMOPT_SOCKETDATA, ce);
-    curl_multi_setopt(ce->multi, CURLMOPT_TIMERFUNCTION, on_timer_request);
-    curl_multi_setopt(ce->multi, CURLMOPT_TIMERDATA, ce);
+    if (curl_multi_setopt(ce->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl_multi_setopt(ce->multi, CURLMOPT_SOCKETDATA, ce) != CURLM_OK ||
+        curl_multi_setopt(ce->multi, CURLMOPT_TIMERFUNCTION, on_timer_request) != CURLM_OK ||
+        curl_multi_setopt(ce->multi, CURLMOPT_TIMERDATA, ce) != CURLM_OK)
+        return -EINVAL;
+    TAKE_PTR(unwind);
     return 0;
 }
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ static int run(int argc, char **argv)
         {},
     };
     bool check_only = false;
+    Manager *m;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
         switch (c) {
@@ -126,8 +128,11 @@ static int run(int argc, char **argv)
 
     raise_fd_limit();
 
-    Manager *m;
-    r = manager_new(&config, &m);
+    /* Once, before anything else could start a thread (libcurl's rule). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        r = -EIO;
+    else
+        r = manager_new(&config, &m);
     if (r < 0) {
         config_done(&config);
         free(token);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "macro.h"
 #include "routes.h"
 
 #define STATUS_INTERVAL_USEC (5 * 1000000ULL)
@@ -195,10 +196,75 @@ void manager_pending_end(Manager *m)
     manager_check_drained(m);
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Request ids need no secret randomness: without getrandom(), the clock and the pid do. */
+static void manager_seed_random(Manager *m)
+{
+    if (getrandom(m->rng, sizeof(m->rng), 0) != sizeof(m->rng) || (m->rng[0] | m->rng[1]) == 0) {
+        m->rng[0] = m->started_monotonic_usec | 1;
+        m->rng[1] = (uint64_t)getpid() << 32 | 0x9e3779b9;
+    }
+}
+
+/* A private loop, not sd_event_default(): the default one checks its thread with a gettid()
+ * system call on every iteration. SIGTERM and SIGINT start the drain. */
+static int manager_setup_event(Manager *m)
+{
+    int r = sd_event_new(&m->event);
+    if (r < 0)
+        return r;
+    (void)sd_event_set_watchdog(m->event, true);
+    signal(SIGPIPE, SIG_IGN);
+    r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal,
+                            m);
+    if (r < 0)
+        return r;
+    return sd_event_add_signal(m->event, &m->sigint, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal,
+                               m);
+}
+
+/* The HTTP side (libuv, h2o, the handlers) and the worker client. */
+static int manager_setup_server(Manager *m)
+{
+    int r = uv_event_attach(&m->uv, m->event);
+    if (r < 0)
+        return r;
+    r = server_init(&m->server, &m->config, &m->uv.loop);
+    if (r < 0)
+        return r;
+    m->server.on_conn_change = on_conn_change;
+    m->server.errors.metrics = &m->metrics;
+    m->server.userdata = m;
+    r = routes_register(m->server.pathconf, m);
+    if (r < 0)
+        return r;
+    return worker_new(m->event, &m->config, &m->metrics, &m->worker);
+}
+
+/* The log flush after each loop iteration and the status tick. */
+static int manager_setup_timers(Manager *m)
+{
+    int r = sd_event_add_post(m->event, &m->log_flush, on_post, m);
+    if (r < 0)
+        return r;
+    (void)sd_event_source_set_description(m->log_flush, "log-flush");
+
+    r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
+                                   STATUS_INTERVAL_USEC, 100000, on_status_timer, m);
+    if (r < 0)
+        return r;
+    (void)sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
+    (void)sd_event_source_set_description(m->status_timer, "status");
+    return 0;
+}
+
 int manager_new(Config *config, Manager **ret)
 {
-    int r;
-    Manager *m = calloc(1, sizeof(*m));
+    assert(config);
+    assert(ret);
+
+    _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
     m->config = *config;
@@ -206,61 +272,20 @@ int manager_new(Config *config, Manager **ret)
 
     m->started_monotonic_usec = clock_usec(CLOCK_MONOTONIC);
     m->started_realtime_usec = clock_usec(CLOCK_REALTIME);
-
-    if (getrandom(m->rng, sizeof(m->rng), 0) != sizeof(m->rng) || (m->rng[0] | m->rng[1]) == 0) {
-        m->rng[0] = m->started_monotonic_usec | 1;
-        m->rng[1] = (uint64_t)getpid() << 32 | 0x9e3779b9;
-    }
+    manager_seed_random(m);
     m->timestamp_sec = -1;
 
-    /* A private loop, not sd_event_default(): the default one checks its thread with a gettid()
-     * system call on every iteration. */
-    r = sd_event_new(&m->event);
+    int r = manager_setup_event(m);
     if (r < 0)
-        goto fail;
-    (void)sd_event_set_watchdog(m->event, true);
-    signal(SIGPIPE, SIG_IGN);
-    r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal,
-                            m);
+        return r;
+    r = manager_setup_server(m);
     if (r < 0)
-        goto fail;
-    r = sd_event_add_signal(m->event, &m->sigint, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
+        return r;
+    r = manager_setup_timers(m);
     if (r < 0)
-        goto fail;
-
-    r = uv_event_attach(&m->uv, m->event);
-    if (r < 0)
-        goto fail;
-    r = server_init(&m->server, &m->config, &m->uv.loop);
-    if (r < 0)
-        goto fail;
-    m->server.on_conn_change = on_conn_change;
-    m->server.errors.metrics = &m->metrics;
-    m->server.userdata = m;
-    r = routes_register(m->server.pathconf, m);
-    if (r < 0)
-        goto fail;
-    r = worker_new(m->event, &m->config, &m->metrics, &m->worker);
-    if (r < 0)
-        goto fail;
-
-    r = sd_event_add_post(m->event, &m->log_flush, on_post, m);
-    if (r < 0)
-        goto fail;
-    (void)sd_event_source_set_description(m->log_flush, "log-flush");
-
-    r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
-                                   STATUS_INTERVAL_USEC, 100000, on_status_timer, m);
-    if (r < 0)
-        goto fail;
-    (void)sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
-    (void)sd_event_source_set_description(m->status_timer, "status");
-    *ret = m;
+        return r;
+    *ret = TAKE_PTR(m);
     return 0;
-
-fail:
-    manager_free(m);
-    return r;
 }
 
 int manager_listen(Manager *m)

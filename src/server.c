@@ -16,6 +16,7 @@
 #include "error-filter.h"
 #include "http2-limits.h"
 #include "log.h"
+#include "macro.h"
 #include "raw-answer.h"
 #include "read-guard.h"
 
@@ -130,23 +131,26 @@ static void on_connection(uv_stream_t *listener, int status)
     h2o_accept(&s->accept_ctx, c->sock);
 }
 
+/* Takes fd: it is the listener's from here on, or closed when the listener cannot start. */
 static int listener_start(Server *s, Listener *l, int fd, bool is_unix)
 {
+    _cleanup_close_ int owned = fd;
     l->server = s;
     l->is_unix = is_unix;
     int r = is_unix ? uv_pipe_init(s->loop, &l->h.pipe, 0) : uv_tcp_init(s->loop, &l->h.tcp);
     if (r < 0)
         return r;
     l->open = true;
-    r = is_unix ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
+    r = is_unix ? uv_pipe_open(&l->h.pipe, owned) : uv_tcp_open(&l->h.tcp, owned);
     if (r < 0)
         return r;
+    TAKE_FD(owned);
     return uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
 }
 
 static int bind_port(uint16_t port)
 {
-    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    _cleanup_close_ int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -errno;
     int on = 1, off = 0;
@@ -154,16 +158,16 @@ static int bind_port(uint16_t port)
     (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
     struct sockaddr_in6 sa = {
         .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = IN6ADDR_ANY_INIT};
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-        int r = -errno;
-        close(fd);
-        return r;
-    }
-    return fd;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+        return -errno;
+    return TAKE_FD(fd);
 }
 
 int server_listen(Server *s, uint16_t port)
 {
+    assert(s);
+    assert(s->loop);
+
     h2o_context_init(&s->ctx, s->loop, &s->globalconf);
     s->ctx_initialized = true;
     if (s->globalconf.http1.upgrade_to_http2) {
@@ -181,16 +185,14 @@ int server_listen(Server *s, uint16_t port)
     free(names);
 
     if (n == 0) {
-        int fd = bind_port(port);
+        _cleanup_close_ int fd = bind_port(port);
         if (fd < 0)
             return fd;
         s->listeners = calloc(1, sizeof(Listener));
-        if (!s->listeners) {
-            close(fd);
+        if (!s->listeners)
             return -ENOMEM;
-        }
         s->n_listeners = 1;
-        int r = listener_start(s, &s->listeners[0], fd, false);
+        int r = listener_start(s, &s->listeners[0], TAKE_FD(fd), false);
         return r < 0 ? r : 1;
     }
 

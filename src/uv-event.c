@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "macro.h"
+
 static void run_nowait(UvEvent *u)
 {
     uv_run(&u->loop, UV_RUN_NOWAIT);
@@ -33,14 +35,20 @@ static int on_uv_prepare(sd_event_source *s, void *userdata)
     return event_timer_arm(&u->timer, uv_loop_alive(&u->loop) ? t : -1);
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(UvEvent *, uv_event_detach);
+
 int uv_event_attach(UvEvent *u, sd_event *e)
 {
+    assert(u);
+    assert(e);
+
     int r;
     memset(u, 0, sizeof(*u));
     r = uv_loop_init(&u->loop);
     if (r < 0)
         return r; /* libuv errors are negative errno values on Linux */
     u->event = e;
+    _cleanup_(uv_event_detachp) UvEvent *unwind = u;
 
     /* Edge-triggered: each new event inside libuv's epoll is a new edge on its fd, and one
      * uv_run() takes up to 48 × 1024 events (MAX_CONNECTIONS stays below that), so nothing
@@ -48,20 +56,17 @@ int uv_event_attach(UvEvent *u, sd_event *e)
      * ready list again. */
     r = sd_event_add_io(e, &u->io, uv_backend_fd(&u->loop), EPOLLIN | EPOLLET, on_uv_io, u);
     if (r < 0)
-        goto fail;
+        return r;
     (void)sd_event_source_set_description(u->io, "uv-backend");
     r = sd_event_source_set_prepare(u->io, on_uv_prepare);
     if (r < 0)
-        goto fail;
+        return r;
 
     r = event_timer_init(&u->timer, e, "uv-timer", on_uv_timer, u);
     if (r < 0)
-        goto fail;
+        return r;
+    TAKE_PTR(unwind);
     return 0;
-
-fail:
-    uv_event_detach(u);
-    return r;
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)

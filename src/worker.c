@@ -15,6 +15,7 @@
 #include "inflight.h"
 #include "job.h"
 #include "log.h"
+#include "macro.h"
 #include "timefmt.h"
 
 typedef struct WorkerCall WorkerCall;
@@ -187,23 +188,26 @@ static CURL *easy_new(Worker *w)
     CURL *e = curl_easy_init();
     if (!e)
         return NULL;
-    curl_easy_setopt(e, CURLOPT_CURLU, w->url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->worker_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "argus-orchestrator");
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, answer_head);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, e);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, answer_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, e);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)WORKER_ANSWER_MAX);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    /* The worker's answers and our bodies are small; curl's defaults (16 KiB down, 64 KiB up)
-     * would be kept per pooled handle. */
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+    if (curl_easy_setopt(e, CURLOPT_CURLU, w->url) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->worker_timeout_ms) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "argus-orchestrator") != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, answer_head) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, e) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, answer_body) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, e) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)WORKER_ANSWER_MAX) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
+        /* The worker's answers and our bodies are small; curl's defaults (16 KiB down, 64 KiB
+         * up) would be kept per pooled handle. */
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) != CURLE_OK) {
+        curl_easy_cleanup(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -283,7 +287,7 @@ static void call_free(WorkerCall *c)
     free(c);
 }
 
-static void call_setup(WorkerCall *c, uint64_t now);
+static int call_setup(WorkerCall *c, uint64_t now);
 
 /* One attempt on a free connection slot: an easy handle from the pool, the call's request on
  * it, and a time limit that counts the time the call waited for the slot. */
@@ -294,7 +298,11 @@ static int call_start_attempt(WorkerCall *c, uint64_t now)
     if (!easy)
         return -ENOMEM;
     c->easy = easy;
-    call_setup(c, now);
+    if (call_setup(c, now) < 0) {
+        easy_release(w, easy);
+        c->easy = NULL;
+        return -ENOMEM;
+    }
     c->attempt++;
     c->attempt_started_usec = now;
     c->errbuf[0] = '\0';
@@ -495,15 +503,27 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(Worker *, worker_free);
+
+/* At most worker_max_connections connections to the worker, one request at a time on each. */
+static int multi_setup(CURLM *multi, long max_connections)
+{
+    if (curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections) != CURLM_OK ||
+        curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections) != CURLM_OK ||
+        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, max_connections) != CURLM_OK ||
+        curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING) != CURLM_OK)
+        return -EINVAL;
+    return 0;
+}
+
 int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret)
 {
-    static bool curl_ready;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return -EIO;
-        curl_ready = true;
-    }
-    Worker *w = calloc(1, sizeof(*w));
+    assert(e);
+    assert(c);
+    assert(metrics);
+    assert(ret);
+
+    _cleanup_(worker_freep) Worker *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
     w->event = sd_event_ref(e);
@@ -511,25 +531,17 @@ int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret)
     w->metrics = metrics;
     breaker_init(&w->breaker, c->breaker_threshold, (uint64_t)c->breaker_cooldown_sec * 1000000ULL);
     int r = curl_event_init(&w->curl, e, on_transfer_done, w);
-    if (r < 0) {
-        worker_free(w);
+    if (r < 0)
         return r;
-    }
     w->url = curl_url();
-    if (!w->url) {
-        worker_free(w);
+    if (!w->url)
         return -ENOMEM;
-    }
-    if (curl_url_set(w->url, CURLUPART_URL, c->worker_enqueue, 0) != CURLUE_OK) {
-        worker_free(w);
+    if (curl_url_set(w->url, CURLUPART_URL, c->worker_enqueue, 0) != CURLUE_OK)
         return -EINVAL;
-    }
-    CURLM *multi = w->curl.multi;
-    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->worker_max_connections);
-    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->worker_max_connections);
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)c->worker_max_connections);
-    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
-    *ret = w;
+    r = multi_setup(w->curl.multi, (long)c->worker_max_connections);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(w);
     return 0;
 }
 
@@ -595,7 +607,7 @@ static int call_add_waiter(WorkerCall *c, worker_done_fn done, void *userdata)
 
 /* The request to the worker, in the call's own buffers: the header list is curl's public
  * struct curl_slist, chained by hand, so that nothing is allocated for it. */
-static void call_setup(WorkerCall *c, uint64_t now)
+static int call_setup(WorkerCall *c, uint64_t now)
 {
     size_t n = 0;
     c->headers[n++].data = (char *)"Content-Type: application/json";
@@ -607,15 +619,17 @@ static void call_setup(WorkerCall *c, uint64_t now)
         c->headers[i].next = i + 1 < n ? &c->headers[i + 1] : NULL;
 
     CURL *e = c->easy;
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
     uint64_t limit_ms = c->worker->config->worker_timeout_ms,
              waited_ms = (now - c->ready_usec) / 1000;
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-                     (long)(waited_ms < limit_ms ? limit_ms - waited_ms : 1));
+    if (curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->body_len) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_PRIVATE, c) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                         (long)(waited_ms < limit_ms ? limit_ms - waited_ms : 1)) != CURLE_OK)
+        return -EINVAL;
+    return 0;
 }
 
 /* stpcpy() for the call's buffers, whose sizes the lengths were checked against. */
