@@ -265,11 +265,10 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
 }
 
 /* The breaker is open: 503 at once, with the time left of its cool-down. */
-static void fail_fast(Manager *m, h2o_req_t *req, const PendingEnqueue *pe)
+static void fail_fast(Manager *m, h2o_req_t *req, const PendingEnqueue *pe,
+                      const WorkerEnqueueResult *res)
 {
-    uint64_t retry_after;
-    const char *why;
-    (void)worker_ready(m->worker, &retry_after, &why);
+    const char *why = res->reason;
     m->stats.failed++;
     log_warn(MSGID_ENQUEUE_FAILED,
              LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
@@ -279,7 +278,7 @@ static void fail_fast(Manager *m, h2o_req_t *req, const PendingEnqueue *pe)
     char ts[RFC3339_MAX];
     size_t len = 0;
     timestamp_now(m, ts);
-    add_retry_after(req, retry_after);
+    add_retry_after(req, res->retry_after_usec);
     char *body = response_worker_error("circuit breaker open", pe->place_id, pe->job_id, ts, &len);
     send_json(m, req, ROUTE_ENQUEUE, 503, body, len);
     metrics_observe(&m->metrics.request_latency, clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
@@ -322,22 +321,24 @@ static int handle_enqueue(Manager *m, h2o_req_t *req, const char *request_id)
     job_id_format(place_id, pe->job_id);
     snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
 
-    int r = worker_enqueue(m->worker, pe->place_id, pe->job_id, pe->request_id, on_worker_done, pe);
-    if (r == -EBUSY) {
+    WorkerEnqueueResult res =
+        worker_enqueue(m->worker, pe->place_id, pe->job_id, pe->request_id, on_worker_done, pe);
+    switch (res.admission) {
+    case WORKER_ADMITTED:
+        break;
+    case WORKER_REFUSED_FULL:
         g->pe = NULL;
         free(pe);
         m->metrics.pending_rejected++;
-        add_retry_after(req, 1000000);
+        add_retry_after(req, res.retry_after_usec);
         reject(m, req, ROUTE_ENQUEUE, 503, "too many pending jobs", request_id);
         return 0;
-    }
-    if (r == -EHOSTUNREACH) {
+    case WORKER_REFUSED_BREAKER_OPEN:
         g->pe = NULL;
-        fail_fast(m, req, pe);
+        fail_fast(m, req, pe, &res);
         free(pe);
         return 0;
-    }
-    if (r < 0) {
+    case WORKER_REFUSED_ERROR:
         g->pe = NULL;
         free(pe);
         send_error(m, req, ROUTE_ENQUEUE, 503, "out of memory");

@@ -640,36 +640,44 @@ static char *put(char *o, const char *s, size_t n)
 }
 #define PUT_LITERAL(o, lit) put(o, lit, sizeof(lit) - 1)
 
-int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const char *request_id,
-                   worker_done_fn done, void *userdata)
+static WorkerEnqueueResult refused_error(int error)
+{
+    return (WorkerEnqueueResult){.admission = WORKER_REFUSED_ERROR, .error = error};
+}
+
+WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
+                                   const char *request_id, worker_done_fn done, void *userdata)
 {
     size_t place_len = strlen(place_id), job_len = strlen(job_id),
            rid_len = request_id ? strlen(request_id) : 0;
     if (place_len > PLACE_ID_MAX || job_len > JOB_ID_MAX || rid_len > REQUEST_ID_MAX)
-        return -EINVAL;
+        return refused_error(-EINVAL);
 
     if (w->n_waiters >= w->config->max_pending_jobs)
-        return -EBUSY;
+        return (WorkerEnqueueResult){.admission = WORKER_REFUSED_FULL, .retry_after_usec = 1000000};
     InflightEntry *joined = inflight_find(&w->inflight, job_id);
     if (joined) {
         int r = call_add_waiter((WorkerCall *)((char *)joined - offsetof(WorkerCall, entry)), done,
                                 userdata);
         if (r < 0)
-            return r;
+            return refused_error(r);
         w->metrics->shared_calls++;
         w->n_waiters++;
-        return 0;
+        return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
     }
 
     bool probe;
-    if (!breaker_allow(&w->breaker, clock_usec(CLOCK_MONOTONIC), &probe))
-        return -EHOSTUNREACH;
+    if (!breaker_allow(&w->breaker, clock_usec(CLOCK_MONOTONIC), &probe)) {
+        WorkerEnqueueResult res = {.admission = WORKER_REFUSED_BREAKER_OPEN};
+        (void)worker_ready(w, &res.retry_after_usec, &res.reason);
+        return res;
+    }
 
     WorkerCall *c = malloc(sizeof(*c));
     if (!c) {
         if (probe)
             breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
-        return -ENOMEM;
+        return refused_error(-ENOMEM);
     }
     /* Only the fixed part is zeroed: the buffers are written below. */
     memset(c, 0, offsetof(WorkerCall, errbuf) + 1);
@@ -699,9 +707,9 @@ int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const ch
         if (probe)
             breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
         call_free(c);
-        return -ENOMEM;
+        return refused_error(-ENOMEM);
     }
-    return 0;
+    return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
 }
 
 bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_reason)

@@ -33,14 +33,32 @@ int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret);
 /* Aborts transfers still running without calling their callbacks. Takes NULL. */
 Worker *worker_free(Worker *w);
 
+/* What worker_enqueue did with a request. */
+typedef enum WorkerAdmission {
+    WORKER_ADMITTED,             /* done will be called */
+    WORKER_REFUSED_FULL,         /* MAX_PENDING_JOBS requests already wait on calls */
+    WORKER_REFUSED_BREAKER_OPEN, /* the circuit breaker lets no call through now */
+    WORKER_REFUSED_ERROR,        /* out of memory, or an id too long: see .error */
+} WorkerAdmission;
+
+typedef struct WorkerEnqueueResult {
+    WorkerAdmission admission;
+    int error; /* WORKER_REFUSED_ERROR: a negative errno */
+    /* When refused FULL or BREAKER_OPEN: how long the client should wait before trying again
+     * (a second when full; what worker_ready says while the breaker is open). */
+    uint64_t retry_after_usec;
+    /* WORKER_REFUSED_BREAKER_OPEN: what worker_ready says (the failure that opened the
+     * breaker), or NULL; borrowed from the worker until its next call ends. */
+    const char *reason;
+} WorkerEnqueueResult;
+
 /* Starts forwarding a job, or joins the call already in flight for the same job id (every
- * request waiting on it gets its outcome). done is called exactly once, from the event loop,
- * never from inside this call. Returns -EBUSY without starting anything when MAX_PENDING_JOBS
- * requests already wait on calls, -EHOSTUNREACH while the circuit breaker is open (see
- * worker_ready), -ENOMEM when out of memory. Calls beyond WORKER_MAX_CONNECTIONS wait in the
- * worker's own queue, oldest first, within the same WORKER_TIMEOUT_MS as an attempt. */
-int worker_enqueue(Worker *w, const char *place_id, const char *job_id, const char *request_id,
-                   worker_done_fn done, void *userdata);
+ * request waiting on it gets its outcome). Admitted, done is called exactly once, from the
+ * event loop, never from inside this call; refused, nothing is started and done is never called.
+ * Calls beyond WORKER_MAX_CONNECTIONS wait in the worker's own queue, oldest first, within the
+ * same WORKER_TIMEOUT_MS as an attempt. */
+WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
+                                   const char *request_id, worker_done_fn done, void *userdata);
 
 /* Whether calls to the worker are let through now. When not, *ret_retry_after_usec says for how
  * long and *ret_reason why (the failure that opened the breaker). */
