@@ -35,6 +35,8 @@
 #define TAKE_PTR(ptr) TAKE_GENERIC(ptr, __typeof__(ptr), NULL)
 #define TAKE_FD(fd) TAKE_GENERIC(fd, int, -EBADF)
 
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
 /* The struct of type `type` whose member `member` is at ptr. */
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 

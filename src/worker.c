@@ -400,32 +400,26 @@ static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
     free(more);
 }
 
-static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
+/* Whether any of the worker's answer arrived: curl's time to the first byte read. */
+static bool attempt_answer_began(CURL *easy, CURLcode code)
 {
-    Worker *w = userdata;
-    WorkerCall *c = NULL;
-    (void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
-    if (!c)
-        return;
+    curl_off_t first_byte_usec = 0;
+    return code != CURLE_OK &&
+           curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_usec) == CURLE_OK &&
+           first_byte_usec > 0;
+}
 
-    long status = 0, os_errno = 0;
-    if (code == CURLE_OK)
-        (void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    else if (code == CURLE_COULDNT_CONNECT && /* fresh then, even on a reused handle */
-             curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
-             (os_errno == EPERM || os_errno == EACCES))
+/* Puts into the call's error buffer what the worker or the network did, where curl's own words
+ * would mislead. */
+static void attempt_explain_failure(WorkerCall *c, CURL *easy, CURLcode code)
+{
+    long os_errno = 0;
+    if (code == CURLE_COULDNT_CONNECT && /* fresh then, even on a reused handle */
+        curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+        (os_errno == EPERM || os_errno == EACCES))
         /* A rule refused connect() at once (a prohibit route, a security module): say so. */
         snprintf(c->errbuf, sizeof(c->errbuf),
                  "connection not permitted by a local firewall or routing rule");
-    /* Whether any of the worker's answer arrived: curl's time to the first byte read. */
-    curl_off_t first_byte_usec = 0;
-    bool answer_began =
-        code != CURLE_OK &&
-        curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_usec) == CURLE_OK &&
-        first_byte_usec > 0;
-    bool retryable;
-    WorkerOutcome o = worker_classify(code, status, answer_began, &retryable);
-    c->bad_answer = o == WORKER_HTTP_ERROR && worker_answer_is_bad(code, answer_began);
     /* curl's words for these name its own side ("Failure writing output to destination",
      * "Out of memory"): say what the worker did. */
     if (code == CURLE_WRITE_ERROR || code == CURLE_FILESIZE_EXCEEDED) {
@@ -435,13 +429,20 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
                  head > WORKER_ANSWER_MAX ? "head" : "body", WORKER_ANSWER_MAX / 1024);
     } else if (c->bad_answer && code == CURLE_OUT_OF_MEMORY)
         snprintf(c->errbuf, sizeof(c->errbuf), "a header line over curl's 100 KiB limit");
-    /* Nothing accepted the connection in time: the host is down, or its packets are dropped, as
-     * IPAddressDeny= of the shipped unit does for an address not in IPAddressAllow=. */
+}
+
+/* Nothing accepted the connection in time: the host is down, or its packets are dropped, as
+ * IPAddressDeny= of the shipped unit does for an address not in IPAddressAllow=. */
+static bool attempt_timed_out_connecting(CURL *easy, WorkerOutcome o)
+{
     curl_off_t connect_usec = -1;
-    c->timed_out_connecting =
-        o == WORKER_TIMEOUT &&
-        curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_usec) == CURLE_OK &&
-        connect_usec == 0;
+    return o == WORKER_TIMEOUT &&
+           curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_usec) == CURLE_OK &&
+           connect_usec == 0;
+}
+
+static void attempt_count(Worker *w, const WorkerCall *c, WorkerOutcome o)
+{
     static const MetricsAttempt attempt_of[] = {
         [WORKER_OK] = ATTEMPT_OK,
         [WORKER_HTTP_ERROR] = ATTEMPT_HTTP_ERROR,
@@ -451,14 +452,69 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
     w->metrics->attempts[attempt_of[o]]++;
     metrics_observe(&w->metrics->worker_latency,
                     clock_usec(CLOCK_MONOTONIC) - c->attempt_started_usec);
+}
 
+/* The worker's Retry-After on a 429 or 503, capped at RETRY_AFTER_CLIENT_MAX_SEC; 0 if none. */
+static unsigned attempt_retry_after_sec(CURL *easy, CURLcode code, long status)
+{
     curl_off_t retry_after = 0;
     if (code == CURLE_OK && (status == 429 || status == 503) &&
         curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
-        c->retry_after_sec = retry_after > RETRY_AFTER_CLIENT_MAX_SEC ? RETRY_AFTER_CLIENT_MAX_SEC
-                                                                      : (unsigned)retry_after;
-    else
-        c->retry_after_sec = 0;
+        return retry_after > RETRY_AFTER_CLIENT_MAX_SEC ? RETRY_AFTER_CLIENT_MAX_SEC
+                                                        : (unsigned)retry_after;
+    return 0;
+}
+
+/* Logs the failed attempt and arms the timer of the next one, after the backoff or the worker's
+ * Retry-After, whichever is longer. Returns false when no timer could be armed. */
+static bool call_schedule_retry(WorkerCall *c, long status, CURLcode code)
+{
+    Worker *w = c->worker;
+    uint64_t rnd = 0;
+    (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
+    uint64_t delay = backoff_delay_usec(c->attempt, BACKOFF_BASE_USEC, BACKOFF_CAP_USEC, rnd);
+    if (delay < c->retry_after_sec * 1000000ULL)
+        delay = c->retry_after_sec * 1000000ULL;
+    log_warn(MSGID_WORKER_RETRY,
+             LOG_FIELDS(.place_id = c->place_id, .job_id = c->job_id,
+                        .request_id = c->request_id[0] ? c->request_id : NULL,
+                        .worker_url = w->config->worker_enqueue, .worker_status = (int)status,
+                        .attempt = (int)c->attempt,
+                        .error = code == CURLE_OK ? NULL
+                                 : c->errbuf[0]   ? c->errbuf
+                                                  : curl_easy_strerror(code)),
+             "worker attempt %u failed, retrying in %llums", c->attempt,
+             (unsigned long long)(delay / 1000));
+    int r = sd_event_add_time_relative(w->event, &c->retry_timer, CLOCK_MONOTONIC, delay, 1000,
+                                       on_retry_timer, c);
+    if (r < 0)
+        return false;
+    (void)sd_event_source_set_description(c->retry_timer, "worker-retry");
+    w->metrics->retries++;
+    return true;
+}
+
+/* One attempt ended: classify it, count it, free its connection slot, then retry or finish. */
+static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
+{
+    Worker *w = userdata;
+    WorkerCall *c = NULL;
+    (void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
+    if (!c)
+        return;
+
+    long status = 0;
+    if (code == CURLE_OK)
+        (void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    bool answer_began = attempt_answer_began(easy, code);
+    bool retryable;
+    WorkerOutcome o = worker_classify(code, status, answer_began, &retryable);
+    c->bad_answer = o == WORKER_HTTP_ERROR && worker_answer_is_bad(code, answer_began);
+    attempt_explain_failure(c, easy, code);
+    c->timed_out_connecting = attempt_timed_out_connecting(easy, o);
+    attempt_count(w, c, o);
+
+    c->retry_after_sec = attempt_retry_after_sec(easy, code, status);
     if (c->retry_after_sec > RETRY_AFTER_MAX_SEC)
         retryable = false; /* not worth holding the client for: it gets the Retry-After */
 
@@ -466,30 +522,9 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
     call_release_easy(c);
     worker_pump(w);
 
-    if (o != WORKER_OK && retryable && c->attempt <= w->config->worker_retries) {
-        uint64_t rnd = 0;
-        (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
-        uint64_t delay = backoff_delay_usec(c->attempt, BACKOFF_BASE_USEC, BACKOFF_CAP_USEC, rnd);
-        if (delay < c->retry_after_sec * 1000000ULL)
-            delay = c->retry_after_sec * 1000000ULL;
-        log_warn(MSGID_WORKER_RETRY,
-                 LOG_FIELDS(.place_id = c->place_id, .job_id = c->job_id,
-                            .request_id = c->request_id[0] ? c->request_id : NULL,
-                            .worker_url = w->config->worker_enqueue, .worker_status = (int)status,
-                            .attempt = (int)c->attempt,
-                            .error = code == CURLE_OK ? NULL
-                                     : c->errbuf[0]   ? c->errbuf
-                                                      : curl_easy_strerror(code)),
-                 "worker attempt %u failed, retrying in %llums", c->attempt,
-                 (unsigned long long)(delay / 1000));
-        int r = sd_event_add_time_relative(w->event, &c->retry_timer, CLOCK_MONOTONIC, delay, 1000,
-                                           on_retry_timer, c);
-        if (r >= 0) {
-            (void)sd_event_source_set_description(c->retry_timer, "worker-retry");
-            w->metrics->retries++;
-            return;
-        }
-    }
+    if (o != WORKER_OK && retryable && c->attempt <= w->config->worker_retries &&
+        call_schedule_retry(c, status, code))
+        return;
     call_finish(c, o, status, code);
 }
 
@@ -605,18 +640,28 @@ static int call_add_waiter(WorkerCall *c, worker_done_fn done, void *userdata)
     return 0;
 }
 
-/* The request to the worker, in the call's own buffers: the header list is curl's public
- * struct curl_slist, chained by hand, so that nothing is allocated for it. */
+/* Chains n nodes of curl's public struct curl_slist over lines, in place: curl reads the list
+ * during a transfer and never frees it, so nothing is allocated for it. */
+static void slist_chain(struct curl_slist *nodes, const char *const *lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        nodes[i].data = (char *)lines[i];
+        nodes[i].next = i + 1 < n ? &nodes[i + 1] : NULL;
+    }
+}
+
+/* The request to the worker, in the call's own buffers: the header list (slist_chain) and the
+ * body. */
 static int call_setup(WorkerCall *c, uint64_t now)
 {
+    const char *lines[ELEMENTSOF(c->headers)];
     size_t n = 0;
-    c->headers[n++].data = (char *)"Content-Type: application/json";
-    c->headers[n++].data = c->idempotency_header;
+    lines[n++] = "Content-Type: application/json";
+    lines[n++] = c->idempotency_header;
     if (c->request_id[0])
-        c->headers[n++].data = c->request_id_header;
-    c->headers[n++].data = (char *)"Expect:";
-    for (size_t i = 0; i < n; i++)
-        c->headers[i].next = i + 1 < n ? &c->headers[i + 1] : NULL;
+        lines[n++] = c->request_id_header;
+    lines[n++] = "Expect:";
+    slist_chain(c->headers, lines, n);
 
     CURL *e = c->easy;
     uint64_t limit_ms = c->worker->config->worker_timeout_ms,
@@ -640,6 +685,14 @@ static char *put(char *o, const char *s, size_t n)
 }
 #define PUT_LITERAL(o, lit) put(o, lit, sizeof(lit) - 1)
 
+/* Zeroes the call's fixed part and empties its error buffer; the other buffers (ids, headers,
+ * body) are left for worker_enqueue to write whole. */
+static void call_clear(WorkerCall *c)
+{
+    memset(c, 0, offsetof(WorkerCall, errbuf));
+    c->errbuf[0] = '\0';
+}
+
 static WorkerEnqueueResult refused_error(int error)
 {
     return (WorkerEnqueueResult){.admission = WORKER_REFUSED_ERROR, .error = error};
@@ -657,8 +710,7 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
         return (WorkerEnqueueResult){.admission = WORKER_REFUSED_FULL, .retry_after_usec = 1000000};
     InflightEntry *joined = inflight_find(&w->inflight, job_id);
     if (joined) {
-        int r = call_add_waiter((WorkerCall *)((char *)joined - offsetof(WorkerCall, entry)), done,
-                                userdata);
+        int r = call_add_waiter(container_of(joined, WorkerCall, entry), done, userdata);
         if (r < 0)
             return refused_error(r);
         w->metrics->shared_calls++;
@@ -679,8 +731,7 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
             breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
         return refused_error(-ENOMEM);
     }
-    /* Only the fixed part is zeroed: the buffers are written below. */
-    memset(c, 0, offsetof(WorkerCall, errbuf) + 1);
+    call_clear(c);
     c->worker = w;
     c->probe = probe;
     c->first = (Waiter){done, userdata};
