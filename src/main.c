@@ -53,7 +53,18 @@ static void help(void)
            "See argus-orchestrator(8).\n");
 }
 
-static int run(int argc, char **argv)
+#define EXIT_USAGE 64 /* EX_USAGE */
+
+typedef enum Action {
+    ACTION_RUN,
+    ACTION_CHECK_CONFIG,
+    ACTION_PROBE,
+    ACTION_HELP,
+    ACTION_VERSION,
+} Action;
+
+/* The first of --help, --version and --probe wins, as it comes; returns 0 or EXIT_USAGE. */
+static int parse_argv(int argc, char **argv, Action *ret_action, const char **ret_probe_url)
 {
     enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_PROBE };
     static const struct option options[] = {
@@ -63,34 +74,40 @@ static int run(int argc, char **argv)
         {"probe", required_argument, NULL, ARG_PROBE},
         {},
     };
-    bool check_only = false;
-    Manager *m;
+    *ret_action = ACTION_RUN;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
         switch (c) {
         case 'h':
-            help();
-            return EXIT_SUCCESS;
+            *ret_action = ACTION_HELP;
+            return 0;
         case ARG_VERSION:
-            printf("argus-orchestrator %s\n", ARGUS_VERSION);
-            return EXIT_SUCCESS;
+            *ret_action = ACTION_VERSION;
+            return 0;
         case ARG_CHECK_CONFIG:
-            check_only = true;
+            *ret_action = ACTION_CHECK_CONFIG;
             break;
         case ARG_PROBE:
-            return probe_main(optarg, getenv("PORT"), 5000);
+            *ret_action = ACTION_PROBE;
+            *ret_probe_url = optarg;
+            return 0;
         default:
-            return 64; /* EX_USAGE; getopt said why */
+            return EXIT_USAGE; /* getopt said why */
         }
     if (optind < argc) {
         fprintf(stderr, "argus-orchestrator: unexpected argument '%s'\n", argv[optind]);
-        return 64;
+        return EXIT_USAGE;
     }
+    return 0;
+}
 
-    Config config;
+/* Loads the configuration from the environment and sets the log level; returns 0, or the exit
+ * status when it is invalid. */
+static int load_config(Config *ret, bool check_only)
+{
     const char *bad_name = NULL, *bad_value = NULL;
     log_setup(LOG_LEVEL_INFO);
-    int r = config_load(&config, lookup_env, NULL, &bad_name, &bad_value);
+    int r = config_load(ret, lookup_env, NULL, &bad_name, &bad_value);
     if (r == -EINVAL) {
         log_error(MSGID_CONFIG_INVALID, LOG_FIELDS(.error = bad_name),
                   "invalid configuration: %s=%s", bad_name, bad_value);
@@ -102,29 +119,42 @@ static int run(int argc, char **argv)
         log_error(NULL, NULL, "failed to load configuration: %s", strerror(-r));
         return EXIT_FAILURE;
     }
-    log_setup(config.log_level);
+    log_setup(ret->log_level);
+    return 0;
+}
 
-    if (check_only) {
-        char *dump;
-        r = config_dump(&config, &dump);
-        config_done(&config);
-        if (r < 0)
-            return EXIT_FAILURE;
-        fputs(dump, stdout);
-        free(dump);
-        return EXIT_SUCCESS;
-    }
+static int check_config(Config *config)
+{
+    char *dump;
+    int r = config_dump(config, &dump);
+    config_done(config);
+    if (r < 0)
+        return EXIT_FAILURE;
+    fputs(dump, stdout);
+    free(dump);
+    return EXIT_SUCCESS;
+}
 
-    char *token = NULL;
-    r = credential_read("api-token", &token);
+/* The api-token credential, if there is one; returns 0, or the exit status when it is bad. */
+static int load_token(char **ret)
+{
+    *ret = NULL;
+    int r = credential_read("api-token", ret);
     if (r < 0 && r != -ENOENT) {
         log_error(MSGID_CONFIG_INVALID, LOG_FIELDS(.error = "api-token"),
                   "invalid configuration: credential api-token cannot be used: %s",
                   r == -EINVAL ? "empty or larger than 4096 bytes" : strerror(-r));
-        config_done(&config);
         server_refuse_pending("service unavailable: invalid configuration");
         return EXIT_CONFIG;
     }
+    return 0;
+}
+
+/* The daemon itself: takes config and token; returns the exit status. */
+static int serve(Config *config, char *token)
+{
+    Manager *m;
+    int r;
 
     raise_fd_limit();
 
@@ -132,9 +162,9 @@ static int run(int argc, char **argv)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         r = -EIO;
     else
-        r = manager_new(&config, &m);
+        r = manager_new(config, &m);
     if (r < 0) {
-        config_done(&config);
+        config_done(config);
         free(token);
         log_error(NULL, NULL, "failed to set up: %s", strerror(-r));
         return EXIT_FAILURE;
@@ -154,6 +184,43 @@ static int run(int argc, char **argv)
         return EXIT_FAILURE;
     }
     return EXIT_SUCCESS;
+}
+
+static int run(int argc, char **argv)
+{
+    Action action;
+    const char *probe_url = NULL;
+    int r = parse_argv(argc, argv, &action, &probe_url);
+    if (r != 0)
+        return r;
+    switch (action) {
+    case ACTION_HELP:
+        help();
+        return EXIT_SUCCESS;
+    case ACTION_VERSION:
+        printf("argus-orchestrator %s\n", ARGUS_VERSION);
+        return EXIT_SUCCESS;
+    case ACTION_PROBE:
+        return probe_main(probe_url, getenv("PORT"), 5000);
+    case ACTION_CHECK_CONFIG:
+    case ACTION_RUN:
+        break;
+    }
+
+    Config config;
+    r = load_config(&config, action == ACTION_CHECK_CONFIG);
+    if (r != 0)
+        return r;
+    if (action == ACTION_CHECK_CONFIG)
+        return check_config(&config);
+
+    char *token;
+    r = load_token(&token);
+    if (r != 0) {
+        config_done(&config);
+        return r;
+    }
+    return serve(&config, token);
 }
 
 int main(int argc, char **argv)
