@@ -10,46 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const level_names[] = {
-    [LOG_LEVEL_DEBUG] = "debug",
-    [LOG_LEVEL_INFO] = "info",
-    [LOG_LEVEL_WARN] = "warn",
-    [LOG_LEVEL_ERROR] = "error",
-};
-
-const char *log_level_to_string(LogLevel l)
-{
-    if ((unsigned)l >= sizeof(level_names) / sizeof(level_names[0]))
-        return NULL;
-    return level_names[l];
-}
-
-int log_level_from_string(const char *s, LogLevel *ret)
-{
-    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
-        if (strcasecmp(s, level_names[i]) == 0) {
-            *ret = (LogLevel)i;
-            return 0;
-        }
-    if (strcasecmp(s, "warning") == 0) {
-        *ret = LOG_LEVEL_WARN;
-        return 0;
-    }
-    return -EINVAL;
-}
-
-int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret)
-{
-    if (!s || !isdigit((unsigned char)s[0]))
-        return -EINVAL;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -ERANGE;
-    *ret = (uint32_t)v;
-    return 0;
-}
+#include "parse-util.h"
 
 /* Accepts http://host[:port][/path] and https://…: curl's own URL parser decides what curl will
  * accept (host syntax, port range, IPv6 brackets); on top of it no user info, query, fragment

@@ -4,12 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum LogLevel {
-    LOG_LEVEL_DEBUG,
-    LOG_LEVEL_INFO,
-    LOG_LEVEL_WARN,
-    LOG_LEVEL_ERROR,
-} LogLevel;
+#include "log-level.h"
 
 typedef struct Config {
     uint16_t port;
@@ -37,12 +32,6 @@ typedef const char *(*config_lookup_fn)(const char *name, void *userdata);
 int config_load(Config *c, config_lookup_fn lookup, void *userdata, const char **ret_name,
                 const char **ret_value);
 void config_done(Config *c);
-
-const char *log_level_to_string(LogLevel l);
-int log_level_from_string(const char *s, LogLevel *ret);
-
-/* Parses a decimal integer in [min, max] with nothing around it. */
-int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret);
 
 /* Writes "NAME=value" lines of the effective configuration, as --check-config prints them. */
 int config_dump(const Config *c, char **ret);

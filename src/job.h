@@ -21,7 +21,8 @@ typedef enum JobError {
     JOB_PLACE_ID_INVALID,
 } JobError;
 
-/* The client-facing message of SPEC.md for e ("invalid JSON", "placeId is required", …). */
+/* The client-facing message for e (README.md, "POST /enqueue") ("invalid JSON", "placeId is
+ * required", …). */
 const char *job_error_message(JobError e);
 
 /* 1 to PLACE_ID_MAX characters of [A-Za-z0-9_-]. */

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "log-level.h"
 
 /* One MESSAGE_ID per kind of event; argus-orchestrator.catalog explains each. */
 #define MSGID_STARTED "0ab6c76247424b319f4e54d04c36e08b"

@@ -55,7 +55,8 @@ Manager *manager_free(Manager *m);
 
 /* Attaches listeners (passed or bound); returns how many, or a negative errno. */
 int manager_listen(Manager *m);
-/* READY=1 and the first STATUS=; runs the loop until drained; returns the exit status. */
+/* READY=1 and the first STATUS=; runs the loop until drained; returns 0, or a negative errno
+ * when the loop failed. */
 int manager_run(Manager *m);
 
 /* A fast non-cryptographic random number (request ids are labels, not secrets). */

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "parse-util.h"
 
 #define EXIT_USAGE 64
 

@@ -9,7 +9,7 @@
 
 #include "json-writer.h"
 
-char *json_object_of_strings(size_t *ret_len, const char *key, ...)
+char *response_object(size_t *ret_len, const char *key, ...)
 {
     JsonWriter w = {0};
     json_writer_begin(&w);
@@ -28,14 +28,14 @@ char *json_object_of_strings(size_t *ret_len, const char *key, ...)
 char *response_enqueued(const char *place_id, const char *job_id, const char *timestamp,
                         size_t *ret_len)
 {
-    return json_object_of_strings(ret_len, "status", "enqueued", "placeId", place_id, "jobId",
-                                  job_id, "timestamp", timestamp, NULL);
+    return response_object(ret_len, "status", "enqueued", "placeId", place_id, "jobId", job_id,
+                           "timestamp", timestamp, NULL);
 }
 
 char *response_error(const char *message, const char *timestamp, size_t *ret_len)
 {
-    return json_object_of_strings(ret_len, "status", "error", "error", message, "timestamp",
-                                  timestamp, NULL);
+    return response_object(ret_len, "status", "error", "error", message, "timestamp", timestamp,
+                           NULL);
 }
 
 char *response_worker_error(const char *reason, const char *place_id, const char *job_id,
@@ -44,8 +44,8 @@ char *response_worker_error(const char *reason, const char *place_id, const char
     char *msg;
     if (asprintf(&msg, "worker enqueue failed: %s", reason) < 0)
         return NULL;
-    char *r = json_object_of_strings(ret_len, "status", "error", "error", msg, "placeId", place_id,
-                                     "jobId", job_id, "timestamp", timestamp, NULL);
+    char *r = response_object(ret_len, "status", "error", "error", msg, "placeId", place_id,
+                              "jobId", job_id, "timestamp", timestamp, NULL);
     free(msg);
     return r;
 }
@@ -53,7 +53,7 @@ char *response_worker_error(const char *reason, const char *place_id, const char
 char *response_health(const char *timestamp, const char *uptime, const char *worker_url,
                       size_t *ret_len)
 {
-    return json_object_of_strings(ret_len, "status", "healthy", "service", "argus-orchestrator",
-                                  "timestamp", timestamp, "uptime", uptime, "worker_url",
-                                  worker_url, NULL);
+    return response_object(ret_len, "status", "healthy", "service", "argus-orchestrator",
+                           "timestamp", timestamp, "uptime", uptime, "worker_url", worker_url,
+                           NULL);
 }

@@ -3,12 +3,12 @@
 
 #include <stddef.h>
 
-/* JSON bodies of SPEC.md's answers. Each returns a malloc'd NUL-terminated string (NULL when out
- * of memory) and its length in *ret_len. `timestamp` is RFC 3339. */
+/* JSON bodies of the answers of README.md's "API". Each returns a malloc'd NUL-terminated string
+ * (NULL when out of memory) and its length in *ret_len. `timestamp` is RFC 3339. */
 
 /* A flat object of string members from a NULL-terminated list of key, value pairs; a pair with a
  * NULL value is left out. */
-char *json_object_of_strings(size_t *ret_len, const char *key, ...) __attribute__((sentinel));
+char *response_object(size_t *ret_len, const char *key, ...) __attribute__((sentinel));
 
 char *response_enqueued(const char *place_id, const char *job_id, const char *timestamp,
                         size_t *ret_len);

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "credentials.h"
 #include "job.h"
 #include "log.h"
@@ -376,14 +377,14 @@ static void handle_ready(Manager *m, h2o_req_t *req, const char *request_id)
     log_debug(MSGID_REQUEST, LOG_FIELDS(.request_id = request_id, .http_status = ready ? 200 : 503),
               "readiness probe");
     if (ready)
-        body = json_object_of_strings(&len, "status", "ready", "service", "argus-orchestrator",
-                                      "timestamp", ts, "worker_url", m->config.worker_url, NULL);
+        body = response_object(&len, "status", "ready", "service", "argus-orchestrator",
+                               "timestamp", ts, "worker_url", m->config.worker_url, NULL);
     else {
         if (asprintf(&err, "circuit breaker open: %s", why && why[0] ? why : "worker failing") < 0)
             err = NULL;
-        body = json_object_of_strings(
-            &len, "status", "unavailable", "error", err ? err : "circuit breaker open", "service",
-            "argus-orchestrator", "timestamp", ts, "worker_url", m->config.worker_url, NULL);
+        body = response_object(&len, "status", "unavailable", "error",
+                               err ? err : "circuit breaker open", "service", "argus-orchestrator",
+                               "timestamp", ts, "worker_url", m->config.worker_url, NULL);
         add_retry_after(req, retry_after);
     }
     free(err);

@@ -10,7 +10,7 @@
 typedef struct Manager Manager;
 
 /* One handler on "/" that answers every path: POST /enqueue, GET|HEAD /health, and the 404 and
- * 405 answers of SPEC.md. */
+ * 405 answers (README.md, "API"). */
 int routes_register(h2o_pathconf_t *pathconf, Manager *m);
 
 /* Whether a client's X-Request-Id can be taken as is: 1 to REQUEST_ID_MAX printable ASCII

@@ -40,7 +40,7 @@ int server_init(Server *s, const Config *c, uv_loop_t *loop)
         h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     s->pathconf = h2o_config_register_path(host, "/", 0);
     /* h2o answers some errors itself (malformed requests, 413) from the host's fallback path:
-     * both paths get the filter that gives those answers SPEC.md's JSON shape. */
+     * both paths get the filter that gives those answers the JSON shape of README.md's "API". */
     error_filter_init(&s->errors);
     error_filter_register(s->pathconf, &s->errors);
     error_filter_register(&host->fallback_path, &s->errors);

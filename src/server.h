@@ -76,12 +76,12 @@ struct Server {
     void *userdata;
 };
 
-/* Sets up h2o's configuration (limits, timeouts, HTTP/2 on or off) and its context on loop.
- * Register handlers on s->pathconf before accepting. */
+/* Sets up h2o's configuration (limits, timeouts, HTTP/2 on or off) for loop; server_listen
+ * makes its context. Register handlers on s->pathconf before server_listen. */
 int server_init(Server *s, const Config *c, uv_loop_t *loop);
 
-/* Takes the sockets systemd passed (TCP and AF_UNIX streams), or binds [::]:port. Returns the
- * number of listeners, or a negative errno. */
+/* Sets up h2o's context, then takes the sockets systemd passed (TCP and AF_UNIX streams), or
+ * binds [::]:port. Returns the number of listeners, or a negative errno. */
 int server_listen(Server *s, uint16_t port);
 
 /* Describes the listeners ("[::]:8080, /run/x.sock") into buf. */

@@ -8,14 +8,6 @@
 #define RFC3339_MAX sizeof("-9223372036854775808-12-31T23:59:59Z")
 #define GO_DURATION_MAX 40
 
-/* Microseconds on the given clock (CLOCK_MONOTONIC for durations). */
-static inline uint64_t clock_usec(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
-}
-
 /* "2024-01-15T10:30:00Z": RFC 3339, UTC, whole seconds. */
 int format_rfc3339(time_t t, char buf[static RFC3339_MAX]);
 

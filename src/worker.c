@@ -11,12 +11,12 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "clock.h"
 #include "curl-event.h"
 #include "inflight.h"
 #include "job.h"
 #include "log.h"
 #include "macro.h"
-#include "timefmt.h"
 
 typedef struct WorkerCall WorkerCall;
 

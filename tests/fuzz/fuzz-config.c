@@ -5,11 +5,11 @@
  * - config_load asks for a name that is not an environment variable name;
  * - a failure does not name a variable it read and the value that was given for it, or leaves
  *   memory in the Config;
- * - a value loaded for one of SPEC.md's variables is not the one given (or the documented
- *   default when none is);
+ * - a value loaded for one of the variables of README.md's "Configuration" is not the one given (or
+ * the documented default when none is);
  * - config_dump leaves out a variable that config_load read, or prints one twice;
  * - config_dump's output, loaded again, does not give the same Config and the same dump.
- * Variables that SPEC.md does not list (src/config.c has more) are checked by the round trip and,
+ * Variables that table does not list (src/config.c has more) are checked by the round trip and,
  * for numbers, by value. Built by scripts/fuzz. */
 #include <errno.h>
 #include <stdbool.h>
@@ -30,7 +30,7 @@
         }                                                                                          \
     } while (0)
 
-/* SPEC.md's variables, with their documented defaults. */
+/* README.md's "Configuration" variables, with their documented defaults. */
 enum {
     V_PORT,
     V_WORKER_NODE_URL,
@@ -201,7 +201,8 @@ static bool one_of_ci(const char *v, const char *const *words)
     return false;
 }
 
-/* Each of SPEC.md's variables was read and holds the value given, or the documented default. */
+/* Each of the documented variables was read and holds the value given, or the documented default.
+ */
 static void check_loaded(const Config *c, Env *env)
 {
     for (int i = 0; i < N_SPEC_VARS; i++) {

@@ -125,7 +125,8 @@ static bool ref_utf8_is_valid(const unsigned char *s, size_t n)
     return true;
 }
 
-/* The answer SPEC.md calls for, given json-c's parse of a body that json_check accepted. */
+/* The answer README.md's "POST /enqueue" calls for, given json-c's parse of a body that json_check
+ * accepted. */
 static JobError expected_error(json_object *o, const char **ret_place_id)
 {
     json_object *p;
@@ -179,7 +180,7 @@ static void check_body(const char *body, size_t len, ...)
     json_object_put(o);
 }
 
-/* json_object_of_strings (the JSON writer under every response and log line) on any string, as a
+/* response_object (the JSON writer under every response and log line) on any string, as a
  * value and as a key: the body is valid UTF-8 JSON whatever the string (what is not UTF-8 becomes
  * U+FFFD), and json-c reads back the very bytes of a valid string. */
 static void check_writer(const char *v)
@@ -188,7 +189,7 @@ static void check_writer(const char *v)
     bool utf8 = ref_utf8_is_valid((const unsigned char *)v, vl);
     json_object *o = NULL, *m;
 
-    char *b = json_object_of_strings(&bl, "skipped", (const char *)NULL, "k", v, NULL);
+    char *b = response_object(&bl, "skipped", (const char *)NULL, "k", v, NULL);
     CHECK(b && strlen(b) == bl);
     CHECK(json_check(b, bl, REQUEST_JSON_MAX_DEPTH));
     CHECK(jsonc_accepts_flags(b, bl, REQUEST_JSON_MAX_DEPTH, JSON_TOKENER_STRICT, &o));
@@ -203,7 +204,7 @@ static void check_writer(const char *v)
     json_object_put(o);
     free(b);
 
-    b = json_object_of_strings(&bl, v, "v", NULL);
+    b = response_object(&bl, v, "v", NULL);
     CHECK(b && strlen(b) == bl);
     CHECK(json_check(b, bl, REQUEST_JSON_MAX_DEPTH));
     o = NULL;

@@ -66,7 +66,7 @@ static void assert_json_response(const Response *r)
     assert_int_equal(strtoul(cl, NULL, 10), r->body ? strlen(r->body) : 0);
 }
 
-/* A body of SPEC.md's error shape with exactly this message. */
+/* A body of the error shape of README.md's "API" with exactly this message. */
 static void assert_error(const Response *r, long status, const char *message)
 {
     assert_int_equal(r->status, status);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/config.h: config_load over a table, config_dump, parse_uint32, log levels. */
+/* Unit tests of src/config.h, src/parse-util.h and src/log-level.h: config_load over a table,
+ * config_dump, parse_uint32, log levels. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <errno.h>
 
 #include "config.h"
+#include "parse-util.h"
 
 typedef struct Var {
     const char *name;

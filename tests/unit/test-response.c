@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/response.h: every JSON body parses back to exactly SPEC.md's members. */
+/* Unit tests of src/response.h: every JSON body parses back to exactly the members of README.md's
+ * "API". */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,16 +134,16 @@ static void test_of_strings_skips_null(void **state)
 {
     (void)state;
     size_t len = 0;
-    char *b = json_object_of_strings(&len, "a", "1", "b", NULL, "c", "3", NULL);
+    char *b = response_object(&len, "a", "1", "b", NULL, "c", "3", NULL);
     assert_exact(b, len, "a", "1", "c", "3", NULL);
     free(b);
 
-    b = json_object_of_strings(&len, "a", NULL, NULL);
+    b = response_object(&len, "a", NULL, NULL);
     assert_exact(b, len, NULL);
     assert_string_equal(b, "{}");
     free(b);
 
-    b = json_object_of_strings(&len, NULL, NULL);
+    b = response_object(&len, NULL, NULL);
     assert_string_equal(b, "{}");
     assert_int_equal(len, 2);
     free(b);
@@ -158,7 +159,7 @@ static void test_of_strings_exact_text(void **state)
 {
     (void)state;
     size_t len = 0;
-    char *b = json_object_of_strings(&len, "status", "ok", "n", "1", NULL);
+    char *b = response_object(&len, "status", "ok", "n", "1", NULL);
     assert_string_equal(b, "{\"status\":\"ok\",\"n\":\"1\"}");
     assert_int_equal(len, strlen(b));
     free(b);
@@ -172,7 +173,7 @@ static void test_of_strings_escaping(void **state)
                                  "d\x7f"
                                  "u\xc3\xa9!";
     size_t len = 0;
-    char *b = json_object_of_strings(&len, "k\"ey", tricky, NULL);
+    char *b = response_object(&len, "k\"ey", tricky, NULL);
     assert_non_null(b);
     assert_int_equal(len, strlen(b));
 
@@ -206,7 +207,7 @@ static void test_of_strings_long_value(void **state)
         v[i] = "ab\"\\\n"[i % 5];
     v[n] = '\0';
     size_t len = 0;
-    char *b = json_object_of_strings(&len, "v", v, NULL);
+    char *b = response_object(&len, "v", v, NULL);
     assert_exact(b, len, "v", v, NULL);
     free(b);
     free(v);
