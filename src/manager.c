@@ -21,17 +21,18 @@
 
 static void manager_notify_status(Manager *m)
 {
-    const char *worker = !m->stats.worker_seen       ? "not yet contacted"
-                         : m->stats.worker_answering ? "answering"
-                                                     : "not answering";
+    const Metrics *mt = &m->metrics;
+    const char *worker = !mt->worker_seen       ? "not yet contacted"
+                         : mt->worker_answering ? "answering"
+                                                : "not answering";
     if (m->stopping)
         sd_notifyf(false, "STATUS=Draining: %u request(s) in flight", m->pending);
     else
         sd_notifyf(
             false, "STATUS=Serving on %s; %llu enqueued, %llu failed, %llu rejected; worker %s",
-            m->listen_desc, (unsigned long long)m->stats.enqueued,
-            (unsigned long long)m->stats.failed, (unsigned long long)m->stats.rejected, worker);
-    m->status_sent = m->stats;
+            m->listen_desc, (unsigned long long)mt->jobs_enqueued,
+            (unsigned long long)mt->jobs_failed, (unsigned long long)mt->requests_rejected, worker);
+    m->status_sent_events = metrics_status_events(mt);
 }
 
 /* After a burst the heap keeps what it held at the peak (pooled curl handles, freed buffers):
@@ -48,10 +49,11 @@ static void manager_release_memory(Manager *m)
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     Manager *m = userdata;
-    if (memcmp(&m->status_sent, &m->stats, sizeof(m->stats)) != 0)
+    uint64_t events = metrics_status_events(&m->metrics);
+    if (events != m->status_sent_events)
         manager_notify_status(m);
-    bool quiet = memcmp(&m->stats_at_tick, &m->stats, sizeof(m->stats)) == 0;
-    m->stats_at_tick = m->stats;
+    bool quiet = events == m->events_at_tick;
+    m->events_at_tick = events;
     if (!quiet)
         m->memory_released = false;
     else if (!m->memory_released && !m->stopping && m->pending == 0 &&
@@ -312,7 +314,8 @@ int manager_run(Manager *m)
     if (r < 0)
         return r;
     log_info(MSGID_STOPPED, NULL, "stopped: %llu enqueued, %llu failed",
-             (unsigned long long)m->stats.enqueued, (unsigned long long)m->stats.failed);
+             (unsigned long long)m->metrics.jobs_enqueued,
+             (unsigned long long)m->metrics.jobs_failed);
     return 0;
 }
 

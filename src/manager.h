@@ -12,16 +12,8 @@
 #include "uv-event.h"
 #include "worker.h"
 
-typedef struct Stats {
-    uint64_t enqueued;
-    uint64_t failed;
-    uint64_t rejected;
-    bool worker_answering; /* outcome of the last worker call */
-    bool worker_seen;      /* any worker call finished yet */
-} Stats;
-
 /* The context object: owns the loop, the configuration, the HTTP server, the worker client and
- * the counters. Every callback gets it (or a child) as userdata. */
+ * the counters (metrics). Every callback gets it (or a child) as userdata. */
 typedef struct Manager {
     sd_event *event;
     Config config;
@@ -35,9 +27,10 @@ typedef struct Manager {
     uint64_t started_realtime_usec;
     unsigned pending; /* enqueue requests waiting for the worker */
     bool stopping;
-    Stats stats;
-    Stats status_sent;
-    Stats stats_at_tick;  /* of the last status tick: a tick without jobs is a quiet one */
+    /* metrics_status_events() when STATUS= was last sent, and at the last status tick: a tick
+     * without jobs is a quiet one */
+    uint64_t status_sent_events;
+    uint64_t events_at_tick;
     bool memory_released; /* since the last job */
     uint64_t rng[2];      /* xorshift128+, seeded from getrandom(): request ids */
     time_t timestamp_sec;

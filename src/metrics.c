@@ -29,6 +29,11 @@ void metrics_count_request(Metrics *m, MetricsRoute route, int status)
     m->requests[route][i]++;
 }
 
+uint64_t metrics_status_events(const Metrics *m)
+{
+    return m->jobs_enqueued + m->jobs_failed + m->requests_rejected;
+}
+
 void metrics_observe(Histogram *h, uint64_t usec)
 {
     size_t i = 0;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,16 @@ typedef struct Metrics {
     /* Error answers that h2o made itself (malformed or oversized requests), by status: index
      * status - 400, for 400 to 599. */
     uint64_t protocol_errors[METRICS_PROTOCOL_STATUSES];
+
+    /* For STATUS= and the stop line, not in the exposition: POST /enqueue requests by outcome,
+     * each counted whether or not its client was still there for the answer... */
+    uint64_t jobs_enqueued; /* the worker took the job */
+    uint64_t jobs_failed;   /* the worker failed it, or the breaker was open */
+    /* ...requests refused before anything was forwarded (any route)... */
+    uint64_t requests_rejected;
+    /* ...and the worker as the last finished call saw it. */
+    bool worker_seen;      /* any call finished yet */
+    bool worker_answering; /* the last one got an answer (2xx or an error status) */
 } Metrics;
 
 /* What the renderer reads from elsewhere at the moment of the scrape. */
@@ -62,6 +73,9 @@ typedef struct MetricsGauges {
 } MetricsGauges;
 
 void metrics_count_request(Metrics *m, MetricsRoute route, int status);
+/* jobs_enqueued + jobs_failed + requests_rejected: it moves whenever anything STATUS= shows
+ * (but the listeners and the drain) changes, for the worker flags change only with a job. */
+uint64_t metrics_status_events(const Metrics *m);
 void metrics_observe(Histogram *h, uint64_t usec);
 /* An error answer of h2o's own (a status from 400 to 599; others are not counted). */
 void metrics_count_protocol_error(Metrics *m, int status);

@@ -188,7 +188,7 @@ static void request_id_setup(Manager *m, h2o_req_t *req, char id[static REQUEST_
 static void reject(Manager *m, h2o_req_t *req, MetricsRoute route, int status, const char *message,
                    const char *request_id)
 {
-    m->stats.rejected++;
+    m->metrics.requests_rejected++;
     log_info(MSGID_REJECTED,
              LOG_FIELDS(.request_id = request_id, .http_status = status, .error = message),
              "request rejected: %.*s %.*s: %s", (int)req->method.len, req->method.base,
@@ -215,10 +215,10 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
     int status = r->outcome == WORKER_OK ? 202 : worker_outcome_http_status(r->outcome);
     int64_t duration = (int64_t)(clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
 
-    m->stats.worker_seen = true;
-    m->stats.worker_answering = r->outcome == WORKER_OK || r->outcome == WORKER_HTTP_ERROR;
+    m->metrics.worker_seen = true;
+    m->metrics.worker_answering = r->outcome == WORKER_OK || r->outcome == WORKER_HTTP_ERROR;
     if (r->outcome == WORKER_OK) {
-        m->stats.enqueued++;
+        m->metrics.jobs_enqueued++;
         log_info(MSGID_ENQUEUED,
                  LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
                             .request_id = pe->request_id, .http_status = status,
@@ -227,7 +227,7 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
                             .has_duration = true),
                  "job enqueued successfully");
     } else {
-        m->stats.failed++;
+        m->metrics.jobs_failed++;
         log_error(MSGID_ENQUEUE_FAILED,
                   LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
                              .request_id = pe->request_id, .http_status = status,
@@ -270,7 +270,7 @@ static void fail_fast(Manager *m, h2o_req_t *req, const PendingEnqueue *pe,
                       const WorkerEnqueueResult *res)
 {
     const char *why = res->reason;
-    m->stats.failed++;
+    m->metrics.jobs_failed++;
     log_warn(MSGID_ENQUEUE_FAILED,
              LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
                         .request_id = pe->request_id, .http_status = 503,
