@@ -159,17 +159,17 @@ static int serve(Config *config, char *token)
     raise_fd_limit();
 
     /* Once, before anything else could start a thread (libcurl's rule). */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        r = -EIO;
-    else
-        r = manager_new(config, &m);
-    if (r < 0) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         config_done(config);
         free(token);
+        r = -EIO;
+    } else
+        r = manager_new(config, token, &m);
+    if (r < 0) {
+        config_done(config);
         log_error(NULL, NULL, "failed to set up: %s", strerror(-r));
         return EXIT_FAILURE;
     }
-    m->api_token = token;
     r = manager_listen(m);
     if (r < 0) {
         log_error(NULL, NULL, "failed to listen: %s", strerror(-r));

@@ -26,7 +26,7 @@ static void manager_notify_status(Manager *m)
                          : mt->worker_answering ? "answering"
                                                 : "not answering";
     if (m->stopping)
-        sd_notifyf(false, "STATUS=Draining: %u request(s) in flight", m->pending);
+        sd_notifyf(false, "STATUS=Draining: %u request(s) in flight", manager_pending(m));
     else
         sd_notifyf(
             false, "STATUS=Serving on %s; %llu enqueued, %llu failed, %llu rejected; worker %s",
@@ -56,7 +56,7 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
     m->events_at_tick = events;
     if (!quiet)
         m->memory_released = false;
-    else if (!m->memory_released && !m->stopping && m->pending == 0 &&
+    else if (!m->memory_released && !m->stopping && manager_pending(m) == 0 &&
              worker_in_flight(m->worker) == 0) {
         manager_release_memory(m);
         m->memory_released = true;
@@ -74,7 +74,7 @@ static int on_post(sd_event_source *s, void *userdata)
 
 static void manager_check_drained(Manager *m)
 {
-    if (m->stopping && m->pending == 0 && m->server.n_conns == 0 &&
+    if (m->stopping && manager_pending(m) == 0 && m->server.n_conns == 0 &&
         worker_in_flight(m->worker) == 0)
         (void)sd_event_exit(m->event, 0);
 }
@@ -97,7 +97,7 @@ static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata
     log_warn(MSGID_STOPPED, NULL,
              "shutdown timeout of %us reached with %u request(s) waiting on the worker; "
              "answering them 503",
-             m->config.shutdown_timeout_sec, m->pending);
+             m->config.shutdown_timeout_sec, manager_pending(m));
     (void)s;
     worker_cancel_all(m->worker);
     if (sd_event_add_time_relative(m->event, &m->final_timer, CLOCK_MONOTONIC, 1000000, 1000,
@@ -117,7 +117,7 @@ static void manager_begin_shutdown(Manager *m, const char *why)
     (void)sd_notify(false, "STOPPING=1");
     manager_notify_status(m);
     log_info(MSGID_STOPPING, NULL, "%s: stopping, draining %u in-flight request(s)", why,
-             m->pending);
+             manager_pending(m));
 
     uv_event_sync(&m->uv);
     server_drain(&m->server);
@@ -152,7 +152,7 @@ static void manager_update_idle(Manager *m)
 {
     if (m->stopping || m->config.idle_exit_sec == 0 || !m->server.socket_activated)
         return;
-    bool idle = m->server.n_conns == 0 && m->pending == 0;
+    bool idle = m->server.n_conns == 0 && manager_pending(m) == 0;
     if (!idle) {
         if (m->idle_timer)
             (void)sd_event_source_set_enabled(m->idle_timer, SD_EVENT_OFF);
@@ -177,38 +177,15 @@ static void on_conn_change(Server *s, void *userdata)
     manager_check_drained(m);
 }
 
-uint64_t manager_random(Manager *m)
+/* A POST /enqueue that waited for the worker is done. */
+static void on_api_pending_end(void *userdata)
 {
-    uint64_t s1 = m->rng[0];
-    const uint64_t s0 = m->rng[1];
-    m->rng[0] = s0;
-    s1 ^= s1 << 23;
-    m->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-    return m->rng[1] + s0;
-}
-
-void manager_pending_begin(Manager *m)
-{
-    m->pending++;
-}
-
-void manager_pending_end(Manager *m)
-{
-    m->pending--;
+    Manager *m = userdata;
     manager_update_idle(m);
     manager_check_drained(m);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
-
-/* Request ids need no secret randomness: without getrandom(), the clock and the pid do. */
-static void manager_seed_random(Manager *m)
-{
-    if (getrandom(m->rng, sizeof(m->rng), 0) != sizeof(m->rng) || (m->rng[0] | m->rng[1]) == 0) {
-        m->rng[0] = m->started_monotonic_usec | 1;
-        m->rng[1] = (uint64_t)getpid() << 32 | 0x9e3779b9;
-    }
-}
 
 /* A private loop, not sd_event_default(): the default one checks its thread with a gettid()
  * system call on every iteration. SIGTERM and SIGINT start the drain. */
@@ -227,7 +204,7 @@ static int manager_setup_event(Manager *m)
                                m);
 }
 
-/* The HTTP side (libuv, h2o, the handlers) and the worker client. */
+/* The HTTP side (libuv, h2o), the worker client and the handlers. */
 static int manager_setup_server(Manager *m)
 {
     int r = uv_event_attach(&m->uv, m->event);
@@ -239,10 +216,23 @@ static int manager_setup_server(Manager *m)
     m->server.on_conn_change = on_conn_change;
     m->server.errors.metrics = &m->metrics;
     m->server.userdata = m;
-    r = routes_register(m->server.pathconf, m);
+    r = worker_new(m->event, &m->config, &m->metrics, &m->worker);
     if (r < 0)
         return r;
-    return worker_new(m->event, &m->config, &m->metrics, &m->worker);
+    m->api =
+        routes_register(m->server.pathconf, &(const ApiSettings){
+                                                .config = &m->config,
+                                                .api_token = m->api_token,
+                                                .worker = m->worker,
+                                                .metrics = &m->metrics,
+                                                .server = &m->server,
+                                                .loop = &m->uv.loop,
+                                                .started_monotonic_usec = m->started_monotonic_usec,
+                                                .started_realtime_usec = m->started_realtime_usec,
+                                                .on_pending_end = on_api_pending_end,
+                                                .userdata = m,
+                                            });
+    return 0;
 }
 
 /* The log flush after each loop iteration and the status tick. */
@@ -262,21 +252,21 @@ static int manager_setup_timers(Manager *m)
     return 0;
 }
 
-int manager_new(Config *config, Manager **ret)
+int manager_new(Config *config, char *api_token, Manager **ret)
 {
     assert(config);
     assert(ret);
 
+    _cleanup_free_ char *token = api_token;
     _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
     m->config = *config;
     *config = (Config){0};
+    m->api_token = TAKE_PTR(token);
 
     m->started_monotonic_usec = clock_usec(CLOCK_MONOTONIC);
     m->started_realtime_usec = clock_usec(CLOCK_REALTIME);
-    manager_seed_random(m);
-    m->timestamp_sec = -1;
 
     int r = manager_setup_event(m);
     if (r < 0)

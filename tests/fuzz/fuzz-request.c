@@ -10,8 +10,8 @@
  * - the response bodies built from the outcome are JSON that parses back to what went in, and so
  *   is what the JSON writer makes of the input's first line, as a value and as a key (valid
  *   UTF-8 JSON whatever the line, U+FFFD in place of what is not UTF-8);
- * - the header helpers agree with small reference predicates written from routes.h's rules.
- * Built by scripts/fuzz; -DFUZZ_NO_ROUTES leaves the header helpers out. */
+ * - the header helpers agree with small reference predicates written from http-util.h's rules.
+ * Built by scripts/fuzz. */
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -21,13 +21,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http-util.h"
 #include "job.h"
 #include "json-check.h"
 #include "response.h"
 #include "timefmt.h"
-#ifndef FUZZ_NO_ROUTES
-#include "routes.h"
-#endif
 
 /* abort() with a line saying which invariant failed; libFuzzer then saves the input. */
 #define CHECK(cond)                                                                                \
@@ -297,8 +295,7 @@ static void check_timefmt(const uint8_t *data, size_t size, char ts[static RFC33
     CHECK(back == nsec);
 }
 
-#ifndef FUZZ_NO_ROUTES
-/* routes.h: 1 to REQUEST_ID_MAX printable ASCII characters, no spaces or quotes; since the value
+/* http-util.h: 1 to REQUEST_ID_MAX printable ASCII characters, no spaces or quotes; since the value
  * goes into JSON, no backslash either. (The apostrophe is taken as allowed.) */
 static bool ref_request_id_is_valid(const unsigned char *s, size_t len)
 {
@@ -310,7 +307,7 @@ static bool ref_request_id_is_valid(const unsigned char *s, size_t len)
     return true;
 }
 
-/* routes.h: the media type, before any ';' and without the optional whitespace (SP, HTAB) of
+/* http-util.h: the media type, before any ';' and without the optional whitespace (SP, HTAB) of
  * RFC 9110 around it, is application/json in any case. */
 static bool ref_content_type_is_json(const char *s, size_t len)
 {
@@ -340,7 +337,6 @@ static void check_header_value(const uint8_t *data, size_t len)
     CHECK(content_type_is_json(v, len) == ref_content_type_is_json(v, len));
     free(v);
 }
-#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -426,10 +422,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t line = 0;
     while (line < size && data[line] != '\0' && data[line] != '\n')
         line++;
-#ifndef FUZZ_NO_ROUTES
     check_header_value(data, line);
     check_header_value(data, size);
-#endif
     char *first = strndup((const char *)data, line);
     CHECK(first);
     check_writer(first);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/routes.h's pure helpers: X-Request-Id and Content-Type checks. */
+/* Unit tests of src/http-util.h's header helpers: X-Request-Id and Content-Type checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "routes.h"
+#include "http-util.h"
 
 /* Both helpers take (pointer, length) from h2o, with no NUL after the value: test them from an
  * exactly sized heap copy so that AddressSanitizer catches a read past the end. */

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#include "http-util.h"
+
+#include <strings.h>
+
+bool request_id_is_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] <= ' ' || s[i] > '~' || s[i] == '"' || s[i] == '\\')
+            return false;
+    return true;
+}
+
+bool content_type_is_json(const char *s, size_t len)
+{
+    static const char json[] = "application/json";
+    size_t i = 0;
+    while (i < len && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (len - i < sizeof(json) - 1 || strncasecmp(s + i, json, sizeof(json) - 1) != 0)
+        return false;
+    i += sizeof(json) - 1;
+    while (i < len && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    return i == len || s[i] == ';';
+}
+
+const char *http_reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Error";
+    }
+}
+
+uint64_t http_retry_after_sec(uint64_t usec)
+{
+    uint64_t sec = (usec + 999999) / 1000000;
+    return sec ? sec : 1;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+
+/* Pure HTTP helpers of the handlers (routes.c): no h2o, so that the fuzz targets and the unit
+ * tests link them alone. */
+
+/* Whether a client's X-Request-Id can be taken as is: 1 to REQUEST_ID_MAX printable ASCII
+ * characters, no spaces or quotes (it goes into headers, logs and JSON). */
+bool request_id_is_valid(const char *s, size_t len);
+
+/* Whether a Content-Type value names application/json, parameters allowed. */
+bool content_type_is_json(const char *s, size_t len);
+
+/* The reason phrase of the statuses the handlers answer; "Error" for another. */
+const char *http_reason_phrase(int status);
+
+/* Retry-After in whole seconds for a wait of usec: rounded up, at least 1. */
+uint64_t http_retry_after_sec(uint64_t usec);

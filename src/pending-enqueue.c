@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#include "pending-enqueue.h"
+
+#include <stdlib.h>
+
+/* Lives in the request's pool; tells the pending enqueue when the request dies first. */
+struct RequestGuard {
+    PendingEnqueue *pe;
+};
+
+static void on_guard_dispose(void *p)
+{
+    RequestGuard *g = p;
+    PendingEnqueue *pe = g->pe;
+    if (!pe)
+        return;
+    pe->req = NULL;
+    pe->guard = NULL;
+    server_conn_release(pe->conn);
+    pe->conn = NULL;
+}
+
+PendingEnqueue *pending_enqueue_new(h2o_req_t *req, void *owner)
+{
+    PendingEnqueue *pe = calloc(1, sizeof(*pe));
+    RequestGuard *g = pe ? h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_guard_dispose) : NULL;
+    if (!g) {
+        free(pe);
+        return NULL;
+    }
+    pe->owner = owner;
+    pe->req = req;
+    pe->guard = g;
+    g->pe = pe;
+    return pe;
+}
+
+void pending_enqueue_hold(PendingEnqueue *pe)
+{
+    pe->conn = server_conn_of(pe->req);
+    server_conn_hold(pe->conn);
+}
+
+h2o_req_t *pending_enqueue_untie(PendingEnqueue *pe)
+{
+    h2o_req_t *req = pe->req;
+    if (!req)
+        return NULL;
+    pe->guard->pe = NULL;
+    server_conn_release(pe->conn);
+    pe->req = NULL;
+    pe->guard = NULL;
+    pe->conn = NULL;
+    return req;
+}
+
+void pending_enqueue_free(PendingEnqueue *pe)
+{
+    if (!pe)
+        return;
+    if (pe->guard)
+        pe->guard->pe = NULL;
+    free(pe);
+}
