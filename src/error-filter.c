@@ -102,14 +102,13 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 {
     /* The routes answer every error in JSON: one that is not came from h2o itself. */
     if (req->res.status >= 400 && !is_json(req)) {
-        char msg[128], ts[RFC3339_MAX] = "", what[256];
+        char msg[128], what[256];
         size_t len;
         message_for(req, msg, sizeof(msg));
         snprintf(what, sizeof(what), "%.*s %.*s", (int)req->input.method.len,
                  req->input.method.base, (int)req->input.path.len, req->input.path.base);
         error_filter_note(((Filter *)self)->shared, "h2o", req->res.status, msg, what);
-        (void)format_rfc3339(time(NULL), ts);
-        char *body = response_error(msg, ts, &len);
+        char *body = response_error(msg, rfc3339_now(), &len);
         if (body) {
             h2o_iovec_t b = h2o_strdup(&req->pool, body, len);
             free(body);

@@ -171,23 +171,12 @@ static void send_journal(LogLevel level, const char *message_id, const LogFields
 static JsonWriter pending;
 static bool buffered;
 
-/* The RFC 3339 string of the current second, made once a second. */
-static const char *now_rfc3339(void)
-{
-    static time_t cached_sec = -1;
-    static char cached[RFC3339_MAX];
-    time_t t = time(NULL);
-    if (t != cached_sec && format_rfc3339(t, cached) == 0)
-        cached_sec = t;
-    return cached;
-}
-
 static void send_json_line(LogLevel level, const LogFields *f, const char *msg)
 {
     JsonWriter *w = &pending;
     json_writer_begin(w);
     json_writer_string(w, "level", log_level_to_string(level));
-    json_writer_string(w, "time", now_rfc3339());
+    json_writer_string(w, "time", rfc3339_now());
     json_writer_string(w, "msg", msg);
     if (f) {
         if (f->place_id)

@@ -13,10 +13,9 @@
 
 void raw_answer_error(int fd, int status, const char *reason_phrase, const char *message)
 {
-    char ts[RFC3339_MAX] = "", head[256];
+    char head[256];
     size_t body_len = 0;
-    (void)format_rfc3339(time(NULL), ts);
-    char *body = response_error(message, ts, &body_len);
+    char *body = response_error(message, rfc3339_now(), &body_len);
     int head_len = snprintf(head, sizeof(head),
                             "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                             "Content-Length: %zu\r\nConnection: close\r\n\r\n",

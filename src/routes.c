@@ -62,24 +62,11 @@ static void send_json(ApiHandler *h, h2o_req_t *req, MetricsRoute route, int sta
     free(body);
 }
 
-/* The RFC 3339 string of the current second, made once a second. */
-static void timestamp_now(ApiHandler *h, char ts[static RFC3339_MAX])
-{
-    time_t t = time(NULL);
-    if (t != h->timestamp_sec) {
-        if (format_rfc3339(t, h->timestamp) < 0)
-            h->timestamp[0] = '\0';
-        h->timestamp_sec = t;
-    }
-    memcpy(ts, h->timestamp, RFC3339_MAX);
-}
-
 static void send_error(ApiHandler *h, h2o_req_t *req, MetricsRoute route, int status,
                        const char *message)
 {
-    char ts[RFC3339_MAX];
+    const char *ts = rfc3339_now();
     size_t len = 0;
-    timestamp_now(h, ts);
     char *body = response_error(message, ts, &len);
     send_json(h, req, route, status, body, len);
 }
@@ -170,10 +157,9 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
     if (req) {
         uv_update_time(h->s.loop); /* called from sd-event: libuv's cached clock is stale */
 
-        char ts[RFC3339_MAX];
+        const char *ts = rfc3339_now();
         size_t len = 0;
         char *body;
-        timestamp_now(h, ts);
         if (r->outcome == WORKER_OK)
             body = response_enqueued(pe->place_id, pe->job_id, ts, &len);
         else {
@@ -204,9 +190,8 @@ static void fail_fast(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *pe,
                         .request_id = pe->request_id, .http_status = 503,
                         .worker_url = h->s.config->worker_enqueue, .error = "circuit breaker open"),
              "enqueue failed fast: circuit breaker open (%s)", why ? why : "worker failing");
-    char ts[RFC3339_MAX];
+    const char *ts = rfc3339_now();
     size_t len = 0;
-    timestamp_now(h, ts);
     add_retry_after(req, res->retry_after_usec);
     char *body = response_worker_error("circuit breaker open", pe->place_id, pe->job_id, ts, &len);
     send_json(h, req, ROUTE_ENQUEUE, 503, body, len);
@@ -271,8 +256,8 @@ static int handle_enqueue(ApiHandler *h, h2o_req_t *req, const char *request_id)
 
 static void handle_health(ApiHandler *h, h2o_req_t *req, const char *request_id)
 {
-    char ts[RFC3339_MAX], uptime[GO_DURATION_MAX];
-    timestamp_now(h, ts);
+    const char *ts = rfc3339_now();
+    char uptime[GO_DURATION_MAX];
     uint64_t up_sec = (clock_usec(CLOCK_MONOTONIC) - h->s.started_monotonic_usec) / 1000000ULL;
     format_go_duration(up_sec * 1000000000ULL, uptime);
     size_t len = 0;
@@ -285,8 +270,7 @@ static void handle_health(ApiHandler *h, h2o_req_t *req, const char *request_id)
 /* Readiness for load balancers: 503 while the breaker is open, without calling the worker. */
 static void handle_ready(ApiHandler *h, h2o_req_t *req, const char *request_id)
 {
-    char ts[RFC3339_MAX];
-    timestamp_now(h, ts);
+    const char *ts = rfc3339_now();
     uint64_t retry_after;
     const char *why;
     size_t len = 0;
@@ -407,6 +391,5 @@ ApiHandler *routes_register(h2o_pathconf_t *pathconf, const ApiSettings *setting
     h->super.on_req = on_req;
     h->s = *settings;
     api_seed_random(h);
-    h->timestamp_sec = -1;
     return h;
 }

@@ -3,12 +3,10 @@
 
 #include <h2o.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "config.h"
 #include "metrics.h"
 #include "server.h"
-#include "timefmt.h"
 #include "worker.h"
 
 /* What the API handlers are given by their owner; all of it must outlive them. */
@@ -33,8 +31,6 @@ typedef struct ApiHandler {
     ApiSettings s;
     unsigned pending; /* POST /enqueue requests waiting for the worker */
     uint64_t rng[2];  /* xorshift128+, seeded from getrandom(): request ids */
-    time_t timestamp_sec;
-    char timestamp[RFC3339_MAX]; /* of timestamp_sec */
 } ApiHandler;
 
 /* One handler on "/" that answers every path: POST /enqueue, GET|HEAD /health, /ready and

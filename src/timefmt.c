@@ -15,6 +15,19 @@ int format_rfc3339(time_t t, char buf[static RFC3339_MAX])
     return 0;
 }
 
+const char *rfc3339_now(void)
+{
+    static time_t cached_sec = -1;
+    static char cached[RFC3339_MAX];
+    time_t t = time(NULL);
+    if (t != cached_sec) {
+        if (format_rfc3339(t, cached) < 0)
+            cached[0] = '\0';
+        cached_sec = t;
+    }
+    return cached;
+}
+
 /* Writes v backwards into buf ending at *w, as Go's fmtInt does. */
 static void put_int(char *buf, size_t *w, uint64_t v)
 {
