@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "json-writer.h"
+#include "macro.h"
 #include "timefmt.h"
 #include "utf8.h"
 
@@ -63,6 +65,57 @@ static int level_to_priority(LogLevel l)
     default:
         return LOG_ERR;
     }
+}
+
+/* The optional fields of an event, in the order both sinks write them: a new field is a member
+ * of LogFields and a line here. */
+typedef enum LogFieldType {
+    FIELD_STRING,   /* const char *, left out when NULL */
+    FIELD_INT,      /* int, left out when 0 */
+    FIELD_DURATION, /* duration_usec, with has_duration: microseconds in the journal, Go's
+                     * duration string in JSON */
+} LogFieldType;
+
+typedef struct LogFieldDef {
+    const char *journal; /* the journal field's name */
+    const char *json;    /* the JSON member's name */
+    LogFieldType type;
+    size_t offset; /* in LogFields */
+} LogFieldDef;
+
+static const LogFieldDef log_fields[] = {
+    {"PLACE_ID", "placeId", FIELD_STRING, offsetof(LogFields, place_id)},
+    {"JOB_ID", "jobId", FIELD_STRING, offsetof(LogFields, job_id)},
+    {"REQUEST_ID", "requestId", FIELD_STRING, offsetof(LogFields, request_id)},
+    {"HTTP_STATUS", "status", FIELD_INT, offsetof(LogFields, http_status)},
+    {"DURATION_USEC", "duration", FIELD_DURATION, offsetof(LogFields, duration_usec)},
+    {"WORKER_URL", "workerUrl", FIELD_STRING, offsetof(LogFields, worker_url)},
+    {"WORKER_STATUS", "workerStatus", FIELD_INT, offsetof(LogFields, worker_status)},
+    {"ATTEMPT", "attempt", FIELD_INT, offsetof(LogFields, attempt)},
+    {"ERROR", "error", FIELD_STRING, offsetof(LogFields, error)},
+};
+
+static const char *field_string(const LogFields *f, const LogFieldDef *d)
+{
+    return *(const char *const *)((const char *)f + d->offset);
+}
+
+static int field_int(const LogFields *f, const LogFieldDef *d)
+{
+    return *(const int *)((const char *)f + d->offset);
+}
+
+static bool field_present(const LogFields *f, const LogFieldDef *d)
+{
+    switch (d->type) {
+    case FIELD_STRING:
+        return field_string(f, d) != NULL;
+    case FIELD_INT:
+        return field_int(f, d) != 0;
+    case FIELD_DURATION:
+        return f->has_duration;
+    }
+    return false;
 }
 
 #define MAX_FIELDS 16
@@ -141,25 +194,21 @@ static void send_journal(LogLevel level, const char *message_id, const LogFields
     entry_add(&e, "SYSLOG_IDENTIFIER=argus-orchestrator");
     if (message_id)
         entry_add(&e, "MESSAGE_ID=%s", message_id);
-    if (f) {
-        if (f->place_id)
-            entry_add(&e, "PLACE_ID=%s", f->place_id);
-        if (f->job_id)
-            entry_add(&e, "JOB_ID=%s", f->job_id);
-        if (f->request_id)
-            entry_add(&e, "REQUEST_ID=%s", f->request_id);
-        if (f->http_status)
-            entry_add(&e, "HTTP_STATUS=%d", f->http_status);
-        if (f->has_duration)
-            entry_add(&e, "DURATION_USEC=%lld", (long long)f->duration_usec);
-        if (f->worker_url)
-            entry_add(&e, "WORKER_URL=%s", f->worker_url);
-        if (f->worker_status)
-            entry_add(&e, "WORKER_STATUS=%d", f->worker_status);
-        if (f->attempt)
-            entry_add(&e, "ATTEMPT=%d", f->attempt);
-        if (f->error)
-            entry_add(&e, "ERROR=%s", f->error);
+    for (size_t i = 0; f && i < ELEMENTSOF(log_fields); i++) {
+        const LogFieldDef *d = &log_fields[i];
+        if (!field_present(f, d))
+            continue;
+        switch (d->type) {
+        case FIELD_STRING:
+            entry_add(&e, "%s=%s", d->journal, field_string(f, d));
+            break;
+        case FIELD_INT:
+            entry_add(&e, "%s=%d", d->journal, field_int(f, d));
+            break;
+        case FIELD_DURATION:
+            entry_add(&e, "%s=%lld", d->journal, (long long)f->duration_usec);
+            break;
+        }
     }
     sd_journal_sendv(e.iov, e.n);
     for (int i = 0; i < e.n_heap; i++)
@@ -178,28 +227,24 @@ static void send_json_line(LogLevel level, const LogFields *f, const char *msg)
     json_writer_string(w, "level", log_level_to_string(level));
     json_writer_string(w, "time", rfc3339_now());
     json_writer_string(w, "msg", msg);
-    if (f) {
-        if (f->place_id)
-            json_writer_string(w, "placeId", f->place_id);
-        if (f->job_id)
-            json_writer_string(w, "jobId", f->job_id);
-        if (f->request_id)
-            json_writer_string(w, "requestId", f->request_id);
-        if (f->http_status)
-            json_writer_int(w, "status", f->http_status);
-        if (f->has_duration) {
-            char d[GO_DURATION_MAX];
-            format_go_duration((uint64_t)f->duration_usec * 1000ULL, d);
-            json_writer_string(w, "duration", d);
+    for (size_t i = 0; f && i < ELEMENTSOF(log_fields); i++) {
+        const LogFieldDef *d = &log_fields[i];
+        if (!field_present(f, d))
+            continue;
+        switch (d->type) {
+        case FIELD_STRING:
+            json_writer_string(w, d->json, field_string(f, d));
+            break;
+        case FIELD_INT:
+            json_writer_int(w, d->json, field_int(f, d));
+            break;
+        case FIELD_DURATION: {
+            char dur[GO_DURATION_MAX];
+            format_go_duration((uint64_t)f->duration_usec * 1000ULL, dur);
+            json_writer_string(w, d->json, dur);
+            break;
         }
-        if (f->worker_url)
-            json_writer_string(w, "workerUrl", f->worker_url);
-        if (f->worker_status)
-            json_writer_int(w, "workerStatus", f->worker_status);
-        if (f->attempt)
-            json_writer_int(w, "attempt", f->attempt);
-        if (f->error)
-            json_writer_string(w, "error", f->error);
+        }
     }
     json_writer_end(w);
     json_writer_raw(w, "\n", 1);

@@ -19,7 +19,8 @@
 #define MSGID_REQUEST "dc1155837020477eadc5010f5d3f010f"
 #define MSGID_PROTOCOL_ERROR "baaf71ffbd0147ef80b3715a385d509b"
 
-/* Optional structured fields of an event; zero/NULL members are left out. */
+/* Optional structured fields of an event; zero/NULL members are left out. Both sinks write
+ * them from one table, log.c's log_fields (journal name, JSON name, type). */
 typedef struct LogFields {
     const char *place_id;
     const char *job_id;
