@@ -7,32 +7,9 @@
 
 #include "utf8.h"
 
-static bool reserve(JsonWriter *w, size_t n)
-{
-    if (w->failed)
-        return false;
-    if (w->len + n + 1 <= w->cap)
-        return true;
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap < w->len + n + 1)
-        cap *= 2;
-    char *p = realloc(w->p, cap);
-    if (!p) {
-        w->failed = true;
-        return false;
-    }
-    w->p = p;
-    w->cap = cap;
-    return true;
-}
-
 void json_writer_raw(JsonWriter *w, const char *s, size_t n)
 {
-    if (!reserve(w, n))
-        return;
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-    w->p[w->len] = '\0';
+    buffer_append(&w->buf, s, n);
 }
 
 /* Bytes that cannot go out as they are: controls, '"', '\\', and anything past ASCII (which
@@ -64,9 +41,9 @@ static void put_escaped(JsonWriter *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n = strlen(s);
-    if (!reserve(w, 6 * n + 2)) /* worst case: every byte \u00XX (U+FFFD takes 3) */
+    if (!buffer_reserve(&w->buf, 6 * n + 2)) /* worst case: every byte \u00XX (U+FFFD takes 3) */
         return;
-    char *o = w->p + w->len;
+    char *o = w->buf.p + w->buf.len;
     *o++ = '"';
     const unsigned char *c = (const unsigned char *)s, *end = c + n;
     for (;;) {
@@ -119,7 +96,7 @@ static void put_escaped(JsonWriter *w, const char *s)
     }
     *o++ = '"';
     *o = '\0';
-    w->len = (size_t)(o - w->p);
+    w->buf.len = (size_t)(o - w->buf.p);
 }
 
 static void put_key(JsonWriter *w, const char *key)
@@ -163,18 +140,12 @@ void json_writer_int(JsonWriter *w, const char *key, long long value)
 
 char *json_writer_take(JsonWriter *w, size_t *ret_len)
 {
-    if (w->failed || !w->p) {
-        json_writer_free(w);
-        return NULL;
-    }
-    char *p = w->p;
-    *ret_len = w->len;
-    *w = (JsonWriter){0};
-    return p;
+    w->first = false;
+    return buffer_take(&w->buf, ret_len);
 }
 
 void json_writer_free(JsonWriter *w)
 {
-    free(w->p);
-    *w = (JsonWriter){0};
+    buffer_free(&w->buf);
+    w->first = false;
 }

@@ -4,13 +4,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buffer.h"
+
 /* Writes flat JSON objects into a growing buffer, escaping strings as RFC 8259 asks. What the
  * service answers and logs is a handful of string and number members: this is cheaper than
- * building json-c objects for them. A failed allocation sets `failed` and stops writing. */
+ * building json-c objects for them. A failed allocation sets buf.failed and stops writing. */
 typedef struct JsonWriter {
-    char *p;
-    size_t len, cap;
-    bool failed;
+    Buffer buf;
     bool first; /* no member written yet in the open object */
 } JsonWriter;
 

@@ -248,28 +248,28 @@ static void send_json_line(LogLevel level, const LogFields *f, const char *msg)
     }
     json_writer_end(w);
     json_writer_raw(w, "\n", 1);
-    if (w->failed) {
+    if (w->buf.failed) {
         /* out of memory: drop what was gathered rather than write half a line */
         json_writer_free(w);
         return;
     }
-    if (!buffered || w->len >= 64 * 1024)
+    if (!buffered || w->buf.len >= 64 * 1024)
         log_flush();
 }
 
 void log_flush(void)
 {
     size_t off = 0;
-    while (off < pending.len) {
-        ssize_t k = write(STDERR_FILENO, pending.p + off, pending.len - off);
+    while (off < pending.buf.len) {
+        ssize_t k = write(STDERR_FILENO, pending.buf.p + off, pending.buf.len - off);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
             break; /* stderr is gone: nothing else to tell it with */
         off += (size_t)k;
     }
-    pending.len = 0;
-    if (pending.cap > 256 * 1024)
+    pending.buf.len = 0;
+    if (pending.buf.cap > 256 * 1024)
         json_writer_free(&pending); /* a burst should not keep its memory */
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "process-metrics.h"
 
 static const int statuses[METRICS_STATUSES - 1] = {200, 202, 400, 401, 404, 405,
@@ -50,76 +51,47 @@ void metrics_count_protocol_error(Metrics *m, int status)
         m->protocol_errors[status - 400]++;
 }
 
-typedef struct Out {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} Out;
-
-__attribute__((format(printf, 2, 3))) static void put(Out *o, const char *fmt, ...)
+static void put_histogram(Buffer *o, const char *name, const char *help, const Histogram *h)
 {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            o->failed = true;
-            return;
-        }
-        if ((size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        size_t cap = (o->cap + (size_t)n) * 2;
-        char *p = realloc(o->p, cap);
-        if (!p) {
-            o->failed = true;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
-    }
-}
-
-static void put_histogram(Out *o, const char *name, const char *help, const Histogram *h)
-{
-    put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    buffer_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cumulative = 0;
     for (size_t i = 0; i < METRICS_BUCKETS; i++) {
         cumulative += h->buckets[i];
         if (i < METRICS_BUCKETS - 1)
-            put(o, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_bounds[i],
-                (unsigned long long)cumulative);
+            buffer_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_bounds[i],
+                          (unsigned long long)cumulative);
         else
-            put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
+            buffer_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
     }
-    put(o, "%s_sum %.6f\n%s_count %llu\n", name, (double)h->sum_usec / 1e6, name,
-        (unsigned long long)h->count);
+    buffer_printf(o, "%s_sum %.6f\n%s_count %llu\n", name, (double)h->sum_usec / 1e6, name,
+                  (unsigned long long)h->count);
 }
 
 /* Only the statuses seen, but always 400 (the malformed request), so that the series exists
  * from the start, as the 202 of argus_http_requests_total does. */
-static void put_protocol_errors(Out *o, const Metrics *m)
+static void put_protocol_errors(Buffer *o, const Metrics *m)
 {
-    put(o, "# HELP argus_http_protocol_errors_total Error answers that the HTTP layer made itself "
+    buffer_printf(
+        o, "# HELP argus_http_protocol_errors_total Error answers that the HTTP layer made itself "
            "(malformed or oversized requests), by status.\n"
            "# TYPE argus_http_protocol_errors_total counter\n");
     for (int i = 0; i < METRICS_PROTOCOL_STATUSES; i++)
         if (m->protocol_errors[i] || i == 0)
-            put(o, "argus_http_protocol_errors_total{status=\"%d\"} %llu\n", 400 + i,
-                (unsigned long long)m->protocol_errors[i]);
+            buffer_printf(o, "argus_http_protocol_errors_total{status=\"%d\"} %llu\n", 400 + i,
+                          (unsigned long long)m->protocol_errors[i]);
 }
 
 char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *version, size_t *ret_len)
 {
-    Out o = {.cap = 8192};
-    o.p = malloc(o.cap);
-    if (!o.p)
+    Buffer o = {0};
+    if (!buffer_reserve(&o, 8192 - 1)) {
+        buffer_free(&o);
         return NULL;
+    }
 
-    put(&o, "# HELP argus_http_requests_total HTTP requests answered, by route and status.\n"
-            "# TYPE argus_http_requests_total counter\n");
+    buffer_printf(&o,
+                  "# HELP argus_http_requests_total HTTP requests answered, by route and status.\n"
+                  "# TYPE argus_http_requests_total counter\n");
     for (size_t r = 0; r < _ROUTE_MAX; r++)
         for (size_t s = 0; s < METRICS_STATUSES; s++)
             if (m->requests[r][s] ||
@@ -127,18 +99,20 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
                 char status[8] = "other";
                 if (s < METRICS_STATUSES - 1)
                     snprintf(status, sizeof(status), "%d", statuses[s]);
-                put(&o, "argus_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
-                    route_names[r], status, (unsigned long long)m->requests[r][s]);
+                buffer_printf(&o, "argus_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+                              route_names[r], status, (unsigned long long)m->requests[r][s]);
             }
 
     put_protocol_errors(&o, m);
 
-    put(&o, "# HELP argus_worker_attempts_total Attempts at the worker node, by outcome.\n"
-            "# TYPE argus_worker_attempts_total counter\n");
+    buffer_printf(&o,
+                  "# HELP argus_worker_attempts_total Attempts at the worker node, by outcome.\n"
+                  "# TYPE argus_worker_attempts_total counter\n");
     for (size_t a = 0; a < _ATTEMPT_MAX; a++)
-        put(&o, "argus_worker_attempts_total{outcome=\"%s\"} %llu\n", attempt_names[a],
-            (unsigned long long)m->attempts[a]);
-    put(&o,
+        buffer_printf(&o, "argus_worker_attempts_total{outcome=\"%s\"} %llu\n", attempt_names[a],
+                      (unsigned long long)m->attempts[a]);
+    buffer_printf(
+        &o,
         "# HELP argus_worker_retries_total Attempts that were retries.\n"
         "# TYPE argus_worker_retries_total counter\n"
         "argus_worker_retries_total %llu\n"
@@ -161,7 +135,8 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
         (unsigned long long)m->retries, (unsigned long long)m->shared_calls, g->breaker_state,
         (unsigned long long)m->breaker_opened, (unsigned long long)g->in_flight,
         (unsigned long long)g->connections);
-    put(&o,
+    buffer_printf(
+        &o,
         "# HELP argus_pending_jobs Jobs waiting for the worker node, those whose client went "
         "away included.\n"
         "# TYPE argus_pending_jobs gauge\n"
@@ -183,21 +158,16 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
     put_histogram(&o, "argus_request_duration_seconds",
                   "Duration of POST /enqueue from arrival to answer.", &m->request_latency);
     char process[PROCESS_METRICS_MAX];
-    put(&o, "%s", process_metrics_text(process, sizeof(process)));
-    put(&o,
-        "# HELP process_start_time_seconds Start time of the process since unix epoch in "
-        "seconds.\n"
-        "# TYPE process_start_time_seconds gauge\n"
-        "process_start_time_seconds %.3f\n"
-        "# HELP argus_build_info The running version.\n"
-        "# TYPE argus_build_info gauge\n"
-        "argus_build_info{version=\"%s\"} 1\n",
-        g->start_time, version);
+    buffer_printf(&o, "%s", process_metrics_text(process, sizeof(process)));
+    buffer_printf(&o,
+                  "# HELP process_start_time_seconds Start time of the process since unix epoch in "
+                  "seconds.\n"
+                  "# TYPE process_start_time_seconds gauge\n"
+                  "process_start_time_seconds %.3f\n"
+                  "# HELP argus_build_info The running version.\n"
+                  "# TYPE argus_build_info gauge\n"
+                  "argus_build_info{version=\"%s\"} 1\n",
+                  g->start_time, version);
 
-    if (o.failed) {
-        free(o.p);
-        return NULL;
-    }
-    *ret_len = o.len;
-    return o.p;
+    return buffer_take(&o, ret_len);
 }

@@ -37,7 +37,7 @@ static void test_object_of_strings_and_ints(void **state)
     assert_int_equal(json_object_get_int(v), -42);
     json_object_put(o);
     free(s);
-    assert_null(w.p); /* taken */
+    assert_null(w.buf.p); /* taken */
 }
 
 static void test_integer_limits(void **state)
