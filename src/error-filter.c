@@ -11,9 +11,9 @@
 #include <time.h>
 
 #include "clock.h"
+#include "conn.h"
 #include "log.h"
 #include "response.h"
-#include "server.h"
 #include "timefmt.h"
 
 #define LOG_INTERVAL_USEC 1000000
@@ -133,7 +133,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 static void on_request_done(h2o_logger_t *self, h2o_req_t *req)
 {
     (void)self;
-    Conn *c = server_conn_of(req);
+    Conn *c = conn_of_request(req);
     if (c)
         c->written_at_request_done = req->version >= 0x200 ? SIZE_MAX : c->sock->bytes_written;
 }
@@ -154,7 +154,7 @@ void error_filter_on_socket_close(void *conn)
     if (c->written_at_request_done != SIZE_MAX &&
         c->sock->bytes_written - c->written_at_request_done == sizeof(H2O_BAD_REQUEST) - 1)
         error_filter_note(
-            &c->server->errors, "h2o", 400, "bad request",
+            c->errors, "h2o", 400, "bad request",
             "bytes that are not an HTTP/1 request (or a request head too large); connection "
             "closed");
 }

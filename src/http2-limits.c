@@ -8,7 +8,6 @@
 #include <sys/time.h>
 
 #include "log.h"
-#include "read-guard.h"
 
 #define SWEEP_INTERVAL_MS 1000
 
@@ -64,12 +63,13 @@ const char *http2_conn_over_time_limits(h2o_http2_conn_t *conn, const struct tim
 
 static void on_sweep(uv_timer_t *timer)
 {
-    Server *s = timer->data;
+    Http2Limits *lim = timer->data;
+    h2o_linklist_t *conns = &lim->ctx->http2._conns;
     struct timeval now;
     gettimeofday(&now, NULL);
-    for (h2o_linklist_t *l = s->ctx.http2._conns.next; l != &s->ctx.http2._conns; l = l->next) {
+    for (h2o_linklist_t *l = conns->next; l != conns; l = l->next) {
         h2o_http2_conn_t *conn = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, l);
-        const char *why = http2_conn_over_time_limits(conn, &now, s->h2_request_timeout_ms);
+        const char *why = http2_conn_over_time_limits(conn, &now, lim->request_timeout_ms);
         if (!why || !conn->sock)
             continue;
         log_info(MSGID_REJECTED, LOG_FIELDS(.error = why), "%s; closing the connection", why);
@@ -80,21 +80,23 @@ static void on_sweep(uv_timer_t *timer)
     }
 }
 
-int http2_limits_start(Server *s, uint64_t request_timeout_ms)
+int http2_limits_start(Http2Limits *l, uv_loop_t *loop, h2o_context_t *ctx,
+                       uint64_t request_timeout_ms)
 {
-    int r = uv_timer_init(s->loop, &s->h2_sweep);
+    int r = uv_timer_init(loop, &l->sweep);
     if (r < 0)
         return r;
-    s->h2_sweep.data = s;
-    s->h2_request_timeout_ms = request_timeout_ms;
-    s->h2_sweep_on = true;
-    return uv_timer_start(&s->h2_sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
+    l->sweep.data = l;
+    l->ctx = ctx;
+    l->request_timeout_ms = request_timeout_ms;
+    l->on = true;
+    return uv_timer_start(&l->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
 }
 
-void http2_limits_stop(Server *s)
+void http2_limits_stop(Http2Limits *l)
 {
-    if (!s->h2_sweep_on)
+    if (!l->on)
         return;
-    s->h2_sweep_on = false;
-    uv_close((uv_handle_t *)&s->h2_sweep, NULL);
+    l->on = false;
+    uv_close((uv_handle_t *)&l->sweep, NULL);
 }

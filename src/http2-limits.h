@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/time.h>
+#include <uv.h>
 
-#include "server.h"
+#include "conn.h"
 
 typedef struct st_h2o_http2_conn_t h2o_http2_conn_t;
 
@@ -18,9 +21,17 @@ typedef struct st_h2o_http2_conn_t h2o_http2_conn_t;
  *    frames over HEAD_MAX_BYTES, or a request with more than HEADERS_MAX fields (libh2o has no
  *    such limit for HTTP/2, and a one-byte HPACK index becomes a whole header field).
  * A connection that breaks one is closed. */
-int http2_limits_start(Server *s, uint64_t request_timeout_ms);
-/* Stops the checks (the uv loop must run afterwards to close the timer). */
-void http2_limits_stop(Server *s);
+typedef struct Http2Limits {
+    uv_timer_t sweep; /* the once-a-second check of the time limits */
+    bool on;
+    uint64_t request_timeout_ms;
+    h2o_context_t *ctx; /* whose HTTP/2 connections are checked */
+} Http2Limits;
+
+int http2_limits_start(Http2Limits *l, uv_loop_t *loop, h2o_context_t *ctx,
+                       uint64_t request_timeout_ms);
+/* Stops the checks (the uv loop must run afterwards to close the timer). Takes a zeroed one. */
+void http2_limits_stop(Http2Limits *l);
 
 /* The HTTP/2 connection a socket serves, or NULL for HTTP/1. */
 h2o_http2_conn_t *http2_conn_of_socket(h2o_socket_t *sock);

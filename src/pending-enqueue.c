@@ -37,7 +37,7 @@ PendingEnqueue *pending_enqueue_new(h2o_req_t *req, void *owner)
 
 void pending_enqueue_hold(PendingEnqueue *pe)
 {
-    pe->conn = server_conn_of(pe->req);
+    pe->conn = conn_of_request(pe->req);
     server_conn_hold(pe->conn);
 }
 

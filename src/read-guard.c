@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "error-filter.h"
 #include "http1-framing.h"
 #include "http2-limits.h"
 #include "log.h"
@@ -11,7 +12,7 @@
 
 static void refuse(Conn *c, int status, const char *reason_phrase, const char *message)
 {
-    error_filter_note(&c->server->errors, "argus-orchestrator", status, message,
+    error_filter_note(c->errors, "argus-orchestrator", status, message,
                       "connection closed before the request was parsed");
     uv_os_fd_t fd;
     if (uv_fileno(&c->h.handle, &fd) == 0)

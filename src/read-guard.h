@@ -1,14 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <uv.h>
-
-#include "server.h"
-
-/* The largest request head (request line and header fields, or an HTTP/2 header block). */
-#define HEAD_MAX_BYTES (64 * 1024)
-/* The most header fields in one request, as libh2o allows for HTTP/1 (H2O_MAX_HEADERS). */
-#define HEADERS_MAX 100
+#include "conn.h"
 
 /* Checks on a connection's bytes in the read path, where libh2o 2.2.5 has no setting:
  *  - HTTP/1 request heads are held to HEAD_MAX_BYTES while they arrive (libh2o buffers up to

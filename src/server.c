@@ -108,6 +108,7 @@ static void on_connection(uv_stream_t *listener, int status)
     if (!c)
         return;
     c->server = s;
+    c->errors = &s->errors;
     int r = l->is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
     if (r < 0) {
         free(c);
@@ -171,7 +172,7 @@ int server_listen(Server *s, uint16_t port)
     h2o_context_init(&s->ctx, s->loop, &s->globalconf);
     s->ctx_initialized = true;
     if (s->globalconf.http1.upgrade_to_http2) {
-        int r = http2_limits_start(s, REQUEST_TIMEOUT_MS);
+        int r = http2_limits_start(&s->h2_limits, s->loop, &s->ctx, REQUEST_TIMEOUT_MS);
         if (r < 0)
             return r;
     }
@@ -285,12 +286,6 @@ void server_drain(Server *s)
     }
 }
 
-Conn *server_conn_of(h2o_req_t *req)
-{
-    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-    return sock ? sock->on_close.data : NULL;
-}
-
 void server_request_framing(h2o_req_t *req, Http1Framing *ret)
 {
     *ret = (Http1Framing){0};
@@ -329,7 +324,7 @@ void server_done(Server *s)
     if (!s->loop)
         return;
     stop_listening(s);
-    http2_limits_stop(s);
+    http2_limits_stop(&s->h2_limits);
     /* h2o asserts when a context with open connections is disposed: after a forced shutdown
      * those are left to the process exit. */
     if (s->ctx_initialized && s->n_conns == 0) {

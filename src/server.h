@@ -6,38 +6,11 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "conn.h"
 #include "error-filter.h"
 #include "http1-framing.h"
+#include "http2-limits.h"
 #include "metrics.h"
-
-typedef struct Server Server;
-
-/* A TCP or AF_UNIX stream handle of libuv. */
-typedef union StreamHandle {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_handle_t handle;
-    uv_stream_t stream;
-} StreamHandle;
-
-/* One accepted client connection. The handle comes first: libuv's close callback receives it. */
-typedef struct Conn {
-    StreamHandle h;
-    Server *server;
-    h2o_socket_t *sock;
-    h2o_linklist_t link;
-    unsigned pending; /* requests on it waiting for the worker */
-    /* libuv's I/O callback of the stream and libh2o's read callbacks (read-guard.c) */
-    uv__io_cb stream_io;
-    uv_alloc_cb h2o_alloc;
-    uv_read_cb h2o_read;
-    /* The start of the last HTTP/1 head read-guard.c checked, until the handler sees it. */
-    const char *head_checked;
-    bool head_chunked;
-    /* Bytes written when its last request was done, SIZE_MAX once it carried HTTP/2: the
-     * error filter tells h2o's own 400 at close by it. */
-    size_t written_at_request_done;
-} Conn;
 
 typedef struct Listener {
     StreamHandle h;
@@ -61,9 +34,7 @@ struct Server {
     size_t n_listeners;
     bool socket_activated;
 
-    uv_timer_t h2_sweep; /* http2-limits.c, while HTTP2=on */
-    bool h2_sweep_on;
-    uint64_t h2_request_timeout_ms;
+    Http2Limits h2_limits; /* while HTTP2=on */
 
     h2o_linklist_t conns;
     size_t n_conns;
@@ -91,8 +62,6 @@ void server_describe(const Server *s, char *buf, size_t n);
  * the others close once their last pending request is answered (server_conn_release). */
 void server_drain(Server *s);
 
-/* The connection a request arrived on, for pending-request bookkeeping. */
-Conn *server_conn_of(h2o_req_t *req);
 /* How an HTTP/1 request is framed, from its raw head (read-guard.c has usually read it
  * already); for HTTP/2 requests, nothing. */
 void server_request_framing(h2o_req_t *req, Http1Framing *ret);

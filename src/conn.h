@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <h2o.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+/* One client connection as the server (server.c) and the modules under it that watch its bytes
+ * (read-guard.c, http2-limits.c, error-filter.c) see it. */
+
+/* The largest request head (request line and header fields, or an HTTP/2 header block). */
+#define HEAD_MAX_BYTES (64 * 1024)
+/* The most header fields in one request, as libh2o allows for HTTP/1 (H2O_MAX_HEADERS). */
+#define HEADERS_MAX 100
+
+typedef struct Server Server;
+typedef struct ErrorFilter ErrorFilter;
+
+/* A TCP or AF_UNIX stream handle of libuv. */
+typedef union StreamHandle {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_handle_t handle;
+    uv_stream_t stream;
+} StreamHandle;
+
+/* One accepted client connection. The handle comes first: libuv's close callback receives it. */
+typedef struct Conn {
+    StreamHandle h;
+    Server *server;
+    ErrorFilter *errors; /* the server's: the read path and the close note errors there */
+    h2o_socket_t *sock;
+    h2o_linklist_t link;
+    unsigned pending; /* requests on it waiting for the worker */
+    /* libuv's I/O callback of the stream and libh2o's read callbacks (read-guard.c) */
+    uv__io_cb stream_io;
+    uv_alloc_cb h2o_alloc;
+    uv_read_cb h2o_read;
+    /* The start of the last HTTP/1 head read-guard.c checked, until the handler sees it. */
+    const char *head_checked;
+    bool head_chunked;
+    /* Bytes written when its last request was done, SIZE_MAX once it carried HTTP/2: the
+     * error filter tells h2o's own 400 at close by it. */
+    size_t written_at_request_done;
+} Conn;
+
+/* The connection a request arrived on (the Conn its socket carries), or NULL. */
+static inline Conn *conn_of_request(h2o_req_t *req)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    return sock ? sock->on_close.data : NULL;
+}
