@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+#include "utf8.h"
+
 typedef struct Scanner {
     const unsigned char *p, *end;
 } Scanner;
@@ -23,36 +25,15 @@ static bool is_hex(unsigned char c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* One UTF-8 sequence of 2 to 4 bytes starting at a non-ASCII lead byte (RFC 3629 table). */
+/* One UTF-8 sequence of 2 to 4 bytes starting at a non-ASCII lead byte, well-formed as
+ * utf8.h's RFC 3629 says. */
 static bool utf8_sequence(Scanner *s)
 {
-    unsigned char c = *s->p;
-    int n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 1;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 2;
-        if (c == 0xE0)
-            lo = 0xA0; /* no overlong */
-        else if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 3;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* nothing above U+10FFFF */
-    } else
+    bool valid;
+    size_t n = utf8_next(s->p, (size_t)(s->end - s->p), &valid);
+    if (!valid)
         return false;
-    if (s->end - s->p <= n)
-        return false;
-    for (int i = 1; i <= n; i++) {
-        unsigned char b = s->p[i];
-        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
-            return false;
-    }
-    s->p += n + 1;
+    s->p += n;
     return true;
 }
 
