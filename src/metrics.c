@@ -81,15 +81,10 @@ static void put_protocol_errors(Buffer *o, const Metrics *m)
                           (unsigned long long)m->protocol_errors[i]);
 }
 
-char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *version, size_t *ret_len)
+/* argus_http_requests_total: the statuses seen, and always the 202 of POST /enqueue. */
+static void put_requests(Buffer *o, const Metrics *m)
 {
-    Buffer o = {0};
-    if (!buffer_reserve(&o, 8192 - 1)) {
-        buffer_free(&o);
-        return NULL;
-    }
-
-    buffer_printf(&o,
+    buffer_printf(o,
                   "# HELP argus_http_requests_total HTTP requests answered, by route and status.\n"
                   "# TYPE argus_http_requests_total counter\n");
     for (size_t r = 0; r < _ROUTE_MAX; r++)
@@ -99,20 +94,21 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
                 char status[8] = "other";
                 if (s < METRICS_STATUSES - 1)
                     snprintf(status, sizeof(status), "%d", statuses[s]);
-                buffer_printf(&o, "argus_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+                buffer_printf(o, "argus_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
                               route_names[r], status, (unsigned long long)m->requests[r][s]);
             }
+}
 
-    put_protocol_errors(&o, m);
-
-    buffer_printf(&o,
-                  "# HELP argus_worker_attempts_total Attempts at the worker node, by outcome.\n"
-                  "# TYPE argus_worker_attempts_total counter\n");
+/* The attempts at the worker, retries and shared calls, the breaker, requests and connections. */
+static void put_worker(Buffer *o, const Metrics *m, const MetricsGauges *g)
+{
+    buffer_printf(o, "# HELP argus_worker_attempts_total Attempts at the worker node, by outcome.\n"
+                     "# TYPE argus_worker_attempts_total counter\n");
     for (size_t a = 0; a < _ATTEMPT_MAX; a++)
-        buffer_printf(&o, "argus_worker_attempts_total{outcome=\"%s\"} %llu\n", attempt_names[a],
+        buffer_printf(o, "argus_worker_attempts_total{outcome=\"%s\"} %llu\n", attempt_names[a],
                       (unsigned long long)m->attempts[a]);
     buffer_printf(
-        &o,
+        o,
         "# HELP argus_worker_retries_total Attempts that were retries.\n"
         "# TYPE argus_worker_retries_total counter\n"
         "argus_worker_retries_total %llu\n"
@@ -135,8 +131,13 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
         (unsigned long long)m->retries, (unsigned long long)m->shared_calls, g->breaker_state,
         (unsigned long long)m->breaker_opened, (unsigned long long)g->in_flight,
         (unsigned long long)g->connections);
+}
+
+/* The pending-job cap and the calls queued for a free connection. */
+static void put_pending(Buffer *o, const Metrics *m, const MetricsGauges *g)
+{
     buffer_printf(
-        &o,
+        o,
         "# HELP argus_pending_jobs Jobs waiting for the worker node, those whose client went "
         "away included.\n"
         "# TYPE argus_pending_jobs gauge\n"
@@ -153,13 +154,14 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
         "argus_worker_calls_queued %llu\n",
         (unsigned long long)g->pending_jobs, (unsigned long long)g->pending_jobs_limit,
         (unsigned long long)m->pending_rejected, (unsigned long long)g->calls_queued);
-    put_histogram(&o, "argus_worker_latency_seconds", "Duration of one attempt at the worker node.",
-                  &m->worker_latency);
-    put_histogram(&o, "argus_request_duration_seconds",
-                  "Duration of POST /enqueue from arrival to answer.", &m->request_latency);
+}
+
+/* The standard process_* metrics, the start time and the build. */
+static void put_process(Buffer *o, const MetricsGauges *g, const char *version)
+{
     char process[PROCESS_METRICS_MAX];
-    buffer_printf(&o, "%s", process_metrics_text(process, sizeof(process)));
-    buffer_printf(&o,
+    buffer_printf(o, "%s", process_metrics_text(process, sizeof(process)));
+    buffer_printf(o,
                   "# HELP process_start_time_seconds Start time of the process since unix epoch in "
                   "seconds.\n"
                   "# TYPE process_start_time_seconds gauge\n"
@@ -168,6 +170,23 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
                   "# TYPE argus_build_info gauge\n"
                   "argus_build_info{version=\"%s\"} 1\n",
                   g->start_time, version);
+}
 
+char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *version, size_t *ret_len)
+{
+    Buffer o = {0};
+    if (!buffer_reserve(&o, 8192 - 1)) {
+        buffer_free(&o);
+        return NULL;
+    }
+    put_requests(&o, m);
+    put_protocol_errors(&o, m);
+    put_worker(&o, m, g);
+    put_pending(&o, m, g);
+    put_histogram(&o, "argus_worker_latency_seconds", "Duration of one attempt at the worker node.",
+                  &m->worker_latency);
+    put_histogram(&o, "argus_request_duration_seconds",
+                  "Duration of POST /enqueue from arrival to answer.", &m->request_latency);
+    put_process(&o, g, version);
     return buffer_take(&o, ret_len);
 }
