@@ -15,6 +15,7 @@
 #include "curl-event.h"
 #include "inflight.h"
 #include "job.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 
@@ -37,7 +38,7 @@ struct Worker {
     const Config *config;
     Metrics *metrics;
     CurlEvent curl;
-    WorkerCall *calls; /* doubly linked, for teardown */
+    WorkerCall *calls, *calls_tail; /* every call, newest first, for teardown */
     unsigned n_calls;
     Inflight inflight; /* calls by job id */
     Breaker breaker;
@@ -60,10 +61,10 @@ typedef struct Waiter {
  * one allocates the call and (when the pool is empty) an easy handle, nothing else. */
 struct WorkerCall {
     Worker *worker;
-    WorkerCall *prev, *next;
-    WorkerCall *queue_prev, *queue_next; /* while queued */
-    InflightEntry entry;                 /* key: job_id */
-    CURL *easy;                          /* during an attempt only */
+    LIST_FIELDS(WorkerCall, calls);
+    LIST_FIELDS(WorkerCall, queue); /* while queued */
+    InflightEntry entry;            /* key: job_id */
+    CURL *easy;                     /* during an attempt only */
     sd_event_source *retry_timer;
     unsigned attempt;
     /* since when the next attempt may start: its time limit counts from here */
@@ -225,28 +226,14 @@ static void easy_release(Worker *w, CURL *easy)
 
 static void queue_unlink(Worker *w, WorkerCall *c)
 {
-    if (c->queue_prev)
-        c->queue_prev->queue_next = c->queue_next;
-    else
-        w->queue_head = c->queue_next;
-    if (c->queue_next)
-        c->queue_next->queue_prev = c->queue_prev;
-    else
-        w->queue_tail = c->queue_prev;
-    c->queue_prev = c->queue_next = NULL;
+    LIST_REMOVE(queue, w->queue_head, w->queue_tail, c);
     c->queued = false;
     w->n_queued--;
 }
 
 static void queue_push(Worker *w, WorkerCall *c)
 {
-    c->queue_next = NULL;
-    c->queue_prev = w->queue_tail;
-    if (w->queue_tail)
-        w->queue_tail->queue_next = c;
-    else
-        w->queue_head = c;
-    w->queue_tail = c;
+    LIST_APPEND(queue, w->queue_head, w->queue_tail, c);
     c->queued = true;
     w->n_queued++;
 }
@@ -269,12 +256,7 @@ static void call_free(WorkerCall *c)
     if (!c)
         return;
     Worker *w = c->worker;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(calls, w->calls, w->calls_tail, c);
     w->n_calls--;
     w->n_waiters -= 1 + c->n_more;
     if (c->entry.key)
@@ -747,10 +729,7 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
     *o = '\0';
     c->body_len = (size_t)(o - c->body);
 
-    c->next = w->calls;
-    if (w->calls)
-        w->calls->prev = c;
-    w->calls = c;
+    LIST_PREPEND(calls, w->calls, w->calls_tail, c);
     w->n_calls++;
     w->n_waiters++;
     c->entry.key = c->job_id;
