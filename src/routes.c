@@ -131,27 +131,29 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
     int status = r->outcome == WORKER_OK ? 202 : worker_outcome_http_status(r->outcome);
     int64_t duration = (int64_t)(clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
 
+    bool ok = r->outcome == WORKER_OK;
     h->s.metrics->worker_seen = true;
-    h->s.metrics->worker_answering = r->outcome == WORKER_OK || r->outcome == WORKER_HTTP_ERROR;
-    if (r->outcome == WORKER_OK) {
+    h->s.metrics->worker_answering = ok || r->outcome == WORKER_HTTP_ERROR;
+    if (ok)
         h->s.metrics->jobs_enqueued++;
-        log_info(MSGID_ENQUEUED,
-                 LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
-                            .request_id = pe->request_id, .http_status = status,
-                            .worker_status = (int)r->http_status, .attempt = (int)r->attempts,
-                            .worker_url = h->s.config->worker_enqueue, .duration_usec = duration,
-                            .has_duration = true),
-                 "job enqueued successfully");
-    } else {
+    else
         h->s.metrics->jobs_failed++;
-        log_error(MSGID_ENQUEUE_FAILED,
-                  LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
-                             .request_id = pe->request_id, .http_status = status,
-                             .worker_status = (int)r->http_status, .attempt = (int)r->attempts,
-                             .worker_url = h->s.config->worker_enqueue, .duration_usec = duration,
-                             .has_duration = true, .error = r->reason),
-                  "enqueue failed: %s", r->reason);
-    }
+    const LogFields fields = {
+        .place_id = pe->place_id,
+        .job_id = pe->job_id,
+        .request_id = pe->request_id,
+        .http_status = status,
+        .worker_status = (int)r->http_status,
+        .attempt = (int)r->attempts,
+        .worker_url = h->s.config->worker_enqueue,
+        .duration_usec = duration,
+        .has_duration = true,
+        .error = ok ? NULL : r->reason,
+    };
+    if (ok)
+        log_info(MSGID_ENQUEUED, &fields, "job enqueued successfully");
+    else
+        log_error(MSGID_ENQUEUE_FAILED, &fields, "enqueue failed: %s", r->reason);
 
     h2o_req_t *req = pending_enqueue_untie(pe);
     if (req) {
