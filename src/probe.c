@@ -119,6 +119,21 @@ static int wait_fd(int fd, short events, long long deadline)
     }
 }
 
+/* After a send(2) or recv(2) that returned k: 0 when k is a count, 1 to try again (interrupted,
+ * or ready again before the deadline), or a negative errno. */
+static int io_again(ssize_t k, int fd, short events, long long deadline)
+{
+    if (k >= 0)
+        return 0;
+    if (errno == EINTR)
+        return 1;
+    if (errno == EAGAIN) {
+        int r = wait_fd(fd, events, deadline);
+        return r < 0 ? r : 1;
+    }
+    return -errno;
+}
+
 static int connect_one(const struct addrinfo *ai, long long deadline)
 {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
@@ -156,16 +171,11 @@ static int exchange(int fd, const ProbeTarget *t, long long deadline)
     size_t sent = 0;
     while (sent < (size_t)n) {
         ssize_t k = send(fd, req + sent, (size_t)n - sent, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
+        int r = io_again(k, fd, POLLOUT, deadline);
+        if (r < 0)
+            return r;
+        if (r > 0)
             continue;
-        if (k < 0 && errno == EAGAIN) {
-            int r = wait_fd(fd, POLLOUT, deadline);
-            if (r < 0)
-                return r;
-            continue;
-        }
-        if (k < 0)
-            return -errno;
         sent += (size_t)k;
     }
 
@@ -178,16 +188,11 @@ static int exchange(int fd, const ProbeTarget *t, long long deadline)
         if (have == sizeof(buf) || memchr(buf, '\n', have))
             return -EPROTO; /* a whole first line that is not HTTP/1 */
         ssize_t k = recv(fd, buf + have, sizeof(buf) - have, 0);
-        if (k < 0 && errno == EINTR)
+        int r = io_again(k, fd, POLLIN, deadline);
+        if (r < 0)
+            return r;
+        if (r > 0)
             continue;
-        if (k < 0 && errno == EAGAIN) {
-            int r = wait_fd(fd, POLLIN, deadline);
-            if (r < 0)
-                return r;
-            continue;
-        }
-        if (k < 0)
-            return -errno;
         if (k == 0)
             return have == 0 ? -ECONNRESET : -EPROTO;
         have += (size_t)k;
