@@ -118,6 +118,16 @@ static bool field_present(const LogFields *f, const LogFieldDef *d)
     return false;
 }
 
+/* Calls fn for each field of f that is present, in the table's order; f may be NULL. */
+static void log_fields_walk(const LogFields *f,
+                            void (*fn)(void *sink, const LogFieldDef *d, const LogFields *f),
+                            void *sink)
+{
+    for (size_t i = 0; f && i < ELEMENTSOF(log_fields); i++)
+        if (field_present(f, &log_fields[i]))
+            fn(sink, &log_fields[i], f);
+}
+
 #define MAX_FIELDS 16
 
 /* The fields of one journal entry, formatted into one stack buffer (a field that does not fit
@@ -183,6 +193,22 @@ __attribute__((format(printf, 2, 3))) static void entry_add(JournalEntry *e, con
     entry_push(e, h, (size_t)l, true);
 }
 
+static void journal_field(void *sink, const LogFieldDef *d, const LogFields *f)
+{
+    JournalEntry *e = sink;
+    switch (d->type) {
+    case FIELD_STRING:
+        entry_add(e, "%s=%s", d->journal, field_string(f, d));
+        break;
+    case FIELD_INT:
+        entry_add(e, "%s=%d", d->journal, field_int(f, d));
+        break;
+    case FIELD_DURATION:
+        entry_add(e, "%s=%lld", d->journal, (long long)f->duration_usec);
+        break;
+    }
+}
+
 static void send_journal(LogLevel level, const char *message_id, const LogFields *f,
                          const char *msg)
 {
@@ -194,22 +220,7 @@ static void send_journal(LogLevel level, const char *message_id, const LogFields
     entry_add(&e, "SYSLOG_IDENTIFIER=argus-orchestrator");
     if (message_id)
         entry_add(&e, "MESSAGE_ID=%s", message_id);
-    for (size_t i = 0; f && i < ELEMENTSOF(log_fields); i++) {
-        const LogFieldDef *d = &log_fields[i];
-        if (!field_present(f, d))
-            continue;
-        switch (d->type) {
-        case FIELD_STRING:
-            entry_add(&e, "%s=%s", d->journal, field_string(f, d));
-            break;
-        case FIELD_INT:
-            entry_add(&e, "%s=%d", d->journal, field_int(f, d));
-            break;
-        case FIELD_DURATION:
-            entry_add(&e, "%s=%lld", d->journal, (long long)f->duration_usec);
-            break;
-        }
-    }
+    log_fields_walk(f, journal_field, &e);
     sd_journal_sendv(e.iov, e.n);
     for (int i = 0; i < e.n_heap; i++)
         free(e.heap[i]);
@@ -220,6 +231,25 @@ static void send_journal(LogLevel level, const char *message_id, const LogFields
 static JsonWriter pending;
 static bool buffered;
 
+static void json_field(void *sink, const LogFieldDef *d, const LogFields *f)
+{
+    JsonWriter *w = sink;
+    switch (d->type) {
+    case FIELD_STRING:
+        json_writer_string(w, d->json, field_string(f, d));
+        break;
+    case FIELD_INT:
+        json_writer_int(w, d->json, field_int(f, d));
+        break;
+    case FIELD_DURATION: {
+        char dur[GO_DURATION_MAX];
+        format_go_duration((uint64_t)f->duration_usec * 1000ULL, dur);
+        json_writer_string(w, d->json, dur);
+        break;
+    }
+    }
+}
+
 static void send_json_line(LogLevel level, const LogFields *f, const char *msg)
 {
     JsonWriter *w = &pending;
@@ -227,25 +257,7 @@ static void send_json_line(LogLevel level, const LogFields *f, const char *msg)
     json_writer_string(w, "level", log_level_to_string(level));
     json_writer_string(w, "time", rfc3339_now());
     json_writer_string(w, "msg", msg);
-    for (size_t i = 0; f && i < ELEMENTSOF(log_fields); i++) {
-        const LogFieldDef *d = &log_fields[i];
-        if (!field_present(f, d))
-            continue;
-        switch (d->type) {
-        case FIELD_STRING:
-            json_writer_string(w, d->json, field_string(f, d));
-            break;
-        case FIELD_INT:
-            json_writer_int(w, d->json, field_int(f, d));
-            break;
-        case FIELD_DURATION: {
-            char dur[GO_DURATION_MAX];
-            format_go_duration((uint64_t)f->duration_usec * 1000ULL, dur);
-            json_writer_string(w, d->json, dur);
-            break;
-        }
-        }
-    }
+    log_fields_walk(f, json_field, w);
     json_writer_end(w);
     json_writer_raw(w, "\n", 1);
     if (w->buf.failed) {
