@@ -46,6 +46,8 @@ const char *http_reason_phrase(int status)
         return "Payload Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 431:
+        return "Request Header Fields Too Large";
     case 502:
         return "Bad Gateway";
     case 503:

@@ -17,7 +17,7 @@ bool request_id_is_valid(const char *s, size_t len);
 /* Whether a Content-Type value names application/json, parameters allowed. */
 bool content_type_is_json(const char *s, size_t len);
 
-/* The reason phrase of the statuses the handlers answer; "Error" for another. */
+/* The reason phrase of the statuses the service answers itself; "Error" for another. */
 const char *http_reason_phrase(int status);
 
 /* Retry-After in whole seconds for a wait of usec: rounded up, at least 1. */

@@ -8,10 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http-util.h"
 #include "response.h"
 #include "timefmt.h"
 
-void raw_answer_error(int fd, int status, const char *reason_phrase, const char *message)
+void raw_answer_error(int fd, int status, const char *message)
 {
     char head[256];
     size_t body_len = 0;
@@ -19,7 +20,7 @@ void raw_answer_error(int fd, int status, const char *reason_phrase, const char 
     int head_len = snprintf(head, sizeof(head),
                             "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                            status, reason_phrase, body_len);
+                            status, http_reason_phrase(status), body_len);
     if (body && head_len > 0 && (size_t)head_len < sizeof(head)) {
         struct iovec iov[2] = {{head, (size_t)head_len}, {body, body_len}};
         (void)!writev(fd, iov, 2);

@@ -5,5 +5,5 @@
  * that h2o does not serve, or no longer will, and ends our side of it. Then it reads what the
  * client has sent and nobody will read, a bounded amount: closing a socket with unread input
  * sends a reset, which can overtake the answer. Best effort on a non-blocking socket; the
- * caller closes fd (or has h2o close it). */
-void raw_answer_error(int fd, int status, const char *reason_phrase, const char *message);
+ * caller closes fd (or has h2o close it). The reason phrase is http_reason_phrase(status). */
+void raw_answer_error(int fd, int status, const char *message);

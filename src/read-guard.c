@@ -10,13 +10,13 @@
 #include "log.h"
 #include "raw-answer.h"
 
-static void refuse(Conn *c, int status, const char *reason_phrase, const char *message)
+static void refuse(Conn *c, int status, const char *message)
 {
     error_filter_note(c->errors, "argus-orchestrator", status, message,
                       "connection closed before the request was parsed");
     uv_os_fd_t fd;
     if (uv_fileno(&c->h.handle, &fd) == 0)
-        raw_answer_error(fd, status, reason_phrase, message);
+        raw_answer_error(fd, status, message);
 }
 
 /* libuv asks for a buffer before every read(2); libh2o's allocator hands out the free end of
@@ -48,7 +48,7 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
         buf->len = HEAD_MAX_BYTES - in->size;
         return;
     }
-    refuse(c, 431, "Request Header Fields Too Large", "request header fields too large");
+    refuse(c, 431, "request header fields too large");
     buf->len = 0;
 }
 
@@ -63,7 +63,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         Http1Framing f;
         http1_framing_inspect(in->bytes, in->size + (size_t)nread, &f);
         if (f.problem) {
-            refuse(c, 400, "Bad Request", f.problem);
+            refuse(c, 400, f.problem);
             nread = UV_ECONNRESET; /* libh2o closes the connection */
         } else if (f.head_length > 0) {
             c->head_checked = in->bytes;

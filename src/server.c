@@ -353,7 +353,7 @@ void server_refuse_pending(const char *message)
             int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (c < 0)
                 break;
-            raw_answer_error(c, 503, "Service Unavailable", message);
+            raw_answer_error(c, 503, message);
             close(c);
         }
     }
