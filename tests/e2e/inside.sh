@@ -45,6 +45,10 @@ dropin() { # dropin NAME=VALUE…: the service's environment for the test
     systemctl daemon-reload
 }
 
+# run.sh gives the container a network of its own (so that ports 8080 and 3000 are free here
+# whatever listens on the host's), whose loopback starts down.
+ip link set lo up || bad "ip link set lo up (the container's loopback)"
+
 # --- install
 systemd-run -q --unit=argus-standin /out/argus-worker-standin 3000 127.0.0.1
 check "dpkg -i installs the package" dpkg -i /out/argus-orchestrator.deb
