@@ -20,8 +20,9 @@ TEST_PACKAGES=(libcmocka-dev systemd curl iproute2 util-linux coreutils clang-fo
 # tests); git lists the files that go into the package.
 DEB_PACKAGES=(build-essential debhelper dpkg-dev lintian git)
 # tests/e2e/run.sh, on top of what built the .deb (which brings its run-time libraries): boots a
-# throw-away overlay of / under systemd with systemd-nspawn; curl and ip in there.
-E2E_PACKAGES=(systemd-container systemd curl iproute2)
+# throw-away overlay of / under systemd with systemd-nspawn; curl, ip and wrk (the burst that
+# journald must keep whole) in there.
+E2E_PACKAGES=(systemd-container systemd curl iproute2 wrk)
 # scripts/fuzz, alone: clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev, which
 # clang only recommends), and the headers of what the fuzzed sources include.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev libc6-dev pkg-config
