@@ -42,6 +42,14 @@ max=$(mib "$(sed -n 's/^MemoryMax=//p' "$service")")
 [ -n "$high" ] && [ -n "$max" ] && [ "$max" -gt "$high" ] &&
     ok "memory backstop MemoryHigh=${high}M MemoryMax=${max}M" || bad "MemoryHigh= and MemoryMax="
 
+# journald's rate limit lifted for the unit: both set and non-zero, since systemd hands journald
+# only non-zero values (0 leaves journald's default, which drops most jobs of a burst).
+interval=$(sed -n 's/^LogRateLimitIntervalSec=//p' "$service")
+burst=$(sed -n 's/^LogRateLimitBurst=//p' "$service")
+[ -n "$interval" ] && [ "${interval%%[!0-9]*}" != 0 ] && [ "${burst:-0}" -gt 0 ] 2>/dev/null &&
+    ok "log rate limit LogRateLimitIntervalSec=$interval LogRateLimitBurst=$burst" ||
+    bad "LogRateLimitIntervalSec= and LogRateLimitBurst= set and non-zero"
+
 report=$(systemd-analyze security --offline=true --no-pager "$service" 2>&1)
 level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$report")
 if [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 1.0) }'; then
