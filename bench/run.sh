@@ -17,7 +17,7 @@ rounds=${2:-3}
 top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../scripts/deps.sh
 . "$top/scripts/deps.sh"
-apt_install "${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}" nginx-light wrk iproute2
+apt_install "${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}" "${BENCH_PACKAGES[@]}"
 
 build="$top/build-bench"
 [ -f "$build/build.ninja" ] || meson setup "$build" "$top" -Dbuildtype=release -Dtests=false >/dev/null

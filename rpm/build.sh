@@ -18,29 +18,10 @@ top=$(cd "$here/.." && pwd)
 spec=$here/argus-orchestrator.spec
 shims=$here/macros.shim
 
-# rpmbuild, the build dependencies, and what %check runs (systemd-analyze, systemd-socket-activate
-# and journald from systemd; curl; ss from iproute2; unshare from util-linux).
-packages=(rpm git tar gzip gcc pkg-config meson ninja-build libh2o-dev libuv1-dev libsystemd-dev
-    libcurl4-openssl-dev libjson-c-dev libcmocka-dev systemd curl iproute2 util-linux)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    sudo=()
-    [ "$(id -u)" = 0 ] || sudo=(sudo)
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    for p in "${missing[@]}"; do
-        candidate=$(apt-cache policy "$p" | sed -n 's/^ *Candidate: //p')
-        if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
-            echo "build.sh: Debian package $p does not exist here" >&2
-            exit 1
-        fi
-    done
-    echo "Installing Debian packages: ${missing[*]}"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends "${missing[@]}"
-fi
+# rpmbuild, the build dependencies, and what %check runs (the tests): scripts/deps.sh.
+# shellcheck source=../scripts/deps.sh
+. "$top/scripts/deps.sh"
+apt_install "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${RPM_PACKAGES[@]}"
 
 name=$(rpmspec --load "$shims" -q --srpm --qf '%{name}' "$spec")
 version=$(rpmspec --load "$shims" -q --srpm --qf '%{version}' "$spec")

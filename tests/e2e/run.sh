@@ -1,7 +1,8 @@
 #!/bin/bash
 # End-to-end test under a real systemd as PID 1: boots a throw-away overlay of / with
-# systemd-nspawn, installs the .deb inside with dpkg, and runs inside.sh there as a oneshot unit
-# that powers the container off when done. Its verdict comes back through /out.
+# systemd-nspawn, in a network namespace of its own (port 8080 need not be free on the host),
+# installs the .deb inside with dpkg, and runs inside.sh there as a oneshot unit that powers the
+# container off when done. Its verdict comes back through /out.
 # Usage: tests/e2e/run.sh ARGUS_DEB STANDIN_BINARY
 set -euo pipefail
 deb=$(readlink -f "$1") standin=$(readlink -f "$2")
@@ -49,7 +50,8 @@ rm -f "$root"/etc/machine-id && systemd-machine-id-setup --root="$root" >/dev/nu
 # system does not do.
 rm -f "$root/usr/sbin/policy-rc.d"
 
-timeout 240 systemd-nspawn -q -D "$root" --register=no --keep-unit --bind="$out:/out" \
+timeout 240 systemd-nspawn -q -D "$root" --register=no --keep-unit --private-network \
+    --bind="$out:/out" \
     -b -- systemd.unit=argus-e2e.service systemd.firstboot=off systemd.show_status=no \
     </dev/null >"$out/console.log" 2>&1 || true
 

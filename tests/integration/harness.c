@@ -82,6 +82,34 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Whether `name` is an executable file in one of PATH's folders. */
+static bool on_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    char file[4096];
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    for (const char *p = path;;) {
+        const char *end = strchrnul(p, ':');
+        int n = snprintf(file, sizeof(file), "%.*s/%s", end > p ? (int)(end - p) : 1,
+                         end > p ? p : ".", name);
+        if (n > 0 && (size_t)n < sizeof(file) && access(file, X_OK) == 0)
+            return true;
+        if (!*end)
+            return false;
+        p = end + 1;
+    }
+}
+
+void harness_skip_unless_runnable(void)
+{
+    if (!on_path("systemd-socket-activate")) {
+        printf("skipped: needs systemd-socket-activate on PATH (Debian package systemd), which "
+               "starts the daemon socket-activated\n");
+        exit(77);
+    }
+}
+
 static const char *env_or_die(const char *name)
 {
     const char *v = getenv(name);

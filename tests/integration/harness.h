@@ -33,6 +33,10 @@ typedef struct Response {
     int curl_code;
 } Response;
 
+/* Exits with status 77 (a skipped test under meson), saying why, when what the tests start is
+ * missing: systemd-socket-activate. Call it first in main(). */
+void harness_skip_unless_runnable(void);
+
 void standin_start(Standin *s);
 
 /* One stand-in for a whole group of tests: give these to cmocka_run_group_tests(). */

@@ -331,6 +331,7 @@ static void test_metrics_move_with_requests(void **state)
 
 int main(void)
 {
+    harness_skip_unless_runnable();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_connection_starts_it_and_ready),
         cmocka_unit_test(test_enqueue_happy_path),

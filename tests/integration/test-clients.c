@@ -225,6 +225,7 @@ static void test_http2_only_when_on(void **state)
 
 int main(void)
 {
+    harness_skip_unless_runnable();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connection_cap_queues),
         cmocka_unit_test(test_trickling_clients_do_not_block_others),

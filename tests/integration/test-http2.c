@@ -499,6 +499,7 @@ static void test_many_unfinished_header_blocks(void **state)
 
 int main(void)
 {
+    harness_skip_unless_runnable();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rapid_reset_hanging_worker),
         cmocka_unit_test(test_rapid_reset_same_place_hanging_worker),

@@ -224,6 +224,7 @@ static void test_check_config_version_help(void **state)
 
 int main(void)
 {
+    harness_skip_unless_runnable();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drain_on_sigterm),
         cmocka_unit_test(test_drain_on_sigint),

@@ -296,6 +296,7 @@ static void test_protocol_error_log_is_rate_limited(void **state)
 
 int main(void)
 {
+    harness_skip_unless_runnable();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invalid_utf8_in_a_path_is_logged_as_text),
         cmocka_unit_test(test_h2o_own_errors_are_counted_and_logged),

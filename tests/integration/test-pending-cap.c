@@ -144,6 +144,7 @@ static void test_sigterm_with_queued_calls(void **state)
 
 int main(void)
 {
+    harness_skip_unless_runnable();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cap_refuses_at_once_and_counts_gone_clients),
         cmocka_unit_test(test_sigterm_with_queued_calls),

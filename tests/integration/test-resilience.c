@@ -227,6 +227,7 @@ static void test_reset_and_truncated_answers_are_502(void **state)
 
 int main(void)
 {
+    harness_skip_unless_runnable();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_breaker_opens_fails_fast_and_recovers),
         cmocka_unit_test(test_worker_4xx_does_not_open_the_breaker),

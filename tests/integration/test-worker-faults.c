@@ -264,6 +264,7 @@ static void test_service_still_healthy_after_faults(void **state)
 
 int main(void)
 {
+    harness_skip_unless_runnable();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_500_then_201_is_retried_to_success),
         cmocka_unit_test(test_persistent_500_is_502_after_retries),

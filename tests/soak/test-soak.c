@@ -513,6 +513,7 @@ static void test_soak(void **state)
 
 int main(void)
 {
+    harness_skip_unless_runnable();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_soak),
     };

@@ -4,6 +4,10 @@
 # Usage: test-units.sh SOCKET_UNIT SERVICE_UNIT DAEMON_BINARY
 set -uo pipefail
 socket=$1 service=$2 daemon=$3
+if ! command -v systemd-analyze >/dev/null; then
+    echo "skipped: needs systemd-analyze (Debian package systemd)"
+    exit 77
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 passed=0 failed=0
@@ -37,6 +41,14 @@ high=$(mib "$(sed -n 's/^MemoryHigh=//p' "$service")")
 max=$(mib "$(sed -n 's/^MemoryMax=//p' "$service")")
 [ -n "$high" ] && [ -n "$max" ] && [ "$max" -gt "$high" ] &&
     ok "memory backstop MemoryHigh=${high}M MemoryMax=${max}M" || bad "MemoryHigh= and MemoryMax="
+
+# journald's rate limit lifted for the unit: both set and non-zero, since systemd hands journald
+# only non-zero values (0 leaves journald's default, which drops most jobs of a burst).
+interval=$(sed -n 's/^LogRateLimitIntervalSec=//p' "$service")
+burst=$(sed -n 's/^LogRateLimitBurst=//p' "$service")
+[ -n "$interval" ] && [ "${interval%%[!0-9]*}" != 0 ] && [ "${burst:-0}" -gt 0 ] 2>/dev/null &&
+    ok "log rate limit LogRateLimitIntervalSec=$interval LogRateLimitBurst=$burst" ||
+    bad "LogRateLimitIntervalSec= and LogRateLimitBurst= set and non-zero"
 
 report=$(systemd-analyze security --offline=true --no-pager "$service" 2>&1)
 level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$report")
