@@ -124,13 +124,10 @@ static void reject(ApiHandler *h, h2o_req_t *req, MetricsRoute route, int status
     send_error(h, req, route, status, message);
 }
 
-static void on_worker_done(const WorkerResult *r, void *userdata)
+/* Counts and logs a finished POST /enqueue, whether or not its client is still there. */
+static void enqueue_record(ApiHandler *h, const PendingEnqueue *pe, const WorkerResult *r,
+                           int status, int64_t duration)
 {
-    PendingEnqueue *pe = userdata;
-    ApiHandler *h = pe->owner;
-    int status = r->outcome == WORKER_OK ? 202 : worker_outcome_http_status(r->outcome);
-    int64_t duration = (int64_t)(clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
-
     bool ok = r->outcome == WORKER_OK;
     h->s.metrics->worker_seen = true;
     h->s.metrics->worker_answering = ok || r->outcome == WORKER_HTTP_ERROR;
@@ -154,26 +151,43 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
         log_info(MSGID_ENQUEUED, &fields, "job enqueued successfully");
     else
         log_error(MSGID_ENQUEUE_FAILED, &fields, "enqueue failed: %s", r->reason);
+}
 
+/* Answers the client of a finished POST /enqueue: 202, or the worker's failure with a
+ * Retry-After (the worker's own, or the breaker's cool-down for a 503). */
+static void enqueue_answer(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *pe,
+                           const WorkerResult *r, int status, int64_t duration)
+{
+    uv_update_time(h->s.loop); /* called from sd-event: libuv's cached clock is stale */
+
+    const char *ts = rfc3339_now();
+    size_t len = 0;
+    char *body;
+    if (r->outcome == WORKER_OK)
+        body = response_enqueued(pe->place_id, pe->job_id, ts, &len);
+    else {
+        if (r->retry_after_sec)
+            add_retry_after(req, r->retry_after_sec * 1000000ULL);
+        else if (status == 503)
+            add_retry_after(req, h->s.config->breaker_cooldown_sec * 1000000ULL);
+        body = response_worker_error(r->reason, pe->place_id, pe->job_id, ts, &len);
+    }
+    send_json(h, req, ROUTE_ENQUEUE, status, body, len);
+    metrics_observe(&h->s.metrics->request_latency, (uint64_t)duration);
+}
+
+static void on_worker_done(const WorkerResult *r, void *userdata)
+{
+    PendingEnqueue *pe = userdata;
+    ApiHandler *h = pe->owner;
+    int status = r->outcome == WORKER_OK ? 202 : worker_outcome_http_status(r->outcome);
+    int64_t duration = (int64_t)(clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
+
+    enqueue_record(h, pe, r, status, duration);
     h2o_req_t *req = pending_enqueue_untie(pe);
-    if (req) {
-        uv_update_time(h->s.loop); /* called from sd-event: libuv's cached clock is stale */
-
-        const char *ts = rfc3339_now();
-        size_t len = 0;
-        char *body;
-        if (r->outcome == WORKER_OK)
-            body = response_enqueued(pe->place_id, pe->job_id, ts, &len);
-        else {
-            if (r->retry_after_sec)
-                add_retry_after(req, r->retry_after_sec * 1000000ULL);
-            else if (status == 503)
-                add_retry_after(req, h->s.config->breaker_cooldown_sec * 1000000ULL);
-            body = response_worker_error(r->reason, pe->place_id, pe->job_id, ts, &len);
-        }
-        send_json(h, req, ROUTE_ENQUEUE, status, body, len);
-        metrics_observe(&h->s.metrics->request_latency, (uint64_t)duration);
-    } else
+    if (req)
+        enqueue_answer(h, req, pe, r, status, duration);
+    else
         log_info(MSGID_REQUEST, LOG_FIELDS(.place_id = pe->place_id, .request_id = pe->request_id),
                  "client went away before the worker answered");
     pending_enqueue_free(pe);
