@@ -328,48 +328,60 @@ static void worker_pump(Worker *w)
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
-static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
+/* The words of the result: what the worker answered, or what went wrong on the way. */
+static void call_describe(const WorkerCall *c, WorkerOutcome o, long status, int code, char *buf,
+                          size_t n)
+{
+    switch (o) {
+    case WORKER_OK:
+        snprintf(buf, n, "worker returned HTTP %ld", status);
+        break;
+    case WORKER_HTTP_ERROR:
+        if (code == CURLE_OK)
+            snprintf(buf, n, "worker returned HTTP %ld", status);
+        else
+            snprintf(buf, n, "%s: %s",
+                     c->bad_answer ? "worker answer too large or malformed"
+                                   : "worker connection failed",
+                     c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
+        break;
+    case WORKER_UNREACHABLE:
+        snprintf(buf, n, "worker unreachable: %s",
+                 c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
+        break;
+    case WORKER_TIMEOUT:
+        snprintf(buf, n,
+                 c->timed_out_connecting ? "worker timeout while connecting" : "worker timeout");
+        break;
+    }
+}
+
+/* The call's outcome for the breaker. The worker is healthy when it answers, even a 4xx;
+ * unreachable, timing out, 5xx and 429 count against it. */
+static void call_record_health(WorkerCall *c, WorkerOutcome o, long status, const char *reason)
 {
     Worker *w = c->worker;
-    uint64_t now = clock_usec(CLOCK_MONOTONIC);
+    bool healthy = o == WORKER_OK ||
+                   (o == WORKER_HTTP_ERROR && status >= 400 && status < 500 && status != 429);
+    BreakerState before = w->breaker.state;
+    breaker_record(&w->breaker, healthy, c->probe, clock_usec(CLOCK_MONOTONIC));
+    if (w->breaker.state == BREAKER_OPEN && before != BREAKER_OPEN)
+        w->metrics->breaker_opened++;
+    if (!healthy)
+        snprintf(w->last_error, sizeof(w->last_error), "%s", reason);
+}
+
+/* Ends the call and gives its result to every request waiting on it. */
+static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
+{
     WorkerResult r = {
         .outcome = o,
         .http_status = status,
         .attempts = c->attempt,
         .retry_after_sec = c->retry_after_sec,
     };
-    switch (o) {
-    case WORKER_OK:
-        snprintf(r.reason, sizeof(r.reason), "worker returned HTTP %ld", status);
-        break;
-    case WORKER_HTTP_ERROR:
-        if (code == CURLE_OK)
-            snprintf(r.reason, sizeof(r.reason), "worker returned HTTP %ld", status);
-        else
-            snprintf(r.reason, sizeof(r.reason), "%s: %s",
-                     c->bad_answer ? "worker answer too large or malformed"
-                                   : "worker connection failed",
-                     c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
-        break;
-    case WORKER_UNREACHABLE:
-        snprintf(r.reason, sizeof(r.reason), "worker unreachable: %s",
-                 c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
-        break;
-    case WORKER_TIMEOUT:
-        snprintf(r.reason, sizeof(r.reason),
-                 c->timed_out_connecting ? "worker timeout while connecting" : "worker timeout");
-        break;
-    }
-    /* The worker is healthy when it answers, even a 4xx; unreachable, timing out, 5xx and
-     * 429 count against it. */
-    bool healthy = o == WORKER_OK ||
-                   (o == WORKER_HTTP_ERROR && status >= 400 && status < 500 && status != 429);
-    BreakerState before = w->breaker.state;
-    breaker_record(&w->breaker, healthy, c->probe, now);
-    if (w->breaker.state == BREAKER_OPEN && before != BREAKER_OPEN)
-        w->metrics->breaker_opened++;
-    if (!healthy)
-        snprintf(w->last_error, sizeof(w->last_error), "%s", r.reason);
+    call_describe(c, o, status, code, r.reason, sizeof(r.reason));
+    call_record_health(c, o, status, r.reason);
 
     Waiter first = c->first;
     Waiter *more = c->more;
