@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <systemd/sd-event.h>
+
 #include "log-level.h"
 
 /* One MESSAGE_ID per kind of event; argus-orchestrator.catalog explains each. */
@@ -18,6 +20,7 @@
 #define MSGID_IDLE_EXIT "b11a1f4b04c34bed82493a1da41560bb"
 #define MSGID_REQUEST "dc1155837020477eadc5010f5d3f010f"
 #define MSGID_PROTOCOL_ERROR "baaf71ffbd0147ef80b3715a385d509b"
+#define MSGID_LOG_DROPPED "c63ae9255ddd4d18b3ae0b3e4e9e0faa"
 
 /* Optional structured fields of an event; zero/NULL members are left out. Both sinks write
  * them from one table, log.c's log_fields (journal name, JSON name, type). */
@@ -32,6 +35,7 @@ typedef struct LogFields {
     int attempt;
     int64_t duration_usec; /* with has_duration */
     bool has_duration;
+    uint64_t dropped; /* log entries dropped (the "dropped" entry's count) */
 } LogFields;
 
 #define LOG_FIELDS(...) (&(const LogFields){__VA_ARGS__})
@@ -46,9 +50,34 @@ bool log_enabled(LogLevel level);
 
 /* With buffering on, JSON lines wait in memory until log_flush() (the manager calls it after
  * each loop iteration) or until 64 KiB have gathered; turning it off flushes. The journal sink
- * sends each entry at once either way. */
+ * sends each entry at once either way.
+ *
+ * Neither sink ever waits: an entry journald cannot take now, or JSON lines a pipe or socket on
+ * stderr cannot take now, wait in a bounded queue (4 MiB; 16k journal entries), flushed when the
+ * socket or pipe is writable again; past the bound entries are dropped and counted
+ * (log_dropped), and one entry says how many once the sink takes entries again. */
 void log_set_buffered(bool on);
 void log_flush(void);
+
+/* The loop whose io sources flush the queues while they hold something (the manager's);
+ * detach before the loop is freed. */
+void log_attach_event(sd_event *e);
+void log_detach_event(void);
+/* At exit: flushes for at most timeout_usec, then gives up on what is left (a stopped journald
+ * or a stderr nobody reads must not hold up the exit) and returns how many entries that was
+ * (also counted in log_dropped). */
+uint64_t log_drain(uint64_t timeout_usec);
+
+typedef enum LogSink {
+    LOG_SINK_JOURNAL,
+    LOG_SINK_STDERR,
+} LogSink;
+/* Entries dropped since the start: a full queue, a failed send, those left at exit. */
+uint64_t log_dropped(LogSink sink);
+
+/* Tests: sends journal entries on fd (a datagram socket the caller owns) instead of journald's
+ * socket; -1 goes back to journald's. */
+void log_set_journal_fd(int fd);
 
 void log_event(LogLevel level, const char *message_id, const LogFields *f, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -225,5 +225,9 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    return run(argc, argv);
+    int r = run(argc, argv);
+    /* What journald or stderr has not taken yet gets a second at most: a stopped journald
+     * must not hold up the exit (systemd would kill us at TimeoutStopSec=). */
+    (void)log_drain(1000000);
+    return r;
 }

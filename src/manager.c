@@ -195,6 +195,7 @@ static int manager_setup_event(Manager *m)
     if (r < 0)
         return r;
     (void)sd_event_set_watchdog(m->event, true);
+    log_attach_event(m->event);
     signal(SIGPIPE, SIG_IGN);
     r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal,
                             m);
@@ -325,6 +326,8 @@ Manager *manager_free(Manager *m)
     sd_event_source_disable_unref(m->idle_timer);
     sd_event_source_disable_unref(m->status_timer);
     sd_event_source_disable_unref(m->log_flush);
+    if (m->event)
+        log_detach_event();
     sd_event_unref(m->event);
     config_done(&m->config);
     free(m->api_token);

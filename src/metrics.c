@@ -187,6 +187,14 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
                   &m->worker_latency);
     put_histogram(&o, "argus_request_duration_seconds",
                   "Duration of POST /enqueue from arrival to answer.", &m->request_latency);
+    buffer_printf(&o,
+                  "# HELP argus_log_entries_dropped_total Log entries dropped because the sink "
+                  "(journald, or a pipe on stderr) did not take them while the queue was full.\n"
+                  "# TYPE argus_log_entries_dropped_total counter\n"
+                  "argus_log_entries_dropped_total{sink=\"journal\"} %llu\n"
+                  "argus_log_entries_dropped_total{sink=\"stderr\"} %llu\n",
+                  (unsigned long long)g->log_dropped_journal,
+                  (unsigned long long)g->log_dropped_stderr);
     put_process(&o, g, version);
     return buffer_take(&o, ret_len);
 }

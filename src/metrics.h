@@ -68,8 +68,10 @@ typedef struct MetricsGauges {
     int breaker_state;     /* 0 closed, 1 open, 2 half-open */
     uint64_t pending_jobs; /* requests waiting on worker calls, gone clients included */
     uint64_t pending_jobs_limit;
-    uint64_t calls_queued; /* worker calls waiting for a free connection */
-    double start_time;     /* seconds since the epoch */
+    uint64_t calls_queued;        /* worker calls waiting for a free connection */
+    double start_time;            /* seconds since the epoch */
+    uint64_t log_dropped_journal; /* log entries dropped: log_dropped() */
+    uint64_t log_dropped_stderr;
 } MetricsGauges;
 
 void metrics_count_request(Metrics *m, MetricsRoute route, int status);

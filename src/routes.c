@@ -320,6 +320,8 @@ static void handle_metrics(ApiHandler *h, h2o_req_t *req)
         .pending_jobs_limit = h->s.config->max_pending_jobs,
         .calls_queued = worker_queued_calls(h->s.worker),
         .start_time = (double)h->s.started_realtime_usec / 1e6,
+        .log_dropped_journal = log_dropped(LOG_SINK_JOURNAL),
+        .log_dropped_stderr = log_dropped(LOG_SINK_STDERR),
     };
     size_t len = 0;
     char *body = metrics_render(h->s.metrics, &g, ARGUS_VERSION, &len);
