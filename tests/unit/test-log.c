@@ -12,7 +12,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <systemd/sd-event.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -434,6 +437,312 @@ static void test_setup_detects_journal(void **state)
     log_set_journal(false);
 }
 
+/* ---- the journal sink: native protocol, queue, drops ---- */
+
+/* The value of field `name` in a datagram of journald's native protocol (malloc'd), or NULL. */
+static char *native_field(const char *d, size_t n, const char *name)
+{
+    const char *p = d, *end = d + n;
+    while (p < end) {
+        const char *fname = p;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        assert_non_null(nl);
+        const char *v;
+        size_t vl;
+        size_t namelen;
+        if (eq && eq < nl) {
+            namelen = (size_t)(eq - p);
+            v = eq + 1;
+            vl = (size_t)(nl - v);
+            p = nl + 1;
+        } else {
+            namelen = (size_t)(nl - p);
+            uint64_t le;
+            assert_true((size_t)(end - nl) >= 1 + sizeof(le));
+            memcpy(&le, nl + 1, sizeof(le));
+            v = nl + 1 + sizeof(le);
+            vl = (size_t)le;
+            assert_true(v + vl < end && v[vl] == '\n');
+            p = v + vl + 1;
+        }
+        if (namelen == strlen(name) && memcmp(fname, name, namelen) == 0) {
+            char *r = malloc(vl + 1);
+            assert_non_null(r);
+            memcpy(r, v, vl);
+            r[vl] = '\0';
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static void assert_native_field(const char *d, size_t n, const char *name, const char *want)
+{
+    char *v = native_field(d, n, name);
+    if (!v)
+        fail_msg("%s missing", name);
+    assert_string_equal(v, want);
+    free(v);
+}
+
+static int journal_pair(int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+    int fl = fcntl(sv[1], F_GETFL);
+    assert_int_equal(fcntl(sv[1], F_SETFL, fl | O_NONBLOCK), 0);
+    log_set_journal_fd(sv[0]);
+    log_setup(LOG_LEVEL_INFO);
+    log_set_journal(true);
+    return 0;
+}
+
+static void journal_pair_done(int sv[2])
+{
+    log_set_journal_fd(-1);
+    log_set_journal(false);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* The fields and their order are those sd_journal_sendv() got; a value with a newline takes the
+ * binary form, bytes that are not UTF-8 become U+FFFD. */
+static void test_journal_native(void **state)
+{
+    (void)state;
+    int sv[2];
+    journal_pair(sv);
+    log_event(LOG_LEVEL_WARN, MSGID_ENQUEUED,
+              LOG_FIELDS(.place_id = "P", .job_id = "J", .http_status = 202, .duration_usec = 1500,
+                         .has_duration = true, .attempt = -3),
+              "job %s", "enqueued");
+    char d[4096];
+    ssize_t n = recv(sv[1], d, sizeof(d), 0);
+    static const char want[] = "MESSAGE=job enqueued\nPRIORITY=4\n"
+                               "SYSLOG_IDENTIFIER=argus-orchestrator\n"
+                               "MESSAGE_ID=" MSGID_ENQUEUED "\nPLACE_ID=P\nJOB_ID=J\n"
+                               "HTTP_STATUS=202\nDURATION_USEC=1500\nATTEMPT=-3\n";
+    assert_int_equal(n, sizeof(want) - 1);
+    assert_memory_equal(d, want, sizeof(want) - 1);
+
+    log_info(NULL, LOG_FIELDS(.error = "bad\xff"), "two\nlines");
+    n = recv(sv[1], d, sizeof(d), 0);
+    assert_true(n > 0);
+    static const char head[] = "MESSAGE\n\x09\0\0\0\0\0\0\0two\nlines\nPRIORITY=6\n";
+    assert_memory_equal(d, head, sizeof(head) - 1);
+    assert_native_field(d, (size_t)n, "ERROR", "bad\xef\xbf\xbd");
+    assert_null(native_field(d, (size_t)n, "MESSAGE_ID"));
+    journal_pair_done(sv);
+}
+
+/* An entry too large for a datagram goes as a sealed memfd, as sd_journal_sendv() sends it. */
+static void test_journal_memfd(void **state)
+{
+    (void)state;
+    int sv[2];
+    journal_pair(sv);
+    int small = 1;
+    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    size_t big = 64 * 1024;
+    char *err = malloc(big + 1);
+    assert_non_null(err);
+    memset(err, 'e', big);
+    err[big] = '\0';
+    log_info(NULL, LOG_FIELDS(.error = err), "large");
+    char d[16];
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct iovec iov = {d, sizeof(d)};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = &control,
+                        .msg_controllen = sizeof(control)};
+    assert_int_equal(recvmsg(sv[1], &mh, MSG_CMSG_CLOEXEC), 0);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    assert_non_null(c);
+    assert_int_equal(c->cmsg_type, SCM_RIGHTS);
+    int mfd;
+    memcpy(&mfd, CMSG_DATA(c), sizeof(int));
+    assert_true(fcntl(mfd, F_GET_SEALS) & F_SEAL_WRITE);
+    off_t size = lseek(mfd, 0, SEEK_END);
+    char *entry = malloc((size_t)size);
+    assert_non_null(entry);
+    assert_int_equal(pread(mfd, entry, (size_t)size, 0), size);
+    assert_native_field(entry, (size_t)size, "MESSAGE", "large");
+    assert_native_field(entry, (size_t)size, "ERROR", err);
+    close(mfd);
+    free(entry);
+    free(err);
+    journal_pair_done(sv);
+}
+
+/* Receives what is waiting on fd, running the loop so that the queue flushes, until `until`
+ * entries came or nothing moves any more. Returns the entries (malloc'd, each malloc'd). */
+static char **journal_drain(int fd, sd_event *e, size_t until, size_t *ret_n)
+{
+    size_t n = 0, cap = 1024;
+    char **v = malloc(cap * sizeof(*v));
+    assert_non_null(v);
+    static char d[65536];
+    for (int idle = 0; n < until && idle < 50;) {
+        ssize_t k = recv(fd, d, sizeof(d), MSG_DONTWAIT);
+        if (k > 0) {
+            if (n == cap)
+                v = realloc(v, (cap *= 2) * sizeof(*v));
+            assert_non_null(v);
+            v[n] = malloc((size_t)k + 1);
+            memcpy(v[n], d, (size_t)k);
+            v[n][k] = '\0';
+            n++;
+            idle = 0;
+            continue;
+        }
+        assert_true(sd_event_run(e, 10000) >= 0);
+        idle++;
+    }
+    *ret_n = n;
+    return v;
+}
+
+/* journald stops reading: nothing waits, the queue keeps the entries in order up to its bound,
+ * the rest is dropped and counted, and once entries flow again one says how many. */
+static void test_journal_queue(void **state)
+{
+    (void)state;
+    int sv[2];
+    journal_pair(sv);
+    sd_event *e;
+    assert_int_equal(sd_event_new(&e), 0);
+    log_attach_event(e);
+    uint64_t dropped0 = log_dropped(LOG_SINK_JOURNAL);
+
+    const int total = 30000;
+    for (int i = 0; i < total; i++)
+        log_info(MSGID_ENQUEUED, LOG_FIELDS(.place_id = "P", .attempt = i + 1), "entry %d", i);
+    uint64_t dropped = log_dropped(LOG_SINK_JOURNAL) - dropped0;
+    assert_true(dropped > 0);
+    assert_true(dropped < (uint64_t)total);
+    /* Still full: these are dropped too, and counted. */
+    log_info(NULL, NULL, "entry %d", total);
+    assert_int_equal(log_dropped(LOG_SINK_JOURNAL) - dropped0, dropped + 1);
+
+    size_t kept = (size_t)total - (size_t)dropped;
+    size_t n;
+    char **v = journal_drain(sv[1], e, kept + 1, &n);
+    assert_int_equal(n, kept + 1);
+    for (size_t i = 0; i < kept; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "entry %zu", i);
+        assert_native_field(v[i], strlen(v[i]), "MESSAGE", want);
+    }
+    char count[32];
+    snprintf(count, sizeof(count), "%llu", (unsigned long long)dropped + 1);
+    assert_native_field(v[kept], strlen(v[kept]), "MESSAGE_ID", MSGID_LOG_DROPPED);
+    assert_native_field(v[kept], strlen(v[kept]), "PRIORITY", "4");
+    assert_native_field(v[kept], strlen(v[kept]), "DROPPED_ENTRIES", count);
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+
+    /* Flowing again: sent at once, no second note. */
+    log_info(NULL, NULL, "after");
+    char d[4096];
+    ssize_t k = recv(sv[1], d, sizeof(d), MSG_DONTWAIT);
+    assert_true(k > 0);
+    assert_native_field(d, (size_t)k, "MESSAGE", "after");
+    assert_int_equal(recv(sv[1], d, sizeof(d), MSG_DONTWAIT), -1);
+
+    log_detach_event();
+    sd_event_unref(e);
+    journal_pair_done(sv);
+}
+
+/* ---- stderr on a pipe that stops being read ---- */
+
+static void test_stderr_pipe(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    (void)fcntl(p[1], F_SETPIPE_SZ, 4096);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+    log_setup(LOG_LEVEL_INFO);
+    log_set_journal(false);
+    sd_event *e;
+    assert_int_equal(sd_event_new(&e), 0);
+    log_attach_event(e);
+    uint64_t dropped0 = log_dropped(LOG_SINK_STDERR);
+
+    /* Nobody reads: this must not block (the test would hang), lines past the bound are
+     * dropped and counted. */
+    const int total = 60000;
+    log_set_buffered(true);
+    for (int i = 0; i < total; i++) {
+        log_info(NULL, LOG_FIELDS(.attempt = i + 1), "line %d", i);
+        if (i % 100 == 0)
+            log_flush();
+    }
+    log_flush();
+    uint64_t dropped = log_dropped(LOG_SINK_STDERR) - dropped0;
+    assert_true(dropped > 0);
+    /* The pipe's own description (shared with whoever gave it to us) stays blocking. */
+    assert_int_equal(fcntl(STDERR_FILENO, F_GETFL) & O_NONBLOCK, 0);
+
+    /* Read again: the kept lines in order, then one saying how many were dropped. */
+    int fl = fcntl(p[0], F_GETFL);
+    assert_int_equal(fcntl(p[0], F_SETFL, fl | O_NONBLOCK), 0);
+    size_t cap = 8 << 20, len = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    for (int idle = 0; idle < 50;) {
+        ssize_t k = read(p[0], out + len, cap - len - 1);
+        if (k > 0) {
+            len += (size_t)k;
+            idle = 0;
+            continue;
+        }
+        assert_true(sd_event_run(e, 10000) >= 0);
+        idle++;
+    }
+    out[len] = '\0';
+    size_t kept = (size_t)total - (size_t)dropped, n = 0;
+    for (const char *q = out; *q; n++) {
+        const char *nl = strchr(q, '\n');
+        assert_non_null(nl);
+        json_object *o = parse_line(q, (size_t)(nl - q) + 1);
+        if (n < kept) {
+            char want[32];
+            snprintf(want, sizeof(want), "line %zu", n);
+            assert_string_member(o, "msg", want);
+        } else {
+            assert_int_equal(n, kept);
+            assert_string_member(o, "level", "warn");
+            json_object *c;
+            assert_true(json_object_object_get_ex(o, "droppedEntries", &c));
+            assert_int_equal(json_object_get_int64(c), (int64_t)dropped);
+        }
+        json_object_put(o);
+        q = nl + 1;
+    }
+    assert_int_equal(n, kept + 1);
+    free(out);
+
+    log_set_buffered(false);
+    log_detach_event();
+    sd_event_unref(e);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    close(p[0]);
+    close(p[1]);
+    log_setup(LOG_LEVEL_INFO);
+    log_set_journal(false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +756,10 @@ int main(void)
         cmocka_unit_test(test_json_line_truncated_utf8),
         cmocka_unit_test(test_errno_preserved),
         cmocka_unit_test(test_setup_detects_journal),
+        cmocka_unit_test(test_journal_native),
+        cmocka_unit_test(test_journal_memfd),
+        cmocka_unit_test(test_journal_queue),
+        cmocka_unit_test(test_stderr_pipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
