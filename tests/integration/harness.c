@@ -272,6 +272,11 @@ bool peer_closed(int fd, int timeout_ms)
 
 void service_start(Service *svc, const char *const *env)
 {
+    service_start_stderr(svc, env, -1);
+}
+
+void service_start_stderr(Service *svc, const char *const *env, int stderr_fd)
+{
     memset(svc, 0, sizeof(*svc));
     snprintf(svc->dir, sizeof(svc->dir), "/tmp/argus-it-XXXXXX");
     CHECK(mkdtemp(svc->dir));
@@ -310,7 +315,9 @@ void service_start(Service *svc, const char *const *env)
         svc->pid = fork();
         CHECK(svc->pid >= 0);
         if (svc->pid == 0) {
-            int fd = open(svc->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            int fd = stderr_fd >= 0
+                         ? stderr_fd
+                         : open(svc->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
             if (fd >= 0)
                 dup2(fd, STDERR_FILENO);
             int null = open("/dev/null", O_RDWR);

@@ -50,6 +50,9 @@ unsigned standin_count(const Standin *s, const char *place_id);
 /* Starts the daemon socket-activated on 127.0.0.1 with the given "NAME=value" variables
  * (NULL-terminated, may be NULL); WORKER_NODE_URL should be among them. */
 void service_start(Service *svc, const char *const *env);
+/* service_start() with the daemon's stderr on stderr_fd (a pipe the test reads, say) instead of
+ * the log file; service_log_contains() then sees nothing. */
+void service_start_stderr(Service *svc, const char *const *env, int stderr_fd);
 /* service_start() pointed at group_standin, with up to three more "NAME=value" variables
  * (NULL for none). */
 void service_start_for_group(Service *svc, const char *a, const char *b, const char *c);

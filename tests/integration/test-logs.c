@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <poll.h>
 
 #include "harness.h"
 
@@ -294,6 +296,120 @@ static void test_protocol_error_log_is_rate_limited(void **state)
     assert_int_equal(t.reported, BURST + 1);
 }
 
+/* How long GET /health takes on a connection of its own, in seconds. */
+static double health_seconds(const Service *svc)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/health", svc->base);
+    double t0 = now_sec();
+    Response r = http_request("GET", url, NULL, NULL, NULL);
+    double t = now_sec() - t0;
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    return t;
+}
+
+/* Sends `n` pipelined requests for a long unknown path (each a "request rejected" line of about
+ * 1 KiB at info) on fd and reads their answers. */
+static void rejected_burst(int fd, int n)
+{
+    static char req[1200];
+    if (!req[0]) {
+        char path[960];
+        memset(path, 'x', sizeof(path) - 1);
+        path[sizeof(path) - 1] = '\0';
+        snprintf(req, sizeof(req), "GET /nope/%s HTTP/1.1\r\nHost: test\r\n\r\n", path);
+    }
+    size_t l = strlen(req);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(write(fd, req, l), (ssize_t)l);
+    int seen = 0;
+    char buf[65536];
+    size_t have = 0;
+    while (seen < n) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        assert_true(poll(&pfd, 1, 5000) > 0);
+        ssize_t k = read(fd, buf + have, sizeof(buf) - 1 - have);
+        assert_true(k > 0);
+        have += (size_t)k;
+        buf[have] = '\0';
+        /* count whole answers, keep a partial one */
+        char *p = buf, *q;
+        while ((q = strstr(p, "HTTP/1.1 404")) && strstr(q, "\r\n\r\n") &&
+               strchr(strstr(q, "\r\n\r\n"), '}')) {
+            seen++;
+            p = strchr(strstr(q, "\r\n\r\n"), '}') + 1;
+        }
+        have = strlen(p);
+        memmove(buf, p, have + 1);
+    }
+}
+
+/* stderr is a pipe nobody reads any more (a log shipper that hangs): the daemon keeps answering,
+ * drops whole lines past its bound, counts them in /metrics, and once the pipe is read again
+ * one line says how many were dropped (issue #14). */
+static void test_stderr_pipe_not_read(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    (void)fcntl(p[0], F_SETPIPE_SZ, 4096);
+    char worker[96];
+    snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", group_standin.url);
+    const char *env[] = {worker, "LOG_LEVEL=info", NULL};
+    Service svc;
+    service_start_stderr(&svc, env, p[1]);
+    close(p[1]);
+    assert_true(health_seconds(&svc) < 5);
+
+    int fd = raw_connect(svc.port);
+    double worst = 0;
+    for (int round = 0; round < 120; round++) {
+        rejected_burst(fd, 50);
+        double t = health_seconds(&svc);
+        if (t > worst)
+            worst = t;
+    }
+    close(fd);
+    /* a generous liveness limit: before, the first full pipe stopped every answer */
+    assert_true(worst < 1.0);
+    double dropped = service_metric(&svc, "argus_log_entries_dropped_total{sink=\"stderr\"}");
+    assert_true(dropped > 0);
+    assert_true(service_metric(&svc, "argus_log_entries_dropped_total{sink=\"journal\"}") == 0);
+
+    /* Read again: the line saying how many were dropped arrives. */
+    assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+    static char out[16 << 20]; /* more than the daemon's bound (4 MiB) and the pipe */
+    size_t len = 0;
+    bool found = false;
+    for (double t0 = now_sec(); !found && now_sec() - t0 < 10;) {
+        ssize_t k = read(p[0], out + len, sizeof(out) - 1 - len);
+        if (k > 0) {
+            len += (size_t)k;
+            out[len] = '\0';
+            found = strstr(out, "log lines dropped") != NULL;
+        } else
+            usleep(10000);
+    }
+    print_message("worst /health %.3f s, %.0f lines dropped, %zu bytes read after\n", worst,
+                  dropped, len);
+    assert_true(found);
+    const char *line = strstr(out, "log lines dropped");
+    while (line > out && line[-1] != '\n')
+        line--;
+    json_object *o = json_tokener_parse(line);
+    /* json_tokener_parse stops at the end of the first object */
+    assert_non_null(o);
+    json_object *c;
+    assert_true(json_object_object_get_ex(o, "droppedEntries", &c));
+    assert_true(json_object_get_int64(c) > 0 && json_object_get_int64(c) <= (int64_t)dropped);
+    json_object_put(o);
+
+    assert_int_equal(service_stop(&svc, SIGTERM), 0);
+    service_cleanup(&svc);
+    close(p[0]);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -301,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8_in_a_path_is_logged_as_text),
         cmocka_unit_test(test_h2o_own_errors_are_counted_and_logged),
         cmocka_unit_test(test_protocol_error_log_is_rate_limited),
+        cmocka_unit_test(test_stderr_pipe_not_read),
     };
     return cmocka_run_group_tests(tests, standin_group_setup, standin_group_teardown);
 }
