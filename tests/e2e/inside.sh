@@ -146,6 +146,43 @@ check "journalctl PLACE_ID= finds a job of the burst" \
 grew=$(($(journal_bytes) - bytes0))
 echo "info: the journal files grew by $grew bytes for $kept entries, $((grew / (kept + 1))) bytes each" \
     "(the files grow by 8 MiB at a time)" >>"$result"
+# --- journald stopped under load (issue #14): the service keeps answering, the entries arrive
+tag="stall-$RANDOM"
+jpid=$(systemctl show -P MainPID systemd-journald.service)
+seq 1 100000 | timeout 7 xargs -P 6 -I{} curl -s -o /dev/null -w '%{http_code}\n' -m 10 \
+    -X POST "$api/enqueue" -H 'Content-Type: application/json' \
+    -d "{\"placeId\":\"$tag-{}\"}" >/tmp/stall.codes 2>/dev/null &
+load=$!
+sleep 1
+kill -STOP "$jpid"
+slowest=0 probes=0 late=0
+end=$((SECONDS + 4))
+while [ $SECONDS -lt $end ]; do
+    t=$(curl -s -o /dev/null -m 1 -w '%{http_code} %{time_total}' "$api/health")
+    probes=$((probes + 1))
+    case $t in
+    "200 "*) awk -v t="${t#200 }" -v s="$slowest" 'BEGIN { exit !(t > s) }' && slowest=${t#200 } ;;
+    *) late=$((late + 1)) ;;
+    esac
+    sleep 0.2
+done
+answered_during=$(grep -c '^202$' /tmp/stall.codes)
+kill -CONT "$jpid"
+wait $load
+accepted=$(grep -c '^202$' /tmp/stall.codes)
+check "with journald stopped 4 s under load, /health answered within 1 s ($probes probes, $late late, slowest ${slowest}s)" \
+    test "$late" = 0
+check "… and jobs kept being answered ($answered_during 202s by then, $accepted in all)" \
+    test "$answered_during" -gt 0
+# the entries, or the count of those dropped, arrive once journald runs again
+sleep 1
+journalctl --sync 2>/dev/null || true
+logged=$(journalctl -u $svc MESSAGE_ID=a4797921098147a0bd3f6417c42ebc5f -o cat --output-fields=PLACE_ID --no-pager |
+    grep -c "^$tag-")
+dropped=$(journalctl -u $svc MESSAGE_ID=c63ae9255ddd4d18b3ae0b3e4e9e0faa -o cat --output-fields=DROPPED_ENTRIES --no-pager |
+    awk '{ n += $1 } END { print n + 0 }')
+check "… then every 202 has its entry, or is counted in a dropped entry ($logged entries, $dropped dropped, $accepted 202s)" \
+    test $((logged + dropped)) -ge "$accepted"
 
 # --- stop while a slow request is in flight: it completes, Result=success
 slow="slow2500-e2e-$RANDOM"
