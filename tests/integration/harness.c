@@ -75,7 +75,7 @@ static void child_kill(pid_t *pid)
     *pid = 0;
 }
 
-static long long now_ms(void)
+long long now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

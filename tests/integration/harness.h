@@ -107,6 +107,9 @@ int run_capture(const char *const *argv, const char *const *env, char *out, size
 
 const char *argus_binary(void);
 
+/* CLOCK_MONOTONIC in milliseconds, for bounded waits and liveness limits. */
+long long now_ms(void);
+
 /* Whether the daemon runs under a sanitizer (ARGUS_SANITIZED=1, set by meson): its memory
  * figures then say nothing (shadow memory, ASan's quarantine). */
 bool harness_sanitized(void);

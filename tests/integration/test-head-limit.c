@@ -60,13 +60,6 @@ static void send_all(int fd, const char *p, size_t n)
     }
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void test_head_over_limit_is_431_and_closed(void **state)
 {
     (void)state;

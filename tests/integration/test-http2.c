@@ -136,13 +136,6 @@ static bool send_all(int fd, const void *p, size_t n)
     return true;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads and drops whatever the daemon sent; false once it closed the connection. */
 static bool drain(int fd)
 {

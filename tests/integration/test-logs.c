@@ -65,27 +65,11 @@ static bool send_raw(const Service *svc, const char *bytes, size_t n, char *stat
 
 #define SEND_RAW(svc, lit, line) send_raw(svc, lit, sizeof(lit) - 1, line, sizeof(line))
 
-/* A sample of GET /metrics, or -1 when the series is not there. */
-static double metric(const Service *svc, const char *series)
-{
-    char url[128];
-    snprintf(url, sizeof(url), "%s/metrics", svc->base);
-    Response r = http_request("GET", url, NULL, NULL, NULL);
-    assert_int_equal(r.status, 200);
-    double v = -1;
-    size_t n = strlen(series);
-    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (strncmp(p, series, n) == 0 && p[n] == ' ')
-            v = strtod(p + n + 1, NULL);
-    response_free(&r);
-    return v;
-}
-
 static double protocol_errors(const Service *svc, int status)
 {
     char series[96];
     snprintf(series, sizeof(series), "argus_http_protocol_errors_total{status=\"%d\"}", status);
-    return metric(svc, series);
+    return service_metric(svc, series);
 }
 
 typedef void (*line_fn)(json_object *line, void *userdata);
