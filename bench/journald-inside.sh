@@ -71,11 +71,11 @@ done
     echo "wrk -t1 -c64 -d${secs}s POST /enqueue (distinct placeIds), worker stand-in answering 201;" \
         "$rounds interleaved rounds; journald $(journalctl --version | head -1 | cut -d' ' -f2)," \
         "$(nproc) cores"
-    printf '%-5s %-5s %8s %8s %7s %8s %12s %11s %12s %12s %8s\n' round level jobs/s p99-ms errors \
-        202s entries/job "service µs" "(system)" "journald µs" dropped
+    printf '%-5s %-5s %8s %8s %7s %8s %8s %12s %11s %12s %12s %8s\n' round level jobs/s p99-ms \
+        errors 202s entries entries/job "service µs" "(system)" "journald µs" dropped
     awk '{ n = $7 ? $7 : 1
-        printf "%-5s %-5s %8.0f %8.2f %7d %8d %12.3f %11.1f %12.1f %12.1f %8d\n",
-            $1, $2, $3, $5, $6, $7, $8 / n, $10 / n, $12 / n, $11 / n, $9 }' "$runs"
+        printf "%-5s %-5s %8.0f %8.2f %7d %8d %8d %12.4f %11.1f %12.1f %12.1f %8d\n",
+            $1, $2, $3, $5, $6, $7, $8, $8 / n, $10 / n, $12 / n, $11 / n, $9 }' "$runs"
     echo "(service µs, journald µs: CPU time, user + system, per job answered 202, (system) the" \
         "service's in the kernel; entries/job: \"job enqueued\" entries journalctl finds per 202)"
     awk '{ cpu[$2] += $10; n[$2] += $7; rate[$2] += $3; k[$2]++ }
