@@ -21,7 +21,7 @@ TEST_PACKAGES=(libcmocka-dev systemd curl iproute2 util-linux coreutils clang-fo
 DEB_PACKAGES=(build-essential debhelper dpkg-dev lintian git)
 # tests/e2e/run.sh, on top of what built the .deb (which brings its run-time libraries): boots a
 # throw-away overlay of / under systemd with systemd-nspawn; curl, ip and wrk (the burst that
-# journald must keep whole) in there.
+# journald must keep whole) in there. The same for bench/journald.sh.
 E2E_PACKAGES=(systemd-container systemd curl iproute2 wrk)
 # scripts/fuzz, alone: clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev, which
 # clang only recommends), and the headers of what the fuzzed sources include.
