@@ -6,39 +6,11 @@
 
 #include <systemd/sd-event.h>
 
+#include "log-fields.h"
 #include "log-level.h"
 
-/* One MESSAGE_ID per kind of event; argus-orchestrator.catalog explains each. */
-#define MSGID_STARTED "0ab6c76247424b319f4e54d04c36e08b"
-#define MSGID_ENQUEUED "a4797921098147a0bd3f6417c42ebc5f"
-#define MSGID_ENQUEUE_FAILED "b4407eb82a8f4bd8b3165f8e1f7186a6"
-#define MSGID_REJECTED "e2c01d17756a49f48483174d2c494213"
-#define MSGID_WORKER_RETRY "4dd37ce2369e4eb491a83b3471e713d7"
-#define MSGID_CONFIG_INVALID "a625bda2409f4b89bf4e3b7af3c4e81f"
-#define MSGID_STOPPING "b4936a867d8f4e8e959822e733b97a97"
-#define MSGID_STOPPED "cbf1ed99175f441d9a131933ad581524"
-#define MSGID_IDLE_EXIT "b11a1f4b04c34bed82493a1da41560bb"
-#define MSGID_REQUEST "dc1155837020477eadc5010f5d3f010f"
-#define MSGID_PROTOCOL_ERROR "baaf71ffbd0147ef80b3715a385d509b"
-#define MSGID_LOG_DROPPED "c63ae9255ddd4d18b3ae0b3e4e9e0faa"
-
-/* Optional structured fields of an event; zero/NULL members are left out. Both sinks write
- * them from one table, log.c's log_fields (journal name, JSON name, type). */
-typedef struct LogFields {
-    const char *place_id;
-    const char *job_id;
-    const char *request_id;
-    const char *worker_url;
-    const char *error;
-    int http_status;
-    int worker_status;
-    int attempt;
-    int64_t duration_usec; /* with has_duration */
-    bool has_duration;
-    uint64_t dropped; /* log entries dropped (the "dropped" entry's count) */
-} LogFields;
-
-#define LOG_FIELDS(...) (&(const LogFields){__VA_ARGS__})
+/* The MESSAGE_IDs (MSGID_*), LogFields and LOG_FIELDS() are in log-fields.h. The sinks are
+ * log-journal.c and log-stderr.c. */
 
 /* Whether stderr (fd) is the journal stream named by $JOURNAL_STREAM ("dev:ino"). */
 bool log_fd_is_journal_stream(const char *journal_stream, int fd);
