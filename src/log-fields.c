@@ -3,7 +3,7 @@
 
 #include "macro.h"
 
-static const LogFieldDef log_fields[] = {
+const LogFieldDef log_fields[] = {
     {"PLACE_ID", "placeId", FIELD_STRING, offsetof(LogFields, place_id)},
     {"JOB_ID", "jobId", FIELD_STRING, offsetof(LogFields, job_id)},
     {"REQUEST_ID", "requestId", FIELD_STRING, offsetof(LogFields, request_id)},
@@ -16,25 +16,4 @@ static const LogFieldDef log_fields[] = {
     {"DROPPED_ENTRIES", "droppedEntries", FIELD_COUNT, offsetof(LogFields, dropped)},
 };
 
-static bool field_present(const LogFields *f, const LogFieldDef *d)
-{
-    switch (d->type) {
-    case FIELD_STRING:
-        return log_field_string(f, d) != NULL;
-    case FIELD_INT:
-        return log_field_int(f, d) != 0;
-    case FIELD_DURATION:
-        return f->has_duration;
-    case FIELD_COUNT:
-        return f->dropped != 0;
-    }
-    return false;
-}
-
-void log_fields_walk(const LogFields *f,
-                     void (*fn)(void *sink, const LogFieldDef *d, const LogFields *f), void *sink)
-{
-    for (size_t i = 0; f && i < ELEMENTSOF(log_fields); i++)
-        if (field_present(f, &log_fields[i]))
-            fn(sink, &log_fields[i], f);
-}
+_Static_assert(ELEMENTSOF(log_fields) == LOG_FIELDS_N, "LOG_FIELDS_N is the table's length");
