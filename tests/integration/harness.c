@@ -176,6 +176,22 @@ int standin_group_teardown(void **state)
     return 0;
 }
 
+Service group_service;
+
+int service_group_setup(void **state)
+{
+    standin_group_setup(state);
+    service_start_for_group(&group_service, NULL, NULL, NULL);
+    return 0;
+}
+
+int service_group_teardown(void **state)
+{
+    CHECK(service_stop(&group_service, SIGTERM) == 0);
+    service_cleanup(&group_service);
+    return standin_group_teardown(state);
+}
+
 unsigned standin_count(const Standin *s, const char *place_id)
 {
     char url[1200];

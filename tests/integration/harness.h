@@ -53,6 +53,12 @@ void service_start(Service *svc, const char *const *env);
 /* service_start() with the daemon's stderr on stderr_fd (a pipe the test reads, say) instead of
  * the log file; service_log_contains() then sees nothing. */
 void service_start_stderr(Service *svc, const char *const *env, int stderr_fd);
+/* One stand-in and one daemon (default configuration, pointed at it) for a whole group of
+ * tests: give these to cmocka_run_group_tests(). The teardown checks the daemon drains and
+ * exits 0 on SIGTERM. */
+extern Service group_service;
+int service_group_setup(void **state);
+int service_group_teardown(void **state);
 /* service_start() pointed at group_standin, with up to three more "NAME=value" variables
  * (NULL for none). */
 void service_start_for_group(Service *svc, const char *a, const char *b, const char *c);

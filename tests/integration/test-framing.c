@@ -15,22 +15,6 @@
 
 #include "harness.h"
 
-static Service svc;
-
-static int setup(void **state)
-{
-    standin_group_setup(state);
-    service_start_for_group(&svc, NULL, NULL, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    assert_int_equal(service_stop(&svc, SIGTERM), 0);
-    service_cleanup(&svc);
-    return standin_group_teardown(state);
-}
-
 /* A request whose second half would be another request to a parser that frames it otherwise. */
 #define SMUGGLED "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"
 
@@ -45,7 +29,7 @@ static unsigned count(const char *hay, const char *needle)
 /* Sends raw bytes; the one answer must be a 400 naming the problem, then the connection ends. */
 static void assert_refused(const char *raw, const char *problem)
 {
-    int fd = raw_connect(svc.port);
+    int fd = raw_connect(group_service.port);
     assert_int_equal(write(fd, raw, strlen(raw)), (ssize_t)strlen(raw));
     char buf[16384];
     raw_read(fd, buf, sizeof(buf), 3000);
@@ -112,7 +96,7 @@ static void test_chunked_request_closes_after_answer(void **state)
              "POST /enqueue HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
              "Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" SMUGGLED,
              bl, body);
-    int fd = raw_connect(svc.port);
+    int fd = raw_connect(group_service.port);
     assert_int_equal(write(fd, raw, strlen(raw)), (ssize_t)strlen(raw));
     char buf[4096];
     raw_read(fd, buf, sizeof(buf), 3000);
@@ -135,7 +119,7 @@ static void test_same_content_length_twice_is_fine(void **state)
              "POST /enqueue HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
              "Content-Length: %d\r\nContent-Length: %d\r\n\r\n%s",
              bl, bl, body);
-    int fd = raw_connect(svc.port);
+    int fd = raw_connect(group_service.port);
     assert_int_equal(write(fd, raw, strlen(raw)), (ssize_t)strlen(raw));
     char buf[4096];
     raw_read(fd, buf, sizeof(buf), 1000);
@@ -156,5 +140,5 @@ int main(void)
         cmocka_unit_test(test_transfer_encoding_in_http10),
         cmocka_unit_test(test_chunked_request_closes_after_answer),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, service_group_setup, service_group_teardown);
 }

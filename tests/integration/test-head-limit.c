@@ -20,22 +20,6 @@
 #define CLIENTS 1000
 #define HELD_BYTES (400 * 1024)
 
-static Service svc;
-
-static int setup(void **state)
-{
-    standin_group_setup(state);
-    service_start_for_group(&svc, NULL, NULL, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    assert_int_equal(service_stop(&svc, SIGTERM), 0);
-    service_cleanup(&svc);
-    return standin_group_teardown(state);
-}
-
 /* "GET /health" with one header field of `value_len` bytes; complete or not. */
 static char *head_with(size_t value_len, bool complete)
 {
@@ -64,7 +48,7 @@ static void test_head_over_limit_is_431_and_closed(void **state)
 {
     (void)state;
     char *h = head_with(70 * 1024, true);
-    int fd = raw_connect(svc.port);
+    int fd = raw_connect(group_service.port);
     send_all(fd, h, strlen(h));
     free(h);
     char buf[4096];
@@ -80,7 +64,7 @@ static void test_head_under_limit_is_served(void **state)
 {
     (void)state;
     char *h = head_with(60 * 1024, true);
-    int fd = raw_connect(svc.port);
+    int fd = raw_connect(group_service.port);
     send_all(fd, h, strlen(h));
     free(h);
     char buf[4096];
@@ -97,7 +81,7 @@ static void test_many_unfinished_heads(void **state)
     char *h = head_with(HELD_BYTES, false);
     static int fds[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
-        fds[i] = raw_connect(svc.port);
+        fds[i] = raw_connect(group_service.port);
         (void)fcntl(fds[i], F_SETFL, O_NONBLOCK);
         size_t off = 0;
         ssize_t k;
@@ -107,7 +91,7 @@ static void test_many_unfinished_heads(void **state)
     free(h);
 
     char health[96];
-    snprintf(health, sizeof(health), "%s/health", svc.base);
+    snprintf(health, sizeof(health), "%s/health", group_service.base);
     long long t0 = now_ms();
     Response r = http_request("GET", health, NULL, NULL, NULL);
     long long took = now_ms() - t0;
@@ -116,7 +100,7 @@ static void test_many_unfinished_heads(void **state)
     if (took > 1000)
         fail_msg("/health took %lld ms with %d unfinished heads arriving", took, CLIENTS);
 
-    unsigned long rss = process_rss_kib(svc.pid);
+    unsigned long rss = process_rss_kib(group_service.pid);
     printf("head-limit: RSS %lu KiB with %d clients sending unfinished %d KiB heads\n", rss,
            CLIENTS, HELD_BYTES / 1024);
     if (!harness_sanitized() && rss > 192 * 1024)
@@ -144,5 +128,5 @@ int main(void)
         cmocka_unit_test(test_head_under_limit_is_served),
         cmocka_unit_test(test_many_unfinished_heads),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, service_group_setup, service_group_teardown);
 }
