@@ -74,6 +74,7 @@ static const UintVar uint_vars[] = {
     {"MAX_CONNECTIONS", "4096", 1, 40000, offsetof(Config, max_connections)},
     /* no default here: it follows WORKER_MAX_CONNECTIONS (config_load) */
     {"MAX_PENDING_JOBS", NULL, 1, 1000000, offsetof(Config, max_pending_jobs)},
+    {"SPOOL_MAX_JOBS", "1000000", 1, 100000000, offsetof(Config, spool_max_jobs)},
 };
 
 /* Jobs that may wait for the worker by default, per connection to it: enough that a burst
@@ -131,6 +132,25 @@ int config_load(Config *c, config_lookup_fn lookup, void *userdata, const char *
     else
         goto invalid;
 
+    /* SPOOL_DIR: unset, the unit's StateDirectory= (its first, should there be several); set
+     * and empty, no spool. Either way an absolute path. */
+    name = "SPOOL_DIR";
+    v = lookup(name, userdata);
+    if (!v) {
+        name = "STATE_DIRECTORY";
+        v = lookup(name, userdata);
+    }
+    size_t dir_len = v ? strcspn(v, ":") : 0;
+    if (dir_len > 0) {
+        if (v[0] != '/' || dir_len > 4000)
+            goto invalid;
+        c->spool_dir = strndup(v, dir_len);
+        if (!c->spool_dir) {
+            config_done(c);
+            return -ENOMEM;
+        }
+    }
+
     name = "WORKER_NODE_URL";
     v = value_or(lookup, userdata, name, "http://localhost:3000");
     r = parse_worker_url(v, &c->worker_url);
@@ -157,7 +177,8 @@ void config_done(Config *c)
         return;
     free(c->worker_url);
     free(c->worker_enqueue);
-    c->worker_url = c->worker_enqueue = NULL;
+    free(c->spool_dir);
+    c->worker_url = c->worker_enqueue = c->spool_dir = NULL;
 }
 
 int config_dump(const Config *c, char **ret)
@@ -167,12 +188,13 @@ int config_dump(const Config *c, char **ret)
                  "PORT=%u\nWORKER_NODE_URL=%s\nLOG_LEVEL=%s\nWORKER_TIMEOUT_MS=%u\n"
                  "WORKER_RETRIES=%u\nWORKER_MAX_CONNECTIONS=%u\nMAX_BODY_BYTES=%u\n"
                  "SHUTDOWN_TIMEOUT_SEC=%u\nIDLE_EXIT_SEC=%u\nHTTP2=%s\nBREAKER_THRESHOLD=%u\n"
-                 "BREAKER_COOLDOWN_SEC=%u\nMAX_CONNECTIONS=%u\nMAX_PENDING_JOBS=%u\n",
+                 "BREAKER_COOLDOWN_SEC=%u\nMAX_CONNECTIONS=%u\nMAX_PENDING_JOBS=%u\n"
+                 "SPOOL_DIR=%s\nSPOOL_MAX_JOBS=%u\n",
                  c->port, c->worker_url, log_level_to_string(c->log_level), c->worker_timeout_ms,
                  c->worker_retries, c->worker_max_connections, c->max_body_bytes,
                  c->shutdown_timeout_sec, c->idle_exit_sec, c->http2 ? "on" : "off",
                  c->breaker_threshold, c->breaker_cooldown_sec, c->max_connections,
-                 c->max_pending_jobs) < 0)
+                 c->max_pending_jobs, c->spool_dir ? c->spool_dir : "", c->spool_max_jobs) < 0)
         return -ENOMEM;
     *ret = s;
     return 0;

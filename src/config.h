@@ -21,6 +21,8 @@ typedef struct Config {
     uint32_t breaker_cooldown_sec;
     uint32_t max_connections;  /* client connections served at once */
     uint32_t max_pending_jobs; /* requests waiting for the worker, joined ones included */
+    char *spool_dir;           /* NULL: no spool */
+    uint32_t spool_max_jobs;   /* jobs that may wait in the spool */
     bool http2;
 } Config;
 

@@ -25,13 +25,25 @@ static void manager_notify_status(Manager *m)
     const char *worker = !mt->worker_seen       ? "not yet contacted"
                          : mt->worker_answering ? "answering"
                                                 : "not answering";
+    char spooled[64] = "";
+    if (m->spool) {
+        SpoolState st;
+        spool_state(m->spool, &st);
+        if (st.up)
+            snprintf(spooled, sizeof(spooled), "; %llu spooled", (unsigned long long)st.stats.jobs);
+        else
+            snprintf(spooled, sizeof(spooled), "; spool unavailable");
+    }
     if (m->stopping)
-        sd_notifyf(false, "STATUS=Draining: %u request(s) in flight", manager_pending(m));
+        sd_notifyf(false, "STATUS=Draining: %u request(s) in flight%s", manager_pending(m),
+                   spooled);
     else
-        sd_notifyf(
-            false, "STATUS=Serving on %s; %llu enqueued, %llu failed, %llu rejected; worker %s",
-            m->listen_desc, (unsigned long long)mt->jobs_enqueued,
-            (unsigned long long)mt->jobs_failed, (unsigned long long)mt->requests_rejected, worker);
+        sd_notifyf(false,
+                   "STATUS=Serving on %s; %llu enqueued, %llu queued, %llu failed, %llu rejected; "
+                   "worker %s%s",
+                   m->listen_desc, (unsigned long long)mt->jobs_enqueued,
+                   (unsigned long long)mt->spool_queued, (unsigned long long)mt->jobs_failed,
+                   (unsigned long long)mt->requests_rejected, worker, spooled);
     m->status_sent_events = metrics_status_events(mt);
 }
 
@@ -79,6 +91,16 @@ static void manager_check_drained(Manager *m)
         (void)sd_event_exit(m->event, 0);
 }
 
+/* Jobs wait in the spool: the service stays up to deliver them (IDLE_EXIT_SEC waits). */
+static bool manager_spool_holds_jobs(Manager *m)
+{
+    if (!m->spool)
+        return false;
+    SpoolState st;
+    spool_state(m->spool, &st);
+    return st.stats.jobs > 0;
+}
+
 static int on_final_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
     (void)s, (void)usec;
@@ -114,6 +136,8 @@ static void manager_begin_shutdown(Manager *m, const char *why)
         return;
     m->stopping = true;
     m->idle_timer = sd_event_source_disable_unref(m->idle_timer);
+    if (m->delivery)
+        spool_delivery_stop(m->delivery);
     (void)sd_notify(false, "STOPPING=1");
     manager_notify_status(m);
     log_info(MSGID_STOPPING, NULL, "%s: stopping, draining %u in-flight request(s)", why,
@@ -152,7 +176,8 @@ static void manager_update_idle(Manager *m)
 {
     if (m->stopping || m->config.idle_exit_sec == 0 || !m->server.socket_activated)
         return;
-    bool idle = m->server.n_conns == 0 && manager_pending(m) == 0;
+    bool idle = m->server.n_conns == 0 && manager_pending(m) == 0 &&
+                worker_in_flight(m->worker) == 0 && !manager_spool_holds_jobs(m);
     if (!idle) {
         if (m->idle_timer)
             (void)sd_event_source_set_enabled(m->idle_timer, SD_EVENT_OFF);
@@ -177,12 +202,78 @@ static void on_conn_change(Server *s, void *userdata)
     manager_check_drained(m);
 }
 
-/* A POST /enqueue that waited for the worker is done. */
+/* A POST /enqueue that waited for the worker is done; or a delivery from the spool. */
 static void on_api_pending_end(void *userdata)
 {
     Manager *m = userdata;
     manager_update_idle(m);
     manager_check_drained(m);
+}
+
+static void on_spool_notice(SpoolNoticeKind kind, const char *text, const char *why, void *userdata)
+{
+    (void)userdata;
+    switch (kind) {
+    case SPOOL_NOTICE_UNAVAILABLE:
+        log_error(MSGID_SPOOL_UNAVAILABLE, LOG_FIELDS(.error = text),
+                  "spool unavailable, jobs the worker cannot take now are answered with an "
+                  "error: %s",
+                  text);
+        break;
+    case SPOOL_NOTICE_AVAILABLE:
+        log_info(MSGID_SPOOL_UNAVAILABLE, NULL, "spool in %s takes jobs again", text);
+        break;
+    case SPOOL_NOTICE_MOVED_ASIDE:
+        log_error(MSGID_SPOOL_CORRUPT, LOG_FIELDS(.error = why),
+                  "corrupt spool moved aside to %s (%s); a fresh spool is used, the jobs in the "
+                  "old one were not delivered",
+                  text, why ? why : "unreadable");
+        break;
+    case SPOOL_NOTICE_WRITE_FAILED:
+        log_error(MSGID_SPOOL_UNAVAILABLE, LOG_FIELDS(.error = text),
+                  "spool: a delivery's record was not written (%s); the job stays and will be "
+                  "delivered again",
+                  text);
+        break;
+    }
+}
+
+/* After every group the spool committed: new jobs to deliver, and the idle exit may wait or
+ * go. */
+static void on_spool_changed(void *userdata)
+{
+    Manager *m = userdata;
+    if (m->delivery)
+        spool_delivery_changed(m->delivery);
+    manager_update_idle(m);
+}
+
+/* The spool and its delivery, when SPOOL_DIR (or the unit's StateDirectory=) names one. */
+static int manager_setup_spool(Manager *m)
+{
+    if (!m->config.spool_dir)
+        return 0;
+    int r = spool_new(m->event, m->config.spool_dir, m->config.spool_max_jobs,
+                      m->config.max_pending_jobs,
+                      &(const SpoolCallbacks){
+                          .notice = on_spool_notice,
+                          .changed = on_spool_changed,
+                          .userdata = m,
+                      },
+                      &m->spool);
+    if (r < 0)
+        return r;
+    return spool_delivery_new(
+        &(const SpoolDeliverySettings){
+            .event = m->event,
+            .spool = m->spool,
+            .worker = m->worker,
+            .metrics = &m->metrics,
+            .config = &m->config,
+            .on_delivery_end = on_api_pending_end,
+            .userdata = m,
+        },
+        &m->delivery);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
@@ -220,11 +311,15 @@ static int manager_setup_server(Manager *m)
     r = worker_new(m->event, &m->config, &m->metrics, &m->worker);
     if (r < 0)
         return r;
+    r = manager_setup_spool(m);
+    if (r < 0)
+        return r;
     m->api =
         routes_register(m->server.pathconf, &(const ApiSettings){
                                                 .config = &m->config,
                                                 .api_token = m->api_token,
                                                 .worker = m->worker,
+                                                .spool = m->spool,
                                                 .metrics = &m->metrics,
                                                 .server = &m->server,
                                                 .loop = &m->uv.loop,
@@ -295,8 +390,9 @@ int manager_listen(Manager *m)
 int manager_run(Manager *m)
 {
     log_info(MSGID_STARTED, LOG_FIELDS(.worker_url = m->config.worker_url),
-             "argus-orchestrator listening on %s, forwarding to %s", m->listen_desc,
-             m->config.worker_enqueue);
+             "argus-orchestrator listening on %s, forwarding to %s%s%s", m->listen_desc,
+             m->config.worker_enqueue, m->spool ? ", spooling in " : "",
+             m->spool ? m->config.spool_dir : "");
     (void)sd_notify(false, "READY=1");
     manager_notify_status(m);
     log_set_buffered(true);
@@ -304,8 +400,9 @@ int manager_run(Manager *m)
     log_set_buffered(false);
     if (r < 0)
         return r;
-    log_info(MSGID_STOPPED, NULL, "stopped: %llu enqueued, %llu failed",
+    log_info(MSGID_STOPPED, NULL, "stopped: %llu enqueued, %llu queued, %llu failed",
              (unsigned long long)m->metrics.jobs_enqueued,
+             (unsigned long long)m->metrics.spool_queued,
              (unsigned long long)m->metrics.jobs_failed);
     return 0;
 }
@@ -314,7 +411,10 @@ Manager *manager_free(Manager *m)
 {
     if (!m)
         return NULL;
+    /* The worker first (its calls end without calling back), then what waited on them. */
     m->worker = worker_free(m->worker);
+    m->delivery = spool_delivery_free(m->delivery);
+    m->spool = spool_free(m->spool);
     if (m->uv.event)
         uv_event_sync(&m->uv);
     server_done(&m->server);

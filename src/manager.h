@@ -9,6 +9,8 @@
 #include "metrics.h"
 #include "routes.h"
 #include "server.h"
+#include "spool-delivery.h"
+#include "spool.h"
 #include "uv-event.h"
 #include "worker.h"
 
@@ -20,6 +22,8 @@ typedef struct Manager {
     UvEvent uv;
     Server server;
     Worker *worker;
+    Spool *spool;             /* NULL: no spool (SPOOL_DIR) */
+    SpoolDelivery *delivery; /* with the spool */
     ApiHandler *api; /* the HTTP handlers (routes.c), owned by h2o's configuration */
     char *api_token; /* POST /enqueue needs "Authorization: Bearer <it>" when set */
 

@@ -156,6 +156,40 @@ static void put_pending(Buffer *o, const Metrics *m, const MetricsGauges *g)
         (unsigned long long)m->pending_rejected, (unsigned long long)g->calls_queued);
 }
 
+/* The spool's counters, always (0 without a spool); its gauges when there is one. */
+static void put_spool(Buffer *o, const Metrics *m, const MetricsGauges *g)
+{
+    buffer_printf(o,
+                  "# HELP argus_spool_jobs_total Jobs by what the spool did with them: answered "
+                  "queued, delivered from it, made dead letters, or not spooled for an error.\n"
+                  "# TYPE argus_spool_jobs_total counter\n"
+                  "argus_spool_jobs_total{result=\"queued\"} %llu\n"
+                  "argus_spool_jobs_total{result=\"delivered\"} %llu\n"
+                  "argus_spool_jobs_total{result=\"dead\"} %llu\n"
+                  "argus_spool_jobs_total{result=\"error\"} %llu\n",
+                  (unsigned long long)m->spool_queued, (unsigned long long)m->spool_delivered,
+                  (unsigned long long)m->spool_dead, (unsigned long long)m->spool_errors);
+    if (!g->spool)
+        return;
+    buffer_printf(o,
+                  "# HELP argus_spool_up Whether the spool takes jobs.\n"
+                  "# TYPE argus_spool_up gauge\n"
+                  "argus_spool_up %d\n"
+                  "# HELP argus_spool_jobs Jobs in the spool waiting for delivery.\n"
+                  "# TYPE argus_spool_jobs gauge\n"
+                  "argus_spool_jobs %llu\n"
+                  "# HELP argus_spool_oldest_job_age_seconds Age of the oldest job waiting in the "
+                  "spool, 0 when none.\n"
+                  "# TYPE argus_spool_oldest_job_age_seconds gauge\n"
+                  "argus_spool_oldest_job_age_seconds %.3f\n"
+                  "# HELP argus_spool_dead_letters Jobs the worker refused for good, kept in the "
+                  "spool.\n"
+                  "# TYPE argus_spool_dead_letters gauge\n"
+                  "argus_spool_dead_letters %llu\n",
+                  g->spool_up ? 1 : 0, (unsigned long long)g->spool_jobs, g->spool_oldest_age,
+                  (unsigned long long)g->spool_dead);
+}
+
 /* The standard process_* metrics, the start time and the build. */
 static void put_process(Buffer *o, const MetricsGauges *g, const char *version)
 {
@@ -183,6 +217,7 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
     put_protocol_errors(&o, m);
     put_worker(&o, m, g);
     put_pending(&o, m, g);
+    put_spool(&o, m, g);
     put_histogram(&o, "argus_worker_latency_seconds", "Duration of one attempt at the worker node.",
                   &m->worker_latency);
     put_histogram(&o, "argus_request_duration_seconds",

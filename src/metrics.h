@@ -44,6 +44,9 @@ typedef struct Metrics {
     uint64_t shared_calls;
     uint64_t breaker_opened;
     uint64_t pending_rejected; /* jobs refused at MAX_PENDING_JOBS */
+    /* The spool: jobs answered "queued", delivered from it, made dead letters, and jobs that
+     * could not be spooled (answered as without a spool). */
+    uint64_t spool_queued, spool_delivered, spool_dead, spool_errors;
     Histogram worker_latency;  /* one attempt at the worker */
     Histogram request_latency; /* POST /enqueue, arrival to answer */
     /* Error answers that h2o made itself (malformed or oversized requests), by status: index
@@ -72,6 +75,11 @@ typedef struct MetricsGauges {
     double start_time;            /* seconds since the epoch */
     uint64_t log_dropped_journal; /* log entries dropped: log_dropped() */
     uint64_t log_dropped_stderr;
+    bool spool;              /* a spool is configured: the argus_spool_* gauges */
+    bool spool_up;           /* it takes jobs */
+    uint64_t spool_jobs;     /* waiting for delivery */
+    uint64_t spool_dead;     /* dead letters */
+    double spool_oldest_age; /* seconds; 0 when none wait */
 } MetricsGauges;
 
 void metrics_count_request(Metrics *m, MetricsRoute route, int status);

@@ -6,8 +6,17 @@
 
 #include "job.h"
 #include "server.h"
+#include "worker.h"
 
 typedef struct RequestGuard RequestGuard;
+
+/* Why a job went to the spool, which says how its client is answered should the spool refuse
+ * it: as without a spool. */
+typedef enum EnqueueFallback {
+    FALLBACK_WORKER,  /* the worker's failure (.result) */
+    FALLBACK_FULL,    /* MAX_PENDING_JOBS: 503 "too many pending jobs" */
+    FALLBACK_BREAKER, /* the breaker was open: 503, its reason in .result */
+} EnqueueFallback;
 
 /* A POST /enqueue waiting for the worker. It outlives its request if the client goes away, so
  * that the job is still forwarded and the drain still waits for it: a guard in the request's
@@ -21,6 +30,11 @@ typedef struct PendingEnqueue {
     char request_id[REQUEST_ID_MAX + 1];
     char job_id[JOB_ID_MAX + 1];
     char place_id[PLACE_ID_MAX + 1];
+    /* while spooled */
+    EnqueueFallback fallback;
+    int fallback_status;       /* FALLBACK_WORKER: 502, 503 or 504 */
+    uint64_t retry_after_usec; /* FULL, BREAKER */
+    WorkerResult result;
 } PendingEnqueue;
 
 /* Tied to req; NULL when out of memory. */

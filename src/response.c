@@ -32,6 +32,13 @@ char *response_enqueued(const char *place_id, const char *job_id, const char *ti
                            "timestamp", timestamp, NULL);
 }
 
+char *response_queued(const char *place_id, const char *job_id, const char *timestamp,
+                      size_t *ret_len)
+{
+    return response_object(ret_len, "status", "queued", "placeId", place_id, "jobId", job_id,
+                           "timestamp", timestamp, NULL);
+}
+
 char *response_error(const char *message, const char *timestamp, size_t *ret_len)
 {
     return response_object(ret_len, "status", "error", "error", message, "timestamp", timestamp,

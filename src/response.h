@@ -12,6 +12,9 @@ char *response_object(size_t *ret_len, const char *key, ...) __attribute__((sent
 
 char *response_enqueued(const char *place_id, const char *job_id, const char *timestamp,
                         size_t *ret_len);
+/* The 202 of a job the spool holds (README.md, "What a 202 means"). */
+char *response_queued(const char *place_id, const char *job_id, const char *timestamp,
+                      size_t *ret_len);
 char *response_error(const char *message, const char *timestamp, size_t *ret_len);
 char *response_worker_error(const char *reason, const char *place_id, const char *job_id,
                             const char *timestamp, size_t *ret_len);

@@ -67,11 +67,17 @@ struct WorkerCall {
     CURL *easy;                     /* during an attempt only */
     sd_event_source *retry_timer;
     unsigned attempt;
+    unsigned retries; /* attempts allowed after the first */
+    /* the last attempt's failure, for a retry the breaker stops */
+    WorkerOutcome last_outcome;
+    long last_status;
+    int last_code;
+    bool last_retryable;
     /* since when the next attempt may start: its time limit counts from here */
     uint64_t ready_usec;
     uint64_t attempt_started_usec;
     unsigned retry_after_sec;
-    bool probe;                /* the breaker's half-open probe */
+    bool probe;                /* the breaker's half-open probe, until its attempt reports */
     bool queued;               /* waiting for a free connection */
     bool timed_out_connecting; /* the last attempt's timeout came before any connection */
     bool bad_answer;           /* the last attempt's answer was too large or malformed */
@@ -256,6 +262,8 @@ static void call_free(WorkerCall *c)
     if (!c)
         return;
     Worker *w = c->worker;
+    if (c->probe) /* ended before its attempt could report (shutdown, no memory) */
+        breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
     LIST_REMOVE(calls, w->calls, w->calls_tail, c);
     w->n_calls--;
     w->n_waiters -= 1 + c->n_more;
@@ -310,7 +318,7 @@ static int call_dispatch(WorkerCall *c)
     return 0;
 }
 
-static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code);
+static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code, bool retryable);
 
 /* Hands free connection slots to the oldest queued calls. A queued call needs no timer of its
  * own: every call holding a slot became ready before it and has the same time limit, so a slot
@@ -322,7 +330,7 @@ static void worker_pump(Worker *w)
         WorkerCall *c = w->queue_head;
         queue_unlink(w, c);
         if (call_start_attempt(c, now) < 0)
-            call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY);
+            call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY, true);
     }
 }
 
@@ -356,32 +364,35 @@ static void call_describe(const WorkerCall *c, WorkerOutcome o, long status, int
     }
 }
 
-/* The call's outcome for the breaker. The worker is healthy when it answers, even a 4xx;
- * unreachable, timing out, 5xx and 429 count against it. */
-static void call_record_health(WorkerCall *c, WorkerOutcome o, long status, const char *reason)
+/* One attempt's outcome for the breaker: every attempt counts, so a worker that hangs opens it
+ * after BREAKER_THRESHOLD timeouts. The worker is healthy when it answers, even a 4xx;
+ * unreachable, timing out, 5xx, 429 and a bad answer count against it. */
+static void attempt_record_health(WorkerCall *c, WorkerOutcome o, long status, int code)
 {
     Worker *w = c->worker;
     bool healthy = o == WORKER_OK ||
                    (o == WORKER_HTTP_ERROR && status >= 400 && status < 500 && status != 429);
     BreakerState before = w->breaker.state;
     breaker_record(&w->breaker, healthy, c->probe, clock_usec(CLOCK_MONOTONIC));
+    c->probe = false;
     if (w->breaker.state == BREAKER_OPEN && before != BREAKER_OPEN)
         w->metrics->breaker_opened++;
     if (!healthy)
-        snprintf(w->last_error, sizeof(w->last_error), "%s", reason);
+        call_describe(c, o, status, code, w->last_error, sizeof(w->last_error));
 }
 
-/* Ends the call and gives its result to every request waiting on it. */
-static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
+/* Ends the call and gives its result to every request waiting on it; retryable says whether
+ * the failure is one the spool keeps. */
+static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code, bool retryable)
 {
     WorkerResult r = {
         .outcome = o,
         .http_status = status,
         .attempts = c->attempt,
         .retry_after_sec = c->retry_after_sec,
+        .retryable = o != WORKER_OK && retryable,
     };
     call_describe(c, o, status, code, r.reason, sizeof(r.reason));
-    call_record_health(c, o, status, r.reason);
 
     Waiter first = c->first;
     Waiter *more = c->more;
@@ -507,19 +518,26 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
     attempt_explain_failure(c, easy, code);
     c->timed_out_connecting = attempt_timed_out_connecting(easy, o);
     attempt_count(w, c, o);
+    attempt_record_health(c, o, status, code);
 
     c->retry_after_sec = attempt_retry_after_sec(easy, code, status);
-    if (c->retry_after_sec > RETRY_AFTER_MAX_SEC)
-        retryable = false; /* not worth holding the client for: it gets the Retry-After */
+    /* A Retry-After over RETRY_AFTER_MAX_SEC is not worth holding the client for: it gets it
+     * passed on (and the spool, when there is one, keeps the job). */
+    bool retry_now = retryable && c->retry_after_sec <= RETRY_AFTER_MAX_SEC &&
+                     c->attempt <= c->retries &&
+                     breaker_state(&w->breaker, clock_usec(CLOCK_MONOTONIC)) == BREAKER_CLOSED;
 
     /* The connection slot goes to the oldest queued call before this one retries or ends. */
     call_release_easy(c);
     worker_pump(w);
 
-    if (o != WORKER_OK && retryable && c->attempt <= w->config->worker_retries &&
-        call_schedule_retry(c, status, code))
+    c->last_outcome = o;
+    c->last_status = status;
+    c->last_code = code;
+    c->last_retryable = retryable;
+    if (o != WORKER_OK && retry_now && call_schedule_retry(c, status, code))
         return;
-    call_finish(c, o, status, code);
+    call_finish(c, o, status, code, retryable);
 }
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -527,8 +545,13 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
     (void)s, (void)usec;
     WorkerCall *c = userdata;
     c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
+    /* The breaker opened meanwhile (other calls failed): the call ends on its last failure. */
+    if (!breaker_allow(&c->worker->breaker, clock_usec(CLOCK_MONOTONIC), &c->probe)) {
+        call_finish(c, c->last_outcome, c->last_status, c->last_code, c->last_retryable);
+        return 0;
+    }
     if (call_dispatch(c) < 0)
-        call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY);
+        call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY, true);
     return 0;
 }
 
@@ -595,7 +618,7 @@ void worker_cancel_all(Worker *w)
     while (w->calls) {
         WorkerCall *c = w->calls;
         snprintf(c->errbuf, sizeof(c->errbuf), "cancelled by shutdown");
-        call_finish(c, WORKER_UNREACHABLE, 0, CURLE_ABORTED_BY_CALLBACK);
+        call_finish(c, WORKER_UNREACHABLE, 0, CURLE_ABORTED_BY_CALLBACK, true);
     }
 }
 
@@ -693,7 +716,8 @@ static WorkerEnqueueResult refused_error(int error)
 }
 
 WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, worker_done_fn done, void *userdata)
+                                   const char *request_id, unsigned retries, worker_done_fn done,
+                                   void *userdata)
 {
     size_t place_len = strlen(place_id), job_len = strlen(job_id),
            rid_len = request_id ? strlen(request_id) : 0;
@@ -728,6 +752,7 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
     call_clear(c);
     c->worker = w;
     c->probe = probe;
+    c->retries = retries;
     c->first = (Waiter){done, userdata};
     *put(c->place_id, place_id, place_len) = '\0';
     *put(c->job_id, job_id, job_len) = '\0';
@@ -746,9 +771,7 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
     w->n_waiters++;
     c->entry.key = c->job_id;
     if (inflight_add(&w->inflight, &c->entry) < 0 || call_dispatch(c) < 0) {
-        if (probe)
-            breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
-        call_free(c);
+        call_free(c); /* a probe reports its failure there */
         return refused_error(-ENOMEM);
     }
     return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};

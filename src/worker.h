@@ -21,7 +21,10 @@ typedef struct WorkerResult {
     long http_status; /* of the last attempt, 0 if none */
     unsigned attempts;
     unsigned retry_after_sec; /* the worker's Retry-After on the last attempt, 0 if none */
-    char reason[320];         /* "worker returned HTTP 500", "worker timeout", … */
+    /* Not final: unreachable, timeout, 5xx, 429, a bad answer, or cancelled by shutdown; a
+     * 4xx other than 429 is final. The spool keeps what is not final. */
+    bool retryable;
+    char reason[320]; /* "worker returned HTTP 500", "worker timeout", … */
 } WorkerResult;
 
 typedef void (*worker_done_fn)(const WorkerResult *r, void *userdata);
@@ -52,13 +55,16 @@ typedef struct WorkerEnqueueResult {
     const char *reason;
 } WorkerEnqueueResult;
 
-/* Starts forwarding a job, or joins the call already in flight for the same job id (every
- * request waiting on it gets its outcome). Admitted, done is called exactly once, from the
- * event loop, never from inside this call; refused, nothing is started and done is never called.
- * Calls beyond WORKER_MAX_CONNECTIONS wait in the worker's own queue, oldest first, within the
- * same WORKER_TIMEOUT_MS as an attempt. */
+/* Starts forwarding a job, with up to `retries` attempts after the first, or joins the call
+ * already in flight for the same job id (every request waiting on it gets its outcome, after
+ * the attempts that call was given). Admitted, done is called exactly once, from the event loop,
+ * never from inside this call; refused, nothing is started and done is never called. Calls
+ * beyond WORKER_MAX_CONNECTIONS wait in the worker's own queue, oldest first, within the same
+ * WORKER_TIMEOUT_MS as an attempt. Every attempt reports to the circuit breaker; a retry that
+ * meets an open breaker is not made. */
 WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, worker_done_fn done, void *userdata);
+                                   const char *request_id, unsigned retries, worker_done_fn done,
+                                   void *userdata);
 
 /* Whether calls to the worker are let through now. When not, *ret_retry_after_usec says for how
  * long and *ret_reason why (the failure that opened the breaker). */

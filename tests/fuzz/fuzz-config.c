@@ -256,7 +256,10 @@ static bool config_equal(const Config *a, const Config *b)
            a->worker_max_connections == b->worker_max_connections &&
            a->max_body_bytes == b->max_body_bytes &&
            a->shutdown_timeout_sec == b->shutdown_timeout_sec &&
-           a->idle_exit_sec == b->idle_exit_sec && a->http2 == b->http2;
+           a->idle_exit_sec == b->idle_exit_sec && a->http2 == b->http2 &&
+           a->spool_max_jobs == b->spool_max_jobs &&
+           (a->spool_dir && b->spool_dir ? strcmp(a->spool_dir, b->spool_dir) == 0
+                                         : a->spool_dir == b->spool_dir);
 }
 
 /* Loads env; returns config_load's result, with the failure's invariants checked. */
@@ -298,7 +301,7 @@ static void check_dump(const char *dump, Env *env)
     }
     for (size_t i = 0; i < env->n; i++) {
         const Var *v = &env->var[i];
-        if (!v->asked)
+        if (!v->asked || strcmp(v->name, "STATE_DIRECTORY") == 0) /* systemd's: as SPOOL_DIR */
             continue;
         const char *d = env_value(&seen, v->name);
         CHECK(d);

@@ -490,7 +490,9 @@ static void test_dump_defaults(void **state)
     assert_has_line(d, "BREAKER_COOLDOWN_SEC=5");
     assert_has_line(d, "MAX_CONNECTIONS=4096");
     assert_has_line(d, "MAX_PENDING_JOBS=1024");
-    assert_int_equal(count_lines(d), 14);
+    assert_has_line(d, "SPOOL_DIR=");
+    assert_has_line(d, "SPOOL_MAX_JOBS=1000000");
+    assert_int_equal(count_lines(d), 16);
     assert_int_equal(d[strlen(d) - 1], '\n');
     free(d);
     config_done(&c);
@@ -514,6 +516,8 @@ static void test_dump_custom(void **state)
         {"BREAKER_COOLDOWN_SEC", "3600"},
         {"MAX_CONNECTIONS", "1"},
         {"MAX_PENDING_JOBS", "1000000"},
+        {"SPOOL_DIR", "/var/spool/argus"},
+        {"SPOOL_MAX_JOBS", "7"},
         {NULL, NULL},
     };
     Config c;
@@ -536,9 +540,54 @@ static void test_dump_custom(void **state)
     assert_has_line(d, "BREAKER_COOLDOWN_SEC=3600");
     assert_has_line(d, "MAX_CONNECTIONS=1");
     assert_has_line(d, "MAX_PENDING_JOBS=1000000");
-    assert_int_equal(count_lines(d), 14);
+    assert_has_line(d, "SPOOL_DIR=/var/spool/argus");
+    assert_has_line(d, "SPOOL_MAX_JOBS=7");
+    assert_int_equal(count_lines(d), 16);
     free(d);
     config_done(&c);
+}
+
+/* SPOOL_DIR: unset, the first of $STATE_DIRECTORY; set and empty, none; either way absolute. */
+static void test_spool_dir(void **state)
+{
+    (void)state;
+    Config c;
+    const char *rn = NULL, *rv = NULL;
+
+    Var none[] = {{NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, none, &rn, &rv), 0);
+    assert_null(c.spool_dir);
+    config_done(&c);
+
+    Var state_dir[] = {{"STATE_DIRECTORY", "/var/lib/argus-orchestrator:/var/lib/other"},
+                       {NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, state_dir, &rn, &rv), 0);
+    assert_string_equal(c.spool_dir, "/var/lib/argus-orchestrator");
+    config_done(&c);
+
+    Var off[] = {
+        {"STATE_DIRECTORY", "/var/lib/argus-orchestrator"}, {"SPOOL_DIR", ""}, {NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, off, &rn, &rv), 0);
+    assert_null(c.spool_dir);
+    config_done(&c);
+
+    Var own[] = {{"STATE_DIRECTORY", "/var/lib/a"}, {"SPOOL_DIR", "/srv/spool"}, {NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, own, &rn, &rv), 0);
+    assert_string_equal(c.spool_dir, "/srv/spool");
+    config_done(&c);
+
+    Var relative[] = {{"SPOOL_DIR", "spool"}, {NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, relative, &rn, &rv), -EINVAL);
+    assert_string_equal(rn, "SPOOL_DIR");
+    assert_string_equal(rv, "spool");
+
+    Var relative_state[] = {{"STATE_DIRECTORY", "lib/argus"}, {NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, relative_state, &rn, &rv), -EINVAL);
+    assert_string_equal(rn, "STATE_DIRECTORY");
+
+    Var zero[] = {{"SPOOL_MAX_JOBS", "0"}, {NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, zero, &rn, &rv), -EINVAL);
+    assert_string_equal(rn, "SPOOL_MAX_JOBS");
 }
 
 /* MAX_PENDING_JOBS follows WORKER_MAX_CONNECTIONS unless it is set. */
@@ -636,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_bad_among_good),
         cmocka_unit_test(test_dump_defaults),
         cmocka_unit_test(test_dump_custom),
+        cmocka_unit_test(test_spool_dir),
         cmocka_unit_test(test_parse_uint32_good),
         cmocka_unit_test(test_parse_uint32_bad),
         cmocka_unit_test(test_pending_jobs_default_follows_worker_connections),

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <h2o.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "server.h"
+#include "spool.h"
+#include "worker.h"
+
+/* The API handlers' context, shared by routes.c (the dispatch and the GET routes), enqueue.c
+ * (POST /enqueue) and api-answer.c (how they answer). */
+
+/* What the API handlers are given by their owner; all of it must outlive them. */
+typedef struct ApiSettings {
+    const Config *config;
+    const char *api_token; /* POST /enqueue needs "Authorization: Bearer <it>" when set */
+    Worker *worker;
+    Spool *spool; /* NULL: no spool */
+    Metrics *metrics;
+    const Server *server; /* its connection count, for GET /metrics */
+    uv_loop_t *loop;      /* its clock is refreshed before answering from outside libuv */
+    uint64_t started_monotonic_usec, started_realtime_usec;
+    /* Called when a POST /enqueue that waited for the worker is done (the drain and the idle
+     * exit wait for api_pending() to come back to 0). */
+    void (*on_pending_end)(void *userdata);
+    void *userdata;
+} ApiSettings;
+
+/* The handler, after h2o's own (lib/handler/proxy.c): h2o's part first, then what its
+ * callbacks need. */
+typedef struct ApiHandler {
+    h2o_handler_t super;
+    ApiSettings s;
+    unsigned pending; /* POST /enqueue requests waiting for the worker */
+    uint64_t rng[2];  /* xorshift128+, seeded from getrandom(): request ids */
+} ApiHandler;
+
+static inline unsigned api_pending(const ApiHandler *h)
+{
+    return h->pending;
+}

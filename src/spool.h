@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "spool-store.h"
+
+/* The spool as the event loop sees it: its own thread owns the SQLite connection (spool-store.c)
+ * and runs what the loop asks in groups, one transaction (one fsync) per group, so the loop never
+ * waits on the disk; results come back to the loop through an eventfd, and every callback runs
+ * on the loop. The thread never logs: what it has to say (unavailable, a corrupt file moved
+ * aside, available again) reaches the loop as a notice (spool_notice_fn). */
+
+typedef struct Spool Spool;
+
+typedef enum SpoolAddStatus {
+    SPOOL_ADDED,         /* committed: on disk */
+    SPOOL_ALREADY,       /* the same job id already waits: nothing written */
+    SPOOL_REFUSED_FULL,  /* SPOOL_MAX_JOBS wait already, or too many adds at once */
+    SPOOL_REFUSED_ERROR, /* disk full, I/O error, read-only, spool unavailable */
+} SpoolAddStatus;
+
+/* error: SQLite's or the system's words when refused, else NULL; borrowed for the call. */
+typedef void (*spool_add_fn)(SpoolAddStatus status, const char *error, void *userdata);
+/* error: 0 or a negative errno; jobs borrowed for the call. */
+typedef void (*spool_fetch_fn)(int error, const SpoolJob *jobs, size_t n, void *userdata);
+
+typedef enum SpoolNoticeKind {
+    SPOOL_NOTICE_UNAVAILABLE,  /* cannot take jobs: text says why */
+    SPOOL_NOTICE_AVAILABLE,    /* takes jobs again */
+    SPOOL_NOTICE_MOVED_ASIDE,  /* a corrupt file was moved aside: text is its new path, why */
+    SPOOL_NOTICE_WRITE_FAILED, /* a delivered/dead/attempt record was not written: text why */
+} SpoolNoticeKind;
+
+typedef struct SpoolCallbacks {
+    /* Something the operator should hear about; on the loop. */
+    void (*notice)(SpoolNoticeKind kind, const char *text, const char *why, void *userdata);
+    /* After every group: the counts (spool_state) may have moved. */
+    void (*changed)(void *userdata);
+    void *userdata;
+} SpoolCallbacks;
+
+typedef struct SpoolState {
+    bool up;          /* takes jobs */
+    SpoolStats stats; /* as of the last group */
+    /* Moves when jobs were added, or another process (the spool command) changed the file:
+     * the delivery then looks past where it had got to. */
+    uint64_t generation;
+} SpoolState;
+
+/* Opens dir's spool on the calling thread (moving a corrupt one aside, made known by a notice
+ * from the loop's first turn), then starts the thread. A spool that cannot be opened (a
+ * read-only or missing directory, a full disk) is not an error: it starts unavailable, and the
+ * thread tries again every few seconds. max_jobs: SPOOL_MAX_JOBS; max_adding: adds waiting for
+ * their commit at most (past it SPOOL_REFUSED_FULL at once). */
+int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding,
+              const SpoolCallbacks *callbacks, Spool **ret);
+/* Lets the thread finish what was asked (a last group), joins it and closes the store.
+ * Callbacks of what was asked are not called. Takes NULL. */
+Spool *spool_free(Spool *s);
+
+/* Spools a job (reason: why it is spooled, kept as its last error); done is called on the loop
+ * once the record is committed or refused, never from inside this call. Returns -ENOMEM when
+ * not even asked (done not called). */
+int spool_add(Spool *s, const char *place_id, const char *job_id, const char *request_id,
+              const char *reason, spool_add_fn done, void *userdata);
+
+/* Up to max waiting jobs with id > after_id, oldest first (max at most SPOOL_FETCH_MAX). */
+#define SPOOL_FETCH_MAX 64
+int spool_fetch(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, void *userdata);
+
+/* The delivery's writes, in the next group; a failure is a SPOOL_NOTICE_WRITE_FAILED (the job
+ * then stays waiting, and is delivered again: at least once). */
+int spool_delivered(Spool *s, int64_t id);
+int spool_attempt_failed(Spool *s, int64_t id, const char *error);
+int spool_dead(Spool *s, int64_t id, const char *error);
+
+void spool_state(Spool *s, SpoolState *ret);
+/* Adds waiting for their commit (they count as pending requests of the drain). */
+size_t spool_adding(const Spool *s);
+const char *spool_dir(const Spool *s);
