@@ -42,7 +42,7 @@ RUN printf 'path-exclude %s\n' '/usr/share/doc/*' '/usr/share/man/*' '/usr/share
     && printf 'path-include %s\n' '/usr/share/doc/*/copyright' >>/etc/dpkg/dpkg.cfg.d/argus-slim \
     && apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libh2o0.13 libuv1 libcurl4 libjson-c5 libsystemd0 ca-certificates \
+        libh2o0.13 libuv1 libcurl4 libjson-c5 libsystemd0 libsqlite3-0 ca-certificates \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
     && groupadd --system --gid 10001 argus \
     && useradd --system --uid 10001 --gid argus --no-create-home --home-dir /nonexistent \

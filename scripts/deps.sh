@@ -5,9 +5,11 @@
 # shellcheck shell=bash disable=SC2034
 
 # Building (scripts/run, scripts/test): gcc without its recommends lacks the C library's headers
-# (libc6-dev), and libh2o-dev's h2o.h includes openssl/ssl.h without depending on libssl-dev.
+# (libc6-dev), and libh2o-dev's h2o.h includes openssl/ssl.h without depending on libssl-dev;
+# libsqlite3-dev for the spool (src/spool-store.c).
 BUILD_PACKAGES=(gcc libc6-dev pkg-config meson ninja-build
-    libh2o-dev libssl-dev libuv1-dev libsystemd-dev libcurl4-openssl-dev libjson-c-dev)
+    libh2o-dev libssl-dev libuv1-dev libsystemd-dev libcurl4-openssl-dev libjson-c-dev
+    libsqlite3-dev)
 # Running it in the foreground (scripts/run), on top of BUILD_PACKAGES: curl, for the README's
 # examples.
 RUN_PACKAGES=(curl)
@@ -24,7 +26,8 @@ DEB_PACKAGES=(build-essential debhelper dpkg-dev lintian git)
 # journald must keep whole) in there. The same for bench/journald.sh.
 E2E_PACKAGES=(systemd-container systemd curl iproute2 wrk)
 # scripts/fuzz, alone: clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev, which
-# clang only recommends), and the headers of what the fuzzed sources include.
+# clang only recommends), and the headers of what the fuzzed sources include (built from those
+# sources alone, not the core library: no libsqlite3-dev while none of them is a spool module).
 FUZZ_PACKAGES=(clang libclang-rt-14-dev libc6-dev pkg-config
     libh2o-dev libssl-dev libuv1-dev libsystemd-dev libcurl4-openssl-dev libjson-c-dev)
 # bench/run.sh, on top of BUILD_PACKAGES and RUN_PACKAGES: nginx and wrk; systemd-socket-activate,

@@ -53,7 +53,10 @@ typedef enum SpoolOpenFlags {
  * PRAGMA quick_check failing) is -EBADMSG, or with SPOOL_OPEN_REPAIR moved aside, never
  * deleted: renamed to SPOOL_FILE ".corrupt-<UTC time>" (its -wal and -shm along) and a fresh one
  * made; *ret_moved_aside (malloc'd, or NULL) is then the new path and *ret_why what was wrong
- * (malloc'd; also set on -EBADMSG). Both out-parameters may be NULL. */
+ * (malloc'd; also set on -EBADMSG). Both out-parameters may be NULL. A spool in a directory we
+ * may not write (a read-only filesystem) is -EROFS: SQLite cannot read a WAL database without
+ * making its -shm. With SPOOL_OPEN_CREATE it also sets SPOOL_MARKER right (a crash may have left
+ * it either way). */
 int spool_store_open(const char *dir, SpoolOpenFlags flags, SpoolStore **ret,
                      char **ret_moved_aside, char **ret_why);
 /* Rolls back an open transaction; takes NULL. */
@@ -63,7 +66,8 @@ const char *spool_store_error(const SpoolStore *s);
 /* Writes happen inside begin/commit: a group of them costs one fsync. Commit also keeps
  * SPOOL_MARKER: made (and its directory synced) before a commit that leaves jobs waiting,
  * removed after one that leaves none. On a failed commit the transaction is rolled back and
- * every write of the group is lost; the caller answers each as failed. */
+ * every write of the group is lost; the caller answers each as failed. A write outside
+ * begin/commit is a group of its own. */
 int spool_store_begin(SpoolStore *s);
 int spool_store_commit(SpoolStore *s);
 void spool_store_rollback(SpoolStore *s);
@@ -78,8 +82,9 @@ int spool_store_delete(SpoolStore *s, int64_t id);
 int spool_store_note_attempt(SpoolStore *s, int64_t id, const char *error);
 /* Refused for good: kept as a dead letter with its error, never delivered by itself. */
 int spool_store_mark_dead(SpoolStore *s, int64_t id, const char *error);
-/* Every dead letter waits again, as the newest jobs (a dead letter whose job_id already waits
- * is dropped instead: that job will be delivered); *ret_n how many now wait. */
+/* Every dead letter waits again, as the newest jobs (created now, attempts 0, its last error
+ * kept; a dead letter whose job_id already waits, or an older one of a job_id, is dropped
+ * instead: that job will be delivered); *ret_n how many now wait again. */
 int spool_store_requeue_dead(SpoolStore *s, uint64_t *ret_n);
 
 /* Up to max jobs (dead letters when dead, else waiting ones) with id > after_id, oldest first,

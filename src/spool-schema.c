@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+#include "spool-schema.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+
+/* The order of arrival is the id: AUTOINCREMENT never hands out an id again, so that a reader
+ * paging by id (after_id) never skips a job that took the id of a deleted one. */
+static const char schema_sql[] = "CREATE TABLE jobs ("
+                                 " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                 " created_usec INTEGER NOT NULL,"
+                                 " place_id TEXT NOT NULL,"
+                                 " job_id TEXT NOT NULL,"
+                                 " request_id TEXT NOT NULL DEFAULT '',"
+                                 " attempts INTEGER NOT NULL DEFAULT 0,"
+                                 " dead INTEGER NOT NULL DEFAULT 0,"
+                                 " last_error TEXT NOT NULL DEFAULT '');"
+                                 /* at most one waiting record per job */
+                                 "CREATE UNIQUE INDEX jobs_waiting ON jobs (job_id) WHERE dead = 0;"
+                                 /* fetch, counts and the oldest, by state */
+                                 "CREATE INDEX jobs_by_state ON jobs (dead, id);";
+
+int spool_sqlite_errno(sqlite3 *db, int rc, int dir_fd)
+{
+    int sys = db ? sqlite3_system_errno(db) : 0;
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_READONLY:
+        return -EROFS;
+    case SQLITE_IOERR:
+        if (rc == SQLITE_IOERR_NOMEM)
+            return -ENOMEM;
+        if (sys == ENOSPC || sys == EDQUOT)
+            return -ENOSPC;
+        return sys == EROFS ? -EROFS : -EIO;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return -EBADMSG;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        if (sys == EROFS || (dir_fd >= 0 && faccessat(dir_fd, ".", W_OK, AT_EACCESS) < 0))
+            return -EROFS;
+        if (sys == ENOSPC || sys == EDQUOT)
+            return -ENOSPC;
+        return sys == ENOENT ? -ENOENT : -EACCES;
+    case SQLITE_TOOBIG:
+        return -E2BIG;
+    default:
+        return -EIO;
+    }
+}
+
+static uint32_t be(const unsigned char *p, int n)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* What SQLite would take for a while: garbage, or a file shorter than its header says. Without
+ * a -wal the file holds every page; with one, SQLite's recovery and quick_check judge. */
+static int check_header(const char *path, off_t size, char **ret_why)
+{
+    unsigned char h[100];
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    ssize_t k = pread(fd, h, sizeof(h), 0);
+    if (k < 0)
+        return -errno;
+    if (k < 16 || memcmp(h, "SQLite format 3", 16) != 0) {
+        *ret_why = strdup("not an SQLite 3 database (garbage at its start)");
+        return -EBADMSG;
+    }
+    if (k < (ssize_t)sizeof(h)) {
+        (void)asprintf(ret_why, "truncated: %lld bytes, shorter than a header", (long long)size);
+        return -EBADMSG;
+    }
+    uint32_t page_size = be(h + 16, 2) == 1 ? 65536 : be(h + 16, 2);
+    uint32_t pages = be(h + 28, 4);
+    char wal[4096];
+    struct stat st;
+    if (snprintf(wal, sizeof(wal), "%s-wal", path) < (int)sizeof(wal) &&
+        (stat(wal, &st) < 0 || st.st_size == 0) && be(h + 24, 4) == be(h + 92, 4) &&
+        (uint64_t)size < (uint64_t)pages * page_size) {
+        (void)asprintf(ret_why, "truncated: %lld bytes, its header says %u pages of %u",
+                       (long long)size, pages, page_size);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+static int fail(sqlite3 *db, int rc, int dir_fd, const char *what, char **ret_why)
+{
+    int r = spool_sqlite_errno(db, rc, dir_fd);
+    if (r == -EBADMSG && !*ret_why)
+        (void)asprintf(ret_why, "%s: %s", what, sqlite3_errmsg(db));
+    return r ? r : -EIO;
+}
+
+/* One integer or (ret_text) one text of the first row of sql. */
+static int query(sqlite3 *db, const char *sql, int64_t *ret_int, char **ret_text)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (ret_int)
+            *ret_int = sqlite3_column_int64(st, 0);
+        if (ret_text) {
+            const char *t = (const char *)sqlite3_column_text(st, 0);
+            *ret_text = strdup(t ? t : "");
+            if (!*ret_text)
+                rc = SQLITE_NOMEM;
+        }
+    }
+    if (rc == SQLITE_DONE && (ret_int || ret_text))
+        rc = SQLITE_CORRUPT; /* these queries always give a row */
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int make_schema(sqlite3 *db)
+{
+    int64_t version = 0, objects = 0;
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = query(db, "PRAGMA user_version", &version, NULL);
+    if (rc == SQLITE_OK)
+        rc = query(db, "SELECT count(*) FROM sqlite_schema", &objects, NULL);
+    if (rc == SQLITE_OK && version == 0 && objects == 0) { /* else made by another meanwhile */
+        char sql[sizeof(schema_sql) + 128];
+        snprintf(sql, sizeof(sql), "%sPRAGMA application_id = %d; PRAGMA user_version = %d;",
+                 schema_sql, SPOOL_APPLICATION_ID, SPOOL_USER_VERSION);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int setup(sqlite3 *db, int dir_fd, bool create, char **ret_why)
+{
+    int64_t app = 0, version = 0, objects = 0;
+    int rc = query(db, "PRAGMA application_id", &app, NULL);
+    if (rc == SQLITE_OK)
+        rc = query(db, "PRAGMA user_version", &version, NULL);
+    if (rc == SQLITE_OK)
+        rc = query(db, "SELECT count(*) FROM sqlite_schema", &objects, NULL);
+    if (rc != SQLITE_OK)
+        return fail(db, rc, dir_fd, "unreadable", ret_why);
+
+    bool fresh = app == 0 && version == 0 && objects == 0;
+    if (fresh && !create)
+        return -ENOENT;                          /* an empty database: made, but never a spool */
+    if (!fresh && app != SPOOL_APPLICATION_ID) { /* nothing written to another's file */
+        (void)asprintf(ret_why, "not a spool: application_id %#llx, another program's database",
+                       (unsigned long long)app);
+        return -EBADMSG;
+    }
+    if (!fresh && version != SPOOL_USER_VERSION) {
+        (void)asprintf(ret_why, "not a spool of this version: user_version %lld",
+                       (long long)version);
+        return -EBADMSG;
+    }
+
+    _cleanup_free_ char *mode = NULL;
+    rc = query(db, "PRAGMA journal_mode", NULL, &mode);
+    if (rc == SQLITE_OK && strcmp(mode, "wal") != 0)
+        rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    if (rc == SQLITE_OK && fresh)
+        rc = make_schema(db);
+    if (rc != SQLITE_OK)
+        return fail(db, rc, dir_fd, fresh ? "cannot make the schema" : "unreadable", ret_why);
+
+    sqlite3_stmt *st;
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT id, created_usec, place_id, job_id, request_id, attempts,"
+                            " dead, last_error FROM jobs LIMIT 0",
+                            -1, &st, NULL);
+    sqlite3_finalize(st);
+    if ((rc & 0xff) == SQLITE_ERROR) {
+        (void)asprintf(ret_why, "wrong schema: %s", sqlite3_errmsg(db));
+        return -EBADMSG;
+    }
+    if (rc == SQLITE_OK)
+        rc = query(db,
+                   "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs'"
+                   " AND name IN ('jobs_waiting', 'jobs_by_state')",
+                   &objects, NULL);
+    if (rc == SQLITE_OK && objects != 2) {
+        *ret_why = strdup("wrong schema: an index of the jobs table is missing");
+        return -EBADMSG;
+    }
+    _cleanup_free_ char *check = NULL;
+    if (rc == SQLITE_OK)
+        rc = query(db, "PRAGMA quick_check", NULL, &check);
+    if (rc != SQLITE_OK)
+        return fail(db, rc, dir_fd, "unreadable", ret_why);
+    if (strcmp(check, "ok") != 0) {
+        (void)asprintf(ret_why, "PRAGMA quick_check: %s", check);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+static int try_open(const char *path, int dir_fd, bool create, sqlite3 **ret, char **ret_why)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        if (errno != ENOENT)
+            return -errno;
+        if (!create)
+            return -ENOENT;
+    } else if (!S_ISREG(st.st_mode)) {
+        *ret_why = strdup("not a regular file");
+        return -EBADMSG;
+    } else if (st.st_size == 0) {
+        if (!create) /* made and never written: no spool yet */
+            return -ENOENT;
+    } else {
+        int r = check_header(path, st.st_size, ret_why);
+        if (r < 0)
+            return r;
+    }
+
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db,
+                             SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
+                                 SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                             NULL);
+    int r = 0;
+    if (rc != SQLITE_OK)
+        r = fail(db, rc, dir_fd, "cannot open", ret_why);
+    else {
+        (void)sqlite3_busy_timeout(db, 5000);
+        r = setup(db, dir_fd, create, ret_why);
+    }
+    if (r < 0) {
+        sqlite3_close_v2(db);
+        return r;
+    }
+    *ret = db;
+    return 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+    _cleanup_free_ char *p = strdup(dir);
+    if (!p)
+        return -ENOMEM;
+    for (char *s = p + 1;; s++)
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            struct stat st; /* mkdir() of one that exists on a read-only mount is EROFS */
+            if (stat(p, &st) < 0 && mkdir(p, c ? 0755 : 0750) < 0 && errno != EEXIST)
+                return -errno;
+            if (!c)
+                return 0;
+            *s = c;
+        }
+}
+
+/* file (and its -wal and -shm, first: a -wal must never meet another main file) renamed to
+ * file.corrupt-<UTC time>[-N]; the directory synced. */
+static int move_aside(int dir_fd, const char *dir, const char *file, char **ret)
+{
+    char stamp[32], name[512], from[512 + 8], to[512 + 8];
+    struct tm tm;
+    time_t now = time(NULL);
+    if (!gmtime_r(&now, &tm) || strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0)
+        return -EINVAL;
+    struct stat st;
+    for (unsigned i = 0;; i++) {
+        if (i == 100)
+            return -EEXIST;
+        snprintf(name, sizeof(name), i ? "%s.corrupt-%s-%u" : "%s.corrupt-%s", file, stamp, i);
+        bool taken = false;
+        for (const char *const *x = (const char *const[]){"", "-wal", "-shm", NULL}; *x; x++) {
+            snprintf(to, sizeof(to), "%s%s", name, *x);
+            taken = taken || fstatat(dir_fd, to, &st, AT_SYMLINK_NOFOLLOW) == 0;
+        }
+        if (!taken)
+            break;
+    }
+    for (const char *const *x = (const char *const[]){"-wal", "-shm", "", NULL}; *x; x++) {
+        snprintf(from, sizeof(from), "%s%s", file, *x);
+        snprintf(to, sizeof(to), "%s%s", name, *x);
+        if (renameat(dir_fd, from, dir_fd, to) < 0 && (errno != ENOENT || !**x))
+            return -errno;
+    }
+    if (fsync(dir_fd) < 0)
+        return -errno;
+    return asprintf(ret, "%s/%s", dir, name) < 0 ? -ENOMEM : 0;
+}
+
+int spool_schema_open(const char *dir, const char *file, bool create, bool repair, sqlite3 **ret,
+                      char **ret_moved_aside, char **ret_why)
+{
+    *ret = NULL;
+    *ret_moved_aside = *ret_why = NULL;
+    if (create) {
+        int r = mkdir_p(dir);
+        if (r < 0)
+            return r;
+    }
+    _cleanup_close_ int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0)
+        return -errno;
+    _cleanup_free_ char *path = NULL;
+    if (asprintf(&path, "%s/%s", dir, file) < 0)
+        return -ENOMEM;
+    int r = try_open(path, dir_fd, create, ret, ret_why);
+    if (r != -EBADMSG || !repair)
+        return r;
+    r = move_aside(dir_fd, dir, file, ret_moved_aside);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *why_fresh = NULL;
+    return try_open(path, dir_fd, true, ret, &why_fresh);
+}

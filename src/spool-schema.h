@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+/* The spool's file under spool-store.c: opening it, telling whether it is ours (the header, the
+ * application_id, the user_version, the schema, PRAGMA quick_check), making a fresh one, moving a
+ * corrupt one aside; and SQLite's result codes as negative errnos. */
+
+#define SPOOL_APPLICATION_ID 0x41524753 /* "ARGS" */
+#define SPOOL_USER_VERSION 1
+
+/* The errno (negative) for SQLite's result code rc on db (may be NULL): -ENOSPC, -EROFS, -EIO,
+ * -EBADMSG, -EBUSY, -ENOMEM, -EACCES, …; a CANTOPEN in a directory we may not write (dir_fd, or
+ * -1) is -EROFS. */
+int spool_sqlite_errno(sqlite3 *db, int rc, int dir_fd);
+
+/* Opens dir/file (made with its directory when create) in WAL mode with synchronous=FULL and a busy
+ * timeout, and checks that it is a spool. Absent or empty: made when create, else -ENOENT. Not a
+ * spool: -EBADMSG with *ret_why, or when repair it is moved aside (*ret_moved_aside) and a fresh
+ * one made. *ret_why and *ret_moved_aside are malloc'd or NULL, on success and on failure. */
+int spool_schema_open(const char *dir, const char *file, bool create, bool repair, sqlite3 **ret,
+                      char **ret_moved_aside, char **ret_why);
