@@ -78,7 +78,8 @@ static int open_error(const char *dir, int r, const char *why)
 
 static int failed(SpoolStore *s, const char *what, int r)
 {
-    fprintf(stderr, PROGRAM ": %s: %s (%s)\n", what, strerror(-r), spool_store_error(s));
+    fprintf(stderr, PROGRAM ": %s: %s (%s)%s\n", what, strerror(-r), spool_store_error(s),
+            r == -EROFS || r == -EACCES ? ": run as root, or the filesystem is read-only" : "");
     return EXIT_FAILURE;
 }
 

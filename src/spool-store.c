@@ -144,6 +144,8 @@ int spool_store_begin(SpoolStore *s)
 {
     if (s->in_tx)
         return set_error(s, -EINVAL, "a transaction is already open");
+    if (sqlite3_db_readonly(s->db, "main") == 1)
+        return set_error(s, -EROFS, "the spool is read-only here");
     int r = step(s, s->st[ST_BEGIN], true, NULL);
     if (r < 0)
         return r;
