@@ -602,8 +602,8 @@ static void mount_tmpfs(const char *dir, const char *opts)
         snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
         write_file("/proc/self/gid_map", map);
     }
-    CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
-    if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
         fprintf(stderr, "skipped: cannot mount a tmpfs: %s\n", strerror(errno));
         _exit(77);
     }
