@@ -14,6 +14,7 @@
 #include "manager.h"
 #include "probe.h"
 #include "server.h"
+#include "spool-cli.h"
 
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 
@@ -37,6 +38,8 @@ static void raise_fd_limit(void)
 static void help(void)
 {
     printf("Usage: argus-orchestrator [--check-config | --probe URL | --help | --version]\n"
+           "       argus-orchestrator spool status | list [--dead] | requeue-dead "
+           "[--spool-dir DIR]\n"
            "\n"
            "Takes review-collection jobs over HTTP and forwards them to the Argus worker node.\n"
            "Listens on the sockets systemd passes, or on [::]:$PORT when run by hand.\n"
@@ -47,6 +50,11 @@ static void help(void)
            "                  URL is http://HOST[:PORT][/PATH], or /PATH on 127.0.0.1:$PORT\n"
            "  -h, --help      show this help\n"
            "  --version       show the version\n"
+           "\n"
+           "Commands on the spool (argus-orchestrator spool --help says more):\n"
+           "  spool status        jobs waiting, the oldest one, dead letters\n"
+           "  spool list [--dead] the jobs waiting, or the dead letters, oldest first\n"
+           "  spool requeue-dead  every dead letter waits again\n"
            "\n"
            "Environment: PORT, WORKER_NODE_URL, LOG_LEVEL, WORKER_TIMEOUT_MS, WORKER_RETRIES,\n"
            "WORKER_MAX_CONNECTIONS, MAX_BODY_BYTES, SHUTDOWN_TIMEOUT_SEC, IDLE_EXIT_SEC, HTTP2.\n"
@@ -61,9 +69,11 @@ typedef enum Action {
     ACTION_PROBE,
     ACTION_HELP,
     ACTION_VERSION,
+    ACTION_SPOOL,
 } Action;
 
-/* The first of --help, --version and --probe wins, as it comes; returns 0 or EXIT_USAGE. */
+/* `spool …` is a command of its own (spool-cli.c parses the rest). Else the first of --help,
+ * --version and --probe wins, as it comes; returns 0 or EXIT_USAGE. */
 static int parse_argv(int argc, char **argv, Action *ret_action, const char **ret_probe_url)
 {
     enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_PROBE };
@@ -75,6 +85,10 @@ static int parse_argv(int argc, char **argv, Action *ret_action, const char **re
         {},
     };
     *ret_action = ACTION_RUN;
+    if (argc > 1 && strcmp(argv[1], "spool") == 0) {
+        *ret_action = ACTION_SPOOL;
+        return 0;
+    }
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
         switch (c) {
@@ -202,6 +216,8 @@ static int run(int argc, char **argv)
         return EXIT_SUCCESS;
     case ACTION_PROBE:
         return probe_main(probe_url, getenv("PORT"), 5000);
+    case ACTION_SPOOL:
+        return spool_cli_main(argc - 1, argv + 1);
     case ACTION_CHECK_CONFIG:
     case ACTION_RUN:
         break;

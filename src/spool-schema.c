@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "spool-schema.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -191,7 +192,7 @@ static int setup(sqlite3 *db, int dir_fd, bool create, char **ret_why)
 
     _cleanup_free_ char *mode = NULL;
     rc = query(db, "PRAGMA journal_mode", NULL, &mode);
-    if (rc == SQLITE_OK && strcmp(mode, "wal") != 0)
+    if (rc == SQLITE_OK && strcmp(mode, "wal") != 0 && sqlite3_db_readonly(db, "main") != 1)
         rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
@@ -231,6 +232,48 @@ static int setup(sqlite3 *db, int dir_fd, bool create, char **ret_why)
     return 0;
 }
 
+/* "file:PATH?immutable=1", PATH percent-encoded where a URI needs it */
+static char *immutable_uri(const char *path)
+{
+    char *u = malloc(strlen(path) * 3 + sizeof("file:?immutable=1"));
+    if (!u)
+        return NULL;
+    char *w = stpcpy(u, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        if (isalnum(*p) || strchr("/._-~", *p))
+            *w++ = (char)*p;
+        else
+            w += sprintf(w, "%%%02X", *p);
+    strcpy(w, "?immutable=1");
+    return u;
+}
+
+static int open_db(const char *path, int dir_fd, bool create, bool immutable, sqlite3 **ret,
+                   char **ret_why)
+{
+    _cleanup_free_ char *uri = immutable ? immutable_uri(path) : NULL;
+    if (immutable && !uri)
+        return -ENOMEM;
+    int flags = immutable ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
+                          : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(immutable ? uri : path, &db,
+                             flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+    int r = 0;
+    if (rc != SQLITE_OK)
+        r = fail(db, rc, dir_fd, "cannot open", ret_why);
+    else {
+        (void)sqlite3_busy_timeout(db, 5000);
+        r = setup(db, dir_fd, create, ret_why);
+    }
+    if (r < 0) {
+        sqlite3_close_v2(db);
+        return r;
+    }
+    *ret = db;
+    return 0;
+}
+
 static int try_open(const char *path, int dir_fd, bool create, sqlite3 **ret, char **ret_why)
 {
     struct stat st;
@@ -251,24 +294,19 @@ static int try_open(const char *path, int dir_fd, bool create, sqlite3 **ret, ch
             return r;
     }
 
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
-                                 SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-                             NULL);
-    int r = 0;
-    if (rc != SQLITE_OK)
-        r = fail(db, rc, dir_fd, "cannot open", ret_why);
-    else {
-        (void)sqlite3_busy_timeout(db, 5000);
-        r = setup(db, dir_fd, create, ret_why);
+    int r = open_db(path, dir_fd, create, false, ret, ret_why);
+    /* SQLite cannot read a WAL database where it may not make the -shm (a read-only
+     * filesystem, another user's directory) unless told that the file does not change. With no
+     * -wal beside it nothing is being written, so that the command's status and list may read
+     * it as it is; the daemon (create) takes such a spool for unavailable. */
+    char wal[4096];
+    if (r == -EROFS && !create && snprintf(wal, sizeof(wal), "%s-wal", path) < (int)sizeof(wal) &&
+        stat(wal, &st) < 0 && errno == ENOENT) {
+        free(*ret_why);
+        *ret_why = NULL;
+        r = open_db(path, dir_fd, false, true, ret, ret_why);
     }
-    if (r < 0) {
-        sqlite3_close_v2(db);
-        return r;
-    }
-    *ret = db;
-    return 0;
+    return r;
 }
 
 static int mkdir_p(const char *dir)

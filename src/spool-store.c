@@ -119,8 +119,11 @@ static int marker_make(SpoolStore *s)
     _cleanup_close_ int fd =
         openat(s->dir_fd, SPOOL_MARKER, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd < 0 || fsync(fd) < 0 || fsync(s->dir_fd) < 0) {
-        int r = errno == EACCES || errno == EPERM ? -EROFS : -errno;
-        return set_error(s, r, "cannot make %s: %s", SPOOL_MARKER, strerror(errno));
+        int e = errno, r = e == EACCES || e == EPERM ? -EROFS : -e;
+        set_error(s, r, "cannot make %s: %s", SPOOL_MARKER, strerror(e));
+        if (fd >= 0) /* not known to be on disk: made again next time */
+            (void)unlinkat(s->dir_fd, SPOOL_MARKER, 0);
+        return r;
     }
     return 0;
 }
@@ -144,6 +147,8 @@ int spool_store_begin(SpoolStore *s)
 {
     if (s->in_tx)
         return set_error(s, -EINVAL, "a transaction is already open");
+    if (sqlite3_db_readonly(s->db, "main") == 1)
+        return set_error(s, -EROFS, "the spool is read-only here");
     int r = step(s, s->st[ST_BEGIN], true, NULL);
     if (r < 0)
         return r;

@@ -54,9 +54,9 @@ typedef enum SpoolOpenFlags {
  * deleted: renamed to SPOOL_FILE ".corrupt-<UTC time>" (its -wal and -shm along) and a fresh one
  * made; *ret_moved_aside (malloc'd, or NULL) is then the new path and *ret_why what was wrong
  * (malloc'd; also set on -EBADMSG). Both out-parameters may be NULL. A spool in a directory we
- * may not write (a read-only filesystem) is -EROFS: SQLite cannot read a WAL database without
- * making its -shm. With SPOOL_OPEN_CREATE it also sets SPOOL_MARKER right (a crash may have left
- * it either way). */
+ * may not write (a read-only filesystem, another user's) is -EROFS with SPOOL_OPEN_CREATE; without
+ * it, and while no -wal is beside it, it is opened read-only (begin and the writes are -EROFS).
+ * With SPOOL_OPEN_CREATE it also sets SPOOL_MARKER right (a crash may have left it either way). */
 int spool_store_open(const char *dir, SpoolOpenFlags flags, SpoolStore **ret,
                      char **ret_moved_aside, char **ret_why);
 /* Rolls back an open transaction; takes NULL. */
