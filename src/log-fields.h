@@ -22,6 +22,11 @@
 #define MSGID_REQUEST "dc1155837020477eadc5010f5d3f010f"
 #define MSGID_PROTOCOL_ERROR "baaf71ffbd0147ef80b3715a385d509b"
 #define MSGID_LOG_DROPPED "c63ae9255ddd4d18b3ae0b3e4e9e0faa"
+#define MSGID_SPOOL_QUEUED "ddcfe60150d84d30a758bc95c118c86f"
+#define MSGID_SPOOL_DELIVERED "6e055aea87724f12a63b4970bacb22ec"
+#define MSGID_SPOOL_DEAD "dc480c3f8f02437a8b8fac2ae5ef268c"
+#define MSGID_SPOOL_UNAVAILABLE "37c0a06e54414ee9b7f77944f8e78051"
+#define MSGID_SPOOL_CORRUPT "50bb5460132b4dc7891adb94883ee9a3"
 
 /* Optional structured fields of an event; zero/NULL members are left out. Both sinks write
  * them from one table, log-fields.c's log_fields (journal name, JSON name, type). */
