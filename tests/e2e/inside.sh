@@ -262,9 +262,10 @@ check "… and the socket keeps listening" systemctl is-active $sock
 spool_dir=/var/lib/argus-orchestrator
 marker=$spool_dir/spool.pending
 real_marker=/var/lib/private/argus-orchestrator/spool.pending
-standin_start() {
+standin_start() { # a new stand-in: its counts start at 0
+    systemctl reset-failed argus-standin 2>/dev/null
     systemd-run -q --unit=argus-standin /out/argus-worker-standin 3000 127.0.0.1
-    wait_for 5 curl -s -o /dev/null 127.0.0.1:3000/health
+    wait_for 5 curl -s -o /dev/null 127.0.0.1:3000/health || bad "the worker stand-in started again"
 }
 standin_stop() { systemctl stop argus-standin; }
 delivered() { # delivered PLACE_ID: the POSTs the stand-in got for it since it (re)started
@@ -283,7 +284,6 @@ metric_is() { test "$(metric "$1")" = "$2"; }
 queued_body() { grep -q '"status":"queued"' /tmp/body; }
 queued_202() { test "$1" = 202 && queued_body; }
 active() { test "$(systemctl show -P ActiveState "$1")" = active; }
-inactive() { test "$(systemctl show -P ActiveState "$1")" = inactive; }
 spool() { argus-orchestrator spool "$@"; } # as root, the default directory
 queued=ddcfe60150d84d30a758bc95c118c86f delivered_id=6e055aea87724f12a63b4970bacb22ec
 dead_id=dc480c3f8f02437a8b8fac2ae5ef268c
@@ -401,3 +401,4 @@ check "removal stops the .path" sh -c "! systemctl is-active -q $path"
 check "removal stops the service" sh -c "! systemctl is-active -q $svc"
 sleep 2
 check "… and it stays stopped with spool.pending there" sh -c "test -e $real_marker && ! systemctl is-active -q $svc"
+check "… and the spool's directory is left in place" test -d /var/lib/private/argus-orchestrator
