@@ -25,6 +25,7 @@ trap finish EXIT
 api=http://127.0.0.1:8080
 svc=argus-orchestrator.service
 sock=argus-orchestrator.socket
+path=argus-orchestrator.path
 post() { # post PLACE_ID [CURL_ARGS…] -> prints the HTTP status
     local place=$1
     shift
@@ -54,9 +55,11 @@ systemd-run -q --unit=argus-standin /out/argus-worker-standin 3000 127.0.0.1
 check "dpkg -i installs the package" dpkg -i /out/argus-orchestrator.deb
 check "the socket is enabled" systemctl is-enabled $sock
 check "the socket is active after install" systemctl is-active $sock
+check "the path unit is enabled" systemctl is-enabled $path
+check "the path unit is active after install" systemctl is-active $path
 check "the service is not started eagerly" test "$(state ActiveState $svc)" = inactive
 check "systemd-analyze verify accepts the installed units" \
-    systemd-analyze verify /lib/systemd/system/$sock /lib/systemd/system/$svc
+    systemd-analyze verify /lib/systemd/system/$sock /lib/systemd/system/$svc /lib/systemd/system/$path
 check "the man page is installed" test -f /usr/share/man/man8/argus-orchestrator.8.gz
 check "the environment file is a conffile" grep -qx /etc/argus-orchestrator/orchestrator.env \
     /var/lib/dpkg/info/argus-orchestrator.conffiles
@@ -252,11 +255,150 @@ starts=$(journalctl -u $svc --since "$since" --no-pager | grep -c 'invalid confi
 check "… it failed once, no start loop ($starts start(s))" test "$starts" = 1
 check "… and the socket keeps listening" systemctl is-active $sock
 
-# --- removal stops both
+# --- the spool (issue #11): jobs the worker cannot take wait on disk, answered "queued", and
+# are delivered without any client request; argus-orchestrator.path starts the service while
+# they wait. The spool's directory is the unit's StateDirectory=, which DynamicUser= keeps in
+# /var/lib/private: /var/lib/argus-orchestrator is a symlink there, made at the first start.
+spool_dir=/var/lib/argus-orchestrator
+marker=$spool_dir/spool.pending
+real_marker=/var/lib/private/argus-orchestrator/spool.pending
+standin_start() { # a new stand-in: its counts start at 0
+    systemctl reset-failed argus-standin 2>/dev/null
+    systemd-run -q --unit=argus-standin /out/argus-worker-standin 3000 127.0.0.1
+    wait_for 5 curl -s -o /dev/null 127.0.0.1:3000/health || bad "the worker stand-in started again"
+}
+standin_stop() { systemctl stop argus-standin; }
+delivered() { # delivered PLACE_ID: the POSTs the stand-in got for it since it (re)started
+    local n
+    n=$(curl -s -m 2 "127.0.0.1:3000/count?placeId=$1" | sed -n 's/.*"count":\([0-9]*\).*/\1/p')
+    echo "${n:-0}"
+}
+delivered_all() { # delivered_all PLACE_ID…: each reached the stand-in at least once
+    local p
+    for p; do [ "$(delivered "$p")" -ge 1 ] || return 1; done
+}
+metric() { # metric NAME: its value in GET /metrics (a client request)
+    curl -s -m 5 "$api/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
+metric_is() { test "$(metric "$1")" = "$2"; }
+queued_body() { grep -q '"status":"queued"' /tmp/body; }
+queued_202() { test "$1" = 202 && queued_body; }
+active() { test "$(systemctl show -P ActiveState "$1")" = active; }
+spool() { argus-orchestrator spool "$@"; } # as root, the default directory
+queued=ddcfe60150d84d30a758bc95c118c86f delivered_id=6e055aea87724f12a63b4970bacb22ec
+dead_id=dc480c3f8f02437a8b8fac2ae5ef268c
+in_journal() { # in_journal MESSAGE_ID PLACE_ID
+    journalctl --sync 2>/dev/null
+    test "$(journalctl -q -u $svc "MESSAGE_ID=$1" "PLACE_ID=$2" -o cat --no-pager | wc -l)" -ge 1
+}
+
+rm -rf /etc/systemd/system/$svc.d
+dropin WORKER_NODE_URL=http://127.0.0.1:3000 WORKER_TIMEOUT_MS=2000
+systemctl reset-failed $svc 2>/dev/null || true
+systemctl stop $svc
+check "the state directory: $spool_dir -> $(readlink $spool_dir), left in place after a stop" \
+    test "$(readlink $spool_dir)" = private/argus-orchestrator
+# The .path through that symlink, as the spool uses it, whether or not the daemon has a spool:
+# the marker appearing in the real directory starts the service.
+touch $real_marker
+check "the .path starts the service when spool.pending appears (through the symlink)" \
+    wait_for 10 active $svc
+rm -f $real_marker
+
+spool_checks() {
+    local code t0 waited inv rc q1=$1 q2="e2e-spool-b-$RANDOM" q3="e2e-spool-c-$RANDOM" \
+        q4="e2e-spool-d-$RANDOM" d1="status400-e2e-dead-$RANDOM"
+    post "$q2" >/dev/null
+    check "… and another; spool.pending exists while jobs wait" test -e $marker
+    check "argus-orchestrator spool status works as root" spool status
+    echo "info: spool status: $(spool status 2>&1 | tr '\n\t' '; ')" >>"$result"
+    check "argus-orchestrator spool list shows both jobs" \
+        sh -c "argus-orchestrator spool list | grep -q -- '$q1' && argus-orchestrator spool list | grep -q -- '$q2'"
+    check "the queued job is in the journal (MESSAGE_ID=$queued)" in_journal $queued "$q1"
+    check "STATUS= shows the spool" wait_for 10 sh -c "systemctl show -P StatusText $svc | grep -q spooled"
+    echo "info: STATUS=$(state StatusText $svc)" >>"$result"
+    check "/metrics: argus_spool_jobs 2 ($(metric argus_spool_jobs))" wait_for 5 metric_is argus_spool_jobs 2
+    check "/metrics: argus_spool_up 1 ($(metric argus_spool_up))" metric_is argus_spool_up 1
+
+    # systemctl restart with jobs spooled: they stay, and reach the worker once it is back
+    # without any client request (nothing below talks to port 8080 until they arrived).
+    systemctl restart $svc
+    check "after systemctl restart the jobs are still spooled" \
+        sh -c "argus-orchestrator spool list | grep -q -- '$q1'"
+    standin_start
+    t0=$SECONDS
+    wait_for 90 delivered_all "$q1" "$q2"
+    waited=$((SECONDS - t0))
+    check "… and reach the worker, back again, without a client request (in ${waited} s; $(delivered "$q1") and $(delivered "$q2") POSTs)" \
+        delivered_all "$q1" "$q2"
+    check "… then spool.pending is gone" wait_for 10 test ! -e $marker
+    check "… logged with MESSAGE_ID=$delivered_id" in_journal $delivered_id "$q1"
+    check "… and /metrics says argus_spool_jobs 0" wait_for 5 metric_is argus_spool_jobs 0
+
+    # systemctl stop with jobs spooled: the .path starts the service again by itself.
+    standin_stop
+    code=$(post "$q3")
+    check "worker stopped again: 202 queued (got $code, $(cat /tmp/body))" queued_202 "$code"
+    inv=$(state InvocationID $svc)
+    # (systemd's start limit, 5 starts in 10 s, would fail the .path and the socket with it.)
+    systemctl reset-failed $svc
+    systemctl stop $svc
+    check "after systemctl stop with a job spooled, the .path starts the service again" \
+        wait_for 10 sh -c "test \"\$(systemctl show -P ActiveState $svc)\" = active -a \"\$(systemctl show -P InvocationID $svc)\" != $inv"
+    standin_start
+    t0=$SECONDS
+    wait_for 90 delivered_all "$q3"
+    check "… which delivers the job once the worker is back (in $((SECONDS - t0)) s)" \
+        delivered_all "$q3"
+
+    # A job the worker refuses (4xx) becomes a dead letter; requeue-dead sends it again.
+    standin_stop
+    post "$d1" >/dev/null
+    standin_start
+    check "a spooled job the worker refuses with 400 becomes a dead letter (spool list --dead)" \
+        wait_for 90 sh -c "argus-orchestrator spool list --dead | grep -q -- '$d1'"
+    check "… logged with MESSAGE_ID=$dead_id" in_journal $dead_id "$d1"
+    check "… and spool.pending is gone: dead letters do not wait" wait_for 10 test ! -e $marker
+    spool requeue-dead >/tmp/requeue 2>&1
+    rc=$?
+    check "argus-orchestrator spool requeue-dead (exit $rc: $(tr '\n' ' ' </tmp/requeue))" test $rc = 0
+    check "… and the worker gets it again" wait_for 90 sh -c \
+        "curl -s 127.0.0.1:3000/count?placeId=$d1 | grep -q '\"count\":[2-9]'"
+
+    # Stopped for good with jobs waiting: .path, .socket and service all stopped.
+    standin_stop
+    post "$q4" >/dev/null
+    systemctl stop $path $sock $svc
+    sleep 3
+    check "with .path, .socket and service stopped and a job waiting, all stay stopped" \
+        sh -c "! systemctl is-active -q $path && ! systemctl is-active -q $sock && ! systemctl is-active -q $svc"
+    check "… spool.pending stays" test -e $marker
+    check "… and spool status still works, the service stopped" spool status
+}
+
+standin_stop
+q1="e2e-spool-a-$RANDOM"
+code=$(post "$q1" -H 'X-Request-Id: e2e-spool-1')
+check "with the worker stopped, POST /enqueue answers 202 (got $code)" test "$code" = 202
+if queued_body; then
+    ok "… with \"status\":\"queued\""
+    spool_checks "$q1"
+else
+    bad "… with \"status\":\"queued\" (got $(cat /tmp/body)): the other spool checks were not run"
+fi
+
+# --- removal stops the three, also with jobs waiting (the .path must not start the service again)
 rm -rf /etc/systemd/system/$svc.d && systemctl daemon-reload
-systemctl reset-failed $svc $sock 2>/dev/null || true
-systemctl start $sock
+systemctl reset-failed $svc $sock $path 2>/dev/null || true
+# The jobs waiting from above leave spool.pending; without a spool, made here as they would.
+[ -e $marker ] || touch $real_marker
+systemctl start $path $sock
+check "starting the .path with spool.pending there starts the service" wait_for 10 active $svc
 post "e2e-before-remove-$RANDOM" >/dev/null
 check "dpkg -r removes the package" dpkg -r argus-orchestrator
 check "removal stops the socket" sh -c "! systemctl is-active -q $sock"
+check "removal stops the .path" sh -c "! systemctl is-active -q $path"
 check "removal stops the service" sh -c "! systemctl is-active -q $svc"
+sleep 2
+check "… and it stays stopped with spool.pending there" sh -c "test -e $real_marker && ! systemctl is-active -q $svc"
+check "… and the spool's directory is left in place" test -d /var/lib/private/argus-orchestrator

@@ -16,7 +16,7 @@ chmod 755 "$out"
 cp "$deb" "$out/argus-orchestrator.deb"
 cp "$standin" "$out/argus-worker-standin"
 chmod +x "$out/argus-worker-standin"
-"$here/../../scripts/in-container" e2e "$out" "$here/inside.sh" 180
+"$here/../../scripts/in-container" e2e "$out" "$here/inside.sh" 300
 
 if [ ! -f "$out/result" ]; then
     echo "the container left no verdict; its console:"

@@ -1,9 +1,9 @@
 #!/bin/bash
 # The shipped units: `systemd-analyze verify` accepts them, and the service's exposure under
 # `systemd-analyze security --offline=true` is at most 1.0.
-# Usage: test-units.sh SOCKET_UNIT SERVICE_UNIT DAEMON_BINARY
+# Usage: test-units.sh SOCKET_UNIT SERVICE_UNIT DAEMON_BINARY PATH_UNIT
 set -uo pipefail
-socket=$1 service=$2 daemon=$3
+socket=$1 service=$2 daemon=$3 path=$4
 if ! command -v systemd-analyze >/dev/null; then
     echo "skipped: needs systemd-analyze (Debian package systemd)"
     exit 77
@@ -16,9 +16,10 @@ bad() { echo "FAIL: $1"; failed=$((failed + 1)); }
 
 # verify resolves ExecStart=: point it at the binary just built, in a copy.
 cp "$socket" "$work/argus-orchestrator.socket"
+cp "$path" "$work/argus-orchestrator.path"
 sed "s|^ExecStart=.*|ExecStart=$daemon|" "$service" >"$work/argus-orchestrator.service"
 if out=$(cd "$work" && systemd-analyze verify --man=no argus-orchestrator.socket \
-    argus-orchestrator.service 2>&1) && [ -z "$out" ]; then
+    argus-orchestrator.service argus-orchestrator.path 2>&1) && [ -z "$out" ]; then
     ok "systemd-analyze verify"
 else
     bad "systemd-analyze verify: $out"
@@ -30,6 +31,14 @@ grep -q '^RestartPreventExitStatus=78$' "$service" && ok "no restart on exit 78"
 grep -q '^ListenStream=8080$' "$socket" && ok "ListenStream=8080" || bad "ListenStream=8080"
 grep -q '^WantedBy=sockets.target$' "$socket" && ok "socket in sockets.target" ||
     bad "socket in sockets.target"
+# The spool: the service's state directory is the default SPOOL_DIR, and the .path starts the
+# service while the spool's marker file is there (src/spool-store.h, SPOOL_MARKER).
+grep -q '^StateDirectory=argus-orchestrator$' "$service" && ok "StateDirectory=argus-orchestrator" ||
+    bad "StateDirectory=argus-orchestrator"
+grep -q '^PathExists=/var/lib/argus-orchestrator/spool.pending$' "$path" &&
+    ok "the .path watches /var/lib/argus-orchestrator/spool.pending" ||
+    bad "PathExists=/var/lib/argus-orchestrator/spool.pending"
+grep -q '^WantedBy=paths.target$' "$path" && ok "path in paths.target" || bad "path in paths.target"
 # TimeoutStopSec must leave the drain (SHUTDOWN_TIMEOUT_SEC, 20 s by default) time to finish.
 stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' "$service")
 [ -n "$stop" ] && [ "$stop" -gt 20 ] && ok "TimeoutStopSec=${stop}s above the drain" ||
