@@ -29,13 +29,17 @@
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 #define JOURNAL_SNDBUF (8 * 1024 * 1024) /* SNDBUF_SIZE of journal-send.c */
 
+/* All of it under log_lock() (log-queue.h): log.c takes it around the calls of log-journal.h,
+ * the io sources' handlers here. */
 static int journal_fd = -EBADF;
 static bool journal_fd_given; /* by log_journal_set_fd(): never reconnected */
-static LogQueue journal_queue;
+static LogQueue journal_queue = {.wake_fd = -1, .io_name = "log-writable"};
 static Buffer journal_entry; /* the entry being formatted, reused */
-
-/* The loop the queue is flushed from (log_journal_attach_event), or NULL. */
-static sd_event *journal_loop;
+/* Another thread left the socket the queue's io source watches (journald restarted): the loop's
+ * thread drops the source and closes the socket (retired; -EBADF when it was log_journal_set_fd's).
+ */
+static bool journal_io_stale;
+static int journal_retired_fd = -EBADF;
 
 static int level_to_priority(LogLevel l)
 {
@@ -75,12 +79,37 @@ static int journal_connect(void)
     return 0;
 }
 
-static void journal_disconnect(void)
+/* Closes the socket. When the queue's io source watches it, only the loop's thread may drop the
+ * source: another thread leaves the socket to that thread (journal_reap), and fails (false) when
+ * one is left already. */
+static bool journal_disconnect(void)
 {
-    journal_queue.io = sd_event_source_disable_unref(journal_queue.io);
+    LogQueue *q = &journal_queue;
+    if (q->io && !log_queue_on_loop_thread(q)) {
+        if (!journal_fd_given) {
+            if (journal_retired_fd >= 0)
+                return false;
+            journal_retired_fd = journal_fd;
+        }
+        journal_fd = -EBADF;
+        journal_io_stale = true;
+        log_queue_wake(q);
+        return true;
+    }
+    log_queue_drop_io(q);
     if (!journal_fd_given)
         closep(&journal_fd);
     journal_fd = -EBADF;
+    return true;
+}
+
+/* On the loop's thread: the source and socket another thread left (journal_disconnect). */
+static void journal_reap(void)
+{
+    log_queue_drop_io(&journal_queue);
+    closep(&journal_retired_fd);
+    journal_retired_fd = -EBADF;
+    journal_io_stale = false;
 }
 
 /* An entry too large for a datagram: journald reads it from a sealed memfd. */
@@ -133,9 +162,9 @@ static int journal_send_now(const char *p, size_t l)
             return r == -EWOULDBLOCK ? -EAGAIN : r;
         }
         /* journald restarted (the socket we are connected to is gone): connect again, once */
-        if (attempt > 0 || !(r == -ECONNREFUSED || r == -ENOTCONN || r == -ENOENT))
+        if (attempt > 0 || !(r == -ECONNREFUSED || r == -ENOTCONN || r == -ENOENT) ||
+            !journal_disconnect())
             return r;
-        journal_disconnect();
     }
 }
 
@@ -153,7 +182,7 @@ static void journal_enqueue(const char *p, size_t l)
         return;
     }
     journal_queue.n++;
-    log_queue_arm(&journal_queue, journal_loop, journal_fd, on_journal_writable);
+    log_queue_arm(&journal_queue, true, journal_fd, on_journal_writable);
 }
 
 static bool journal_queue_has_room(size_t l)
@@ -276,6 +305,8 @@ static void journal_format(Buffer *b, LogLevel level, const char *message_id, co
 
 void log_journal_send(LogLevel level, const char *message_id, const LogFields *f, const char *msg)
 {
+    if (journal_io_stale && log_queue_on_loop_thread(&journal_queue))
+        journal_reap();
     Buffer *b = &journal_entry;
     journal_format(b, level, message_id, f, msg);
     if (b->failed) {
@@ -305,6 +336,8 @@ static void journal_note_drops(void)
 bool log_journal_flush(void)
 {
     LogQueue *q = &journal_queue;
+    if (journal_io_stale && log_queue_on_loop_thread(q))
+        journal_reap();
     bool sent = false;
     while (q->n > 0) {
         uint32_t l;
@@ -322,20 +355,30 @@ bool log_journal_flush(void)
     }
     if (sent && q->dropped > 0 && journal_queue_has_room(512))
         journal_note_drops();
-    log_queue_arm(q, journal_loop, journal_fd, on_journal_writable);
+    log_queue_arm(q, q->n > 0, journal_fd, on_journal_writable);
     return q->n == 0;
+}
+
+/* The queue's flush on the loop's thread, when another thread asks (log_queue_wake). */
+static void journal_loop_flush(void)
+{
+    (void)log_journal_flush();
 }
 
 static int on_journal_writable(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     (void)s, (void)fd, (void)revents, (void)userdata;
+    log_lock();
     (void)log_journal_flush();
+    log_unlock();
     return 0;
 }
 
 void log_journal_set_fd(int fd)
 {
-    journal_disconnect();
+    if (journal_io_stale && log_queue_on_loop_thread(&journal_queue))
+        journal_reap();
+    (void)journal_disconnect();
     journal_fd_given = fd >= 0;
     journal_fd = fd >= 0 ? fd : -EBADF;
     journal_queue.dropped = 0;
@@ -343,14 +386,17 @@ void log_journal_set_fd(int fd)
 
 void log_journal_attach_event(sd_event *e)
 {
-    journal_loop = e;
-    log_queue_arm(&journal_queue, journal_loop, journal_fd, on_journal_writable);
+    if (journal_io_stale)
+        journal_reap(); /* on the loop's thread */
+    log_queue_attach(&journal_queue, e, journal_loop_flush);
+    log_queue_arm(&journal_queue, journal_queue.n > 0, journal_fd, on_journal_writable);
 }
 
 void log_journal_detach_event(void)
 {
-    journal_queue.io = sd_event_source_disable_unref(journal_queue.io);
-    journal_loop = NULL;
+    if (journal_io_stale)
+        journal_reap(); /* on the loop's thread */
+    log_queue_attach(&journal_queue, NULL, NULL);
 }
 
 int log_journal_fd(void)

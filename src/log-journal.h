@@ -14,6 +14,9 @@
  * socket is writable again; past the bound entries are dropped, counted, and one entry says how
  * many once journald takes entries again. */
 
+/* Every function here is called with log_lock() held (log-queue.h), from any thread but those that
+ * say otherwise. */
+
 /* Sends one entry, or queues it, or drops it (counted). */
 void log_journal_send(LogLevel level, const char *message_id, const LogFields *f, const char *msg);
 /* Sends what the queue holds until journald stops taking it; true once it is empty. */
@@ -22,7 +25,7 @@ bool log_journal_flush(void);
 int log_journal_fd(void);
 
 /* The loop whose io source flushes the queue while it holds something; detach before the loop is
- * freed. */
+ * freed. Both on the loop's thread. */
 void log_journal_attach_event(sd_event *e);
 void log_journal_detach_event(void);
 

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,18 +27,19 @@ typedef enum StderrMode {
     STDERR_SOCKET, /* send(MSG_DONTWAIT) */
 } StderrMode;
 
+/* All of it under log_lock() (log-queue.h): log.c takes it around the calls of log-stderr.h, the
+ * io sources' handler here. Lines are gathered whole under it, so that lines of several threads
+ * never interleave. */
 static JsonWriter pending;
-static LogQueue stderr_queue; /* its buf is unused: pending.buf is the queue */
+/* its buf is unused: pending.buf is the queue */
+static LogQueue stderr_queue = {.wake_fd = -1, .io_name = "log-stderr-writable"};
 static StderrMode stderr_mode = STDERR_BLOCKING;
 static int stderr_fd = STDERR_FILENO;
 static bool buffered;
 
-/* The loop the queue is flushed from (log_stderr_attach_event), or NULL. */
-static sd_event *stderr_loop;
-
 void log_stderr_setup(void)
 {
-    stderr_queue.io = sd_event_source_disable_unref(stderr_queue.io);
+    log_queue_drop_io(&stderr_queue); /* before the loop is attached: none */
     if (stderr_fd != STDERR_FILENO)
         closep(&stderr_fd);
     stderr_fd = STDERR_FILENO;
@@ -113,6 +113,8 @@ void log_stderr_send(LogLevel level, const LogFields *f, const char *msg)
     }
     if (!buffered || w->buf.len - stderr_queue.head >= 64 * 1024)
         log_stderr_flush();
+    else if (stderr_queue.loop && !log_queue_on_loop_thread(&stderr_queue))
+        log_queue_wake(&stderr_queue); /* the loop may be idle: it flushes at once */
 }
 
 /* Writes what is pending; false when stderr would block (what is left stays pending). */
@@ -141,7 +143,7 @@ static bool stderr_write(void)
 
 void log_stderr_flush(void)
 {
-    if (stderr_queue.io && sd_event_source_get_enabled(stderr_queue.io, NULL) > 0)
+    if (stderr_queue.io_on)
         return; /* waiting for stderr to be writable: on_stderr_writable writes */
     bool drained = stderr_write();
     if (drained && stderr_queue.dropped > 0) {
@@ -163,19 +165,16 @@ void log_stderr_flush(void)
         pending.buf.p[pending.buf.len] = '\0';
         stderr_queue.head = 0;
     }
-    if (!stderr_queue.io && !drained && stderr_loop &&
-        sd_event_add_io(stderr_loop, &stderr_queue.io, stderr_fd, EPOLLOUT, on_stderr_writable,
-                        NULL) >= 0)
-        (void)sd_event_source_set_description(stderr_queue.io, "log-stderr-writable");
-    if (stderr_queue.io)
-        (void)sd_event_source_set_enabled(stderr_queue.io, drained ? SD_EVENT_OFF : SD_EVENT_ON);
+    log_queue_arm(&stderr_queue, !drained, stderr_fd, on_stderr_writable);
 }
 
 static int on_stderr_writable(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-    (void)fd, (void)revents, (void)userdata;
-    (void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
+    (void)s, (void)fd, (void)revents, (void)userdata;
+    log_lock();
+    log_queue_arm(&stderr_queue, false, stderr_fd, on_stderr_writable);
     log_stderr_flush();
+    log_unlock();
     return 0;
 }
 
@@ -188,14 +187,13 @@ void log_stderr_set_buffered(bool on)
 
 void log_stderr_attach_event(sd_event *e)
 {
-    stderr_loop = e;
+    log_queue_attach(&stderr_queue, e, log_stderr_flush);
     log_stderr_flush();
 }
 
 void log_stderr_detach_event(void)
 {
-    stderr_queue.io = sd_event_source_disable_unref(stderr_queue.io);
-    stderr_loop = NULL;
+    log_queue_attach(&stderr_queue, NULL, NULL);
 }
 
 bool log_stderr_empty(void)

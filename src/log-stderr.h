@@ -14,7 +14,11 @@
  * bounded queue (log-queue.h) flushed when stderr is writable again; past the bound lines are
  * dropped, counted, and one line says how many once stderr is read again. */
 
-/* Looks at what stderr is (a pipe, a socket, or a file or terminal written as it always was). */
+/* Every function here is called with log_lock() held (log-queue.h), from any thread but those that
+ * say otherwise. */
+
+/* Looks at what stderr is (a pipe, a socket, or a file or terminal written as it always was).
+ * Before the loop is attached. */
 void log_stderr_setup(void);
 
 /* Gathers one line; writes what is gathered unless buffered and under 64 KiB. */
@@ -28,7 +32,7 @@ bool log_stderr_empty(void);
 int log_stderr_fd(void);
 
 /* The loop whose io source flushes the queue while it holds something; detach before the loop is
- * freed. */
+ * freed. Both on the loop's thread. */
 void log_stderr_attach_event(sd_event *e);
 void log_stderr_detach_event(void);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -11,11 +12,14 @@
 #include <unistd.h>
 
 #include "log-journal.h"
+#include "log-queue.h"
 #include "log-stderr.h"
 
-/* The sink and level are process-wide by nature (there is one stderr), set once at start. */
-static LogLevel log_min_level = LOG_LEVEL_INFO;
-static bool log_to_journal;
+/* The sink and level are process-wide by nature (there is one stderr), set once at start; read
+ * by every thread that logs, hence atomic (relaxed: a plain load). The sinks' state is under
+ * log_lock() (log-queue.h). */
+static atomic_int log_min_level = LOG_LEVEL_INFO;
+static atomic_bool log_to_journal;
 
 bool log_fd_is_journal_stream(const char *journal_stream, int fd)
 {
@@ -33,48 +37,62 @@ bool log_fd_is_journal_stream(const char *journal_stream, int fd)
 
 void log_setup(LogLevel level)
 {
-    log_min_level = level;
-    log_to_journal = log_fd_is_journal_stream(getenv("JOURNAL_STREAM"), STDERR_FILENO);
+    atomic_store_explicit(&log_min_level, (int)level, memory_order_relaxed);
+    atomic_store_explicit(&log_to_journal,
+                          log_fd_is_journal_stream(getenv("JOURNAL_STREAM"), STDERR_FILENO),
+                          memory_order_relaxed);
+    log_lock();
     log_stderr_setup();
+    log_unlock();
 }
 
 void log_set_journal(bool on)
 {
-    log_to_journal = on;
+    atomic_store_explicit(&log_to_journal, on, memory_order_relaxed);
 }
 
 bool log_enabled(LogLevel level)
 {
-    return level >= log_min_level;
+    return (int)level >= atomic_load_explicit(&log_min_level, memory_order_relaxed);
 }
 
 void log_set_journal_fd(int fd)
 {
+    log_lock();
     log_journal_set_fd(fd);
+    log_unlock();
 }
 
 void log_flush(void)
 {
+    log_lock();
     log_stderr_flush();
+    log_unlock();
 }
 
 void log_set_buffered(bool on)
 {
+    log_lock();
     log_stderr_set_buffered(on);
+    log_unlock();
 }
 
 /* ---- the loop, the exit and /metrics ---- */
 
 void log_attach_event(sd_event *e)
 {
+    log_lock();
     log_journal_attach_event(e);
     log_stderr_attach_event(e);
+    log_unlock();
 }
 
 void log_detach_event(void)
 {
+    log_lock();
     log_journal_detach_event();
     log_stderr_detach_event();
+    log_unlock();
 }
 
 uint64_t log_drain(uint64_t timeout_usec)
@@ -84,13 +102,15 @@ uint64_t log_drain(uint64_t timeout_usec)
     uint64_t now = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
     uint64_t deadline = now + timeout_usec;
     for (;;) {
+        log_lock();
         bool j = log_journal_flush();
         log_stderr_flush();
         bool s = log_stderr_empty();
-        if ((j && s) || now >= deadline)
-            break;
         struct pollfd fds[2] = {{.fd = j ? -1 : log_journal_fd(), .events = POLLOUT},
                                 {.fd = s ? -1 : log_stderr_fd(), .events = POLLOUT}};
+        log_unlock();
+        if ((j && s) || now >= deadline)
+            break;
         int ms = (int)((deadline - now + 999) / 1000);
         if (poll(fds, 2, ms) < 0 && errno != EINTR)
             break;
@@ -98,13 +118,19 @@ uint64_t log_drain(uint64_t timeout_usec)
         now = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
     }
     /* what is still waiting is lost: count it */
-    uint64_t lost_stderr = log_stderr_discard();
-    return log_journal_discard() + lost_stderr;
+    log_lock();
+    uint64_t lost = log_stderr_discard();
+    lost += log_journal_discard();
+    log_unlock();
+    return lost;
 }
 
 uint64_t log_dropped(LogSink sink)
 {
-    return sink == LOG_SINK_JOURNAL ? log_journal_dropped() : log_stderr_dropped();
+    log_lock();
+    uint64_t n = sink == LOG_SINK_JOURNAL ? log_journal_dropped() : log_stderr_dropped();
+    log_unlock();
+    return n;
 }
 
 /* A truncated message may end inside a UTF-8 sequence: cut the partial sequence off. */
@@ -133,9 +159,11 @@ void log_event(LogLevel level, const char *message_id, const LogFields *f, const
     va_end(ap);
     if (n >= (int)sizeof(msg))
         utf8_trim_partial(msg, sizeof(msg) - 1);
-    if (log_to_journal)
+    log_lock();
+    if (atomic_load_explicit(&log_to_journal, memory_order_relaxed))
         log_journal_send(level, message_id, f, msg);
     else
         log_stderr_send(level, f, msg);
+    log_unlock();
     errno = saved_errno;
 }

@@ -10,7 +10,19 @@
 #include "log-level.h"
 
 /* The MESSAGE_IDs (MSGID_*), LogFields and LOG_FIELDS() are in log-fields.h. The sinks are
- * log-journal.c and log-stderr.c. */
+ * log-journal.c and log-stderr.c.
+ *
+ * Threads: log_event() (and the log_* macros), log_enabled(), log_flush(), log_dropped() and
+ * log_set_buffered() may be called from any thread at any time. Each takes one lock for the entry
+ * (log_lock() in log-queue.h): a journal entry goes out as one datagram, a JSON line is gathered
+ * and written whole, never interleaved with another thread's, and the queues, the drop counters
+ * and buffered mode are changed under it. log_setup(), log_set_journal() and log_set_journal_fd()
+ * are configuration: call them before other threads log. log_attach_event() and
+ * log_detach_event() are called on the thread that runs the loop, which alone touches the
+ * sinks' io sources (sd-event is not thread-safe): another thread whose entry must wait asks that
+ * thread to flush through an eventfd on the loop, and with buffering on, its first line of a
+ * batch does too, so that an idle loop does not keep it. log_drain() is for the exit, after the
+ * loop and the threads that log are done. */
 
 /* Whether stderr (fd) is the journal stream named by $JOURNAL_STREAM ("dev:ino"). */
 bool log_fd_is_journal_stream(const char *journal_stream, int fd);

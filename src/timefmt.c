@@ -17,8 +17,9 @@ int format_rfc3339(time_t t, char buf[static RFC3339_MAX])
 
 const char *rfc3339_now(void)
 {
-    static time_t cached_sec = -1;
-    static char cached[RFC3339_MAX];
+    /* one cache a thread: answers and log lines are made on several */
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char cached[RFC3339_MAX];
     time_t t = time(NULL);
     if (t != cached_sec) {
         if (format_rfc3339(t, cached) < 0)

@@ -12,8 +12,8 @@
 int format_rfc3339(time_t t, char buf[static RFC3339_MAX]);
 
 /* format_rfc3339() of time(NULL), made at most once a second: the one timestamp of answers and
- * log lines. Static storage, rewritten by a call in a later second; "" should the time not be
- * formattable. */
+ * log lines. Storage of the calling thread's, rewritten by its call in a later second; "" should
+ * the time not be formattable. */
 const char *rfc3339_now(void);
 
 /* Go's time.Duration.String() for a non-negative count of nanoseconds:

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +37,8 @@ static void stop(Service *svc)
 
 typedef struct Pending {
     char url[128];
-    long status;
-    volatile int done;
+    long status;     /* read after pthread_join */
+    atomic_int done; /* read while the thread runs */
 } Pending;
 
 static void *get_health(void *arg)
@@ -46,7 +47,7 @@ static void *get_health(void *arg)
     Response r = http_request("GET", p->url, NULL, NULL, NULL);
     p->status = r.status;
     response_free(&r);
-    p->done = 1;
+    atomic_store(&p->done, 1);
     return NULL;
 }
 
@@ -67,7 +68,7 @@ static void test_connection_cap_queues(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, get_health, &p), 0);
     usleep(500 * 1000);
-    assert_int_equal(p.done, 0); /* waiting for a slot */
+    assert_int_equal(atomic_load(&p.done), 0); /* waiting for a slot */
 
     close(held[0]);
     pthread_join(t, NULL);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/log.h: journal stream detection and the JSON-lines sink on stderr. */
+/* Unit tests of src/log.h: journal stream detection, the JSON-lines sink on stderr, the journal
+ * sink, and both under several threads at once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-event.h>
@@ -743,6 +745,187 @@ static void test_stderr_pipe(void **state)
     log_set_journal(false);
 }
 
+/* ---- several threads at once ---- */
+
+#define LOG_THREADS 8
+#define LOG_THREAD_ENTRIES 1000
+
+/* A long message, so that an entry takes a while to format: without the lock, threads would
+ * write over each other's. */
+#define THREAD_PAD "...................................................................."
+
+/* The threads start together, so that they log at the same time. */
+static pthread_barrier_t threads_start;
+
+static void *log_from_thread(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    (void)pthread_barrier_wait(&threads_start);
+    char place[32];
+    snprintf(place, sizeof(place), "thread-%d", t);
+    for (int i = 0; i < LOG_THREAD_ENTRIES; i++)
+        log_info(MSGID_ENQUEUED, LOG_FIELDS(.place_id = place, .attempt = i + 1),
+                 "thread %d entry %d " THREAD_PAD THREAD_PAD, t, i);
+    return NULL;
+}
+
+static void start_threads(pthread_t th[LOG_THREADS])
+{
+    assert_int_equal(pthread_barrier_init(&threads_start, NULL, LOG_THREADS), 0);
+    for (int t = 0; t < LOG_THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, log_from_thread, (void *)(intptr_t)t), 0);
+}
+
+static void join_threads(pthread_t th[LOG_THREADS])
+{
+    for (int t = 0; t < LOG_THREADS; t++)
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+    assert_int_equal(pthread_barrier_destroy(&threads_start), 0);
+}
+
+/* One entry came from thread t as its entry i: they come in order for each thread, none twice,
+ * none missing (checked at the end: next[t] == LOG_THREAD_ENTRIES). */
+static void thread_entry_seen(int next[LOG_THREADS], const char *msg, const char *place,
+                              long long attempt)
+{
+    int t, i;
+    char tail;
+    if (sscanf(msg, "thread %d entry %d %c", &t, &i, &tail) != 3 || t < 0 || t >= LOG_THREADS)
+        fail_msg("not an entry of the threads: \"%s\"", msg);
+    char want[256];
+    snprintf(want, sizeof(want), "thread %d entry %d " THREAD_PAD THREAD_PAD, t, i);
+    assert_string_equal(msg, want);
+    snprintf(want, sizeof(want), "thread-%d", t);
+    assert_string_equal(place, want);
+    assert_int_equal(attempt, i + 1);
+    assert_int_equal(i, next[t]);
+    next[t]++;
+}
+
+/* JSON lines from several threads into a pipe, buffered under a loop as the manager runs it:
+ * every line is whole, valid JSON and there, in each thread's order, though the loop's thread
+ * never calls log_flush() (the threads wake it). */
+static void test_threads_json_lines(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+    log_setup(LOG_LEVEL_INFO);
+    log_set_journal(false);
+    sd_event *e;
+    assert_int_equal(sd_event_new(&e), 0);
+    log_attach_event(e);
+    log_set_buffered(true);
+    uint64_t dropped0 = log_dropped(LOG_SINK_STDERR);
+
+    pthread_t th[LOG_THREADS];
+    start_threads(th);
+    int fl = fcntl(p[0], F_GETFL);
+    assert_int_equal(fcntl(p[0], F_SETFL, fl | O_NONBLOCK), 0);
+    size_t cap = 8 << 20, len = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    size_t lines = 0;
+    const size_t total = (size_t)LOG_THREADS * LOG_THREAD_ENTRIES;
+    for (int idle = 0; lines < total && idle < 500;) {
+        ssize_t k = read(p[0], out + len, cap - len - 1);
+        if (k > 0) {
+            for (ssize_t j = 0; j < k; j++)
+                lines += out[len + (size_t)j] == '\n';
+            len += (size_t)k;
+            idle = 0;
+            continue;
+        }
+        assert_true(sd_event_run(e, 10000) >= 0);
+        idle++;
+    }
+    join_threads(th);
+    out[len] = '\0';
+    assert_int_equal(log_dropped(LOG_SINK_STDERR) - dropped0, 0);
+
+    int next[LOG_THREADS] = {0};
+    size_t n = 0;
+    for (const char *q = out; *q; n++) {
+        const char *nl = strchr(q, '\n');
+        assert_non_null(nl);
+        json_object *o = parse_line(q, (size_t)(nl - q) + 1);
+        json_object *msg, *place, *attempt;
+        assert_true(json_object_object_get_ex(o, "msg", &msg));
+        assert_true(json_object_object_get_ex(o, "placeId", &place));
+        assert_true(json_object_object_get_ex(o, "attempt", &attempt));
+        thread_entry_seen(next, json_object_get_string(msg), json_object_get_string(place),
+                          (long long)json_object_get_int64(attempt));
+        json_object_put(o);
+        q = nl + 1;
+    }
+    assert_int_equal(n, total);
+    for (int t = 0; t < LOG_THREADS; t++)
+        assert_int_equal(next[t], LOG_THREAD_ENTRIES);
+    free(out);
+
+    log_set_buffered(false);
+    log_detach_event();
+    sd_event_unref(e);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    close(p[0]);
+    close(p[1]);
+    log_setup(LOG_LEVEL_INFO);
+    log_set_journal(false);
+}
+
+/* Journal entries from several threads on a datagram socket (log_set_journal_fd), flushed by a
+ * loop on this thread when the socket is full: every datagram is one whole entry, and all are
+ * there, in each thread's order. */
+static void test_threads_journal(void **state)
+{
+    (void)state;
+    int sv[2];
+    journal_pair(sv);
+    sd_event *e;
+    assert_int_equal(sd_event_new(&e), 0);
+    log_attach_event(e);
+    uint64_t dropped0 = log_dropped(LOG_SINK_JOURNAL);
+
+    pthread_t th[LOG_THREADS];
+    start_threads(th);
+    const size_t total = (size_t)LOG_THREADS * LOG_THREAD_ENTRIES;
+    size_t n;
+    char **v = journal_drain(sv[1], e, total, &n);
+    join_threads(th);
+    assert_int_equal(log_dropped(LOG_SINK_JOURNAL) - dropped0, 0);
+    assert_int_equal(n, total);
+
+    int next[LOG_THREADS] = {0};
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(v[i]);
+        assert_native_field(v[i], l, "PRIORITY", "6");
+        assert_native_field(v[i], l, "MESSAGE_ID", MSGID_ENQUEUED);
+        char *msg = native_field(v[i], l, "MESSAGE");
+        char *place = native_field(v[i], l, "PLACE_ID");
+        char *attempt = native_field(v[i], l, "ATTEMPT");
+        assert_non_null(msg);
+        assert_non_null(place);
+        assert_non_null(attempt);
+        thread_entry_seen(next, msg, place, atoll(attempt));
+        free(msg);
+        free(place);
+        free(attempt);
+        free(v[i]);
+    }
+    free(v);
+    for (int t = 0; t < LOG_THREADS; t++)
+        assert_int_equal(next[t], LOG_THREAD_ENTRIES);
+
+    log_detach_event();
+    sd_event_unref(e);
+    journal_pair_done(sv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -760,6 +943,8 @@ int main(void)
         cmocka_unit_test(test_journal_memfd),
         cmocka_unit_test(test_journal_queue),
         cmocka_unit_test(test_stderr_pipe),
+        cmocka_unit_test(test_threads_json_lines),
+        cmocka_unit_test(test_threads_journal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
