@@ -291,14 +291,15 @@ static void test_corrupt_file_is_moved_aside(void **state)
     spooled_cleanup(&f);
 }
 
-/* SPOOL_MAX_JOBS=3: three queued, the fourth answered as without a spool, and counted. */
-static void test_full_spool_answers_503(void **state)
+/* SPOOL_MAX_JOBS=3: three queued, the fourth answered as without a spool, logged and counted;
+ * whether the fourth met the worker (BREAKER_THRESHOLD high) or the open breaker (threshold 1,
+ * opened by the first job's attempt). */
+static void full_spool(const char *breaker_threshold)
 {
-    (void)state;
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, "SPOOL_MAX_JOBS=3", NULL);
+    start(&svc, &f, "SPOOL_MAX_JOBS=3", breaker_threshold, NULL);
     post_queued(&svc, "full-1");
     post_queued(&svc, "full-2");
     post_queued(&svc, "full-3");
@@ -318,6 +319,18 @@ static void test_full_spool_answers_503(void **state)
     assert_true(service_log_contains(&svc, "not spooled"));
     stop(&svc);
     spooled_cleanup(&f);
+}
+
+static void test_full_spool_answers_503(void **state)
+{
+    (void)state;
+    full_spool("BREAKER_THRESHOLD=1000");
+}
+
+static void test_full_spool_answers_503_breaker_open(void **state)
+{
+    (void)state;
+    full_spool("BREAKER_THRESHOLD=1");
 }
 
 /* A spooled job the worker refuses (400) once back becomes a dead letter, tried once; a 400 from
@@ -440,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_restart_delivers_without_a_request),
         cmocka_unit_test(test_corrupt_file_is_moved_aside),
         cmocka_unit_test(test_full_spool_answers_503),
+        cmocka_unit_test(test_full_spool_answers_503_breaker_open),
         cmocka_unit_test(test_dead_letter_and_inline_refusal),
         cmocka_unit_test(test_breaker_counts_attempts),
         cmocka_unit_test(test_idle_exit_waits_for_the_spool),
