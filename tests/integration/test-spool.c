@@ -171,8 +171,10 @@ static void test_down_queued_then_delivered_once_in_order(void **state)
     assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"queued\"}") == (double)n);
     assert_true(service_metric(&svc, "argus_spool_up") == 1);
 
-    /* Three failed attempts opened the breaker: still ready, the spool takes jobs. */
-    assert_true(service_metric(&svc, "argus_breaker_state") == 1);
+    /* Three failed attempts opened the breaker (half-open once its 1 s cool-down is over and
+     * until a probe fails again): still ready, the spool takes jobs. */
+    double breaker = service_metric(&svc, "argus_breaker_state");
+    assert_true(breaker == 1 || breaker == 2);
     assert_ready_200(&svc);
 
     /* The same placeId again: answered queued, no second record. */
