@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The spool's promise under SIGKILL (issue #11): rounds in which 64 clients post distinct jobs
- * while the worker is down and the daemon is killed at a random moment, and rounds in which it
+ * while the worker is down and the daemon is killed at a random moment (after a random count of
+ * 202s), and rounds in which it
  * is killed while it delivers the spool to a slow worker. At the end, with the worker up, every
  * job ever answered 202 has reached the worker stand-in at least once, and no job reached it
  * that no client sent. No restart finds the spool corrupt.
@@ -34,7 +35,6 @@
 #define MAX_JOBS (MAX_ROUNDS * CLIENTS * PER_CLIENT)
 /* Every DELIVERY_EVERY-th round the worker is up and slow, and the kill lands in the delivery. */
 #define DELIVERY_EVERY 4
-#define KILL_MAX_MS 300
 #define DELIVERY_KILL_MAX_MS 600
 #define FINAL_WAIT_MS 90000
 
@@ -46,6 +46,8 @@ typedef struct Job {
 
 static Job jobs[MAX_JOBS];
 static size_t n_jobs;
+/* 202s in this round so far: the kill lands after a random count of them. */
+static unsigned round_answered;
 
 typedef struct Client {
     pthread_t thread;
@@ -69,6 +71,7 @@ static void *client_run(void *arg)
         if (ok) {
             j->answered = true;
             c->answered++;
+            __atomic_add_fetch(&round_answered, 1, __ATOMIC_RELAXED);
         } else if (r.status == 0)
             c->failed++;
         else
@@ -94,6 +97,17 @@ static void remove_dir(const char *dir)
         closedir(d);
     }
     rmdir(dir);
+}
+
+/* How many distinct placeIds have reached the stand-in. */
+static size_t arrivals(const Standin *worker)
+{
+    char *order = standin_order(worker);
+    size_t n = 0;
+    for (const char *p = order; p && (p = strchr(p, '\n')); p++)
+        n++;
+    free(order);
+    return n;
 }
 
 static int cmp_place(const void *a, const void *b)
@@ -128,14 +142,20 @@ static void test_sigkill_rounds(void **state)
         bool delivering = round % DELIVERY_EVERY == DELIVERY_EVERY - 1;
         const char *env[] = {delivering ? env_up : env_down, env_dir, "BREAKER_COOLDOWN_SEC=1",
                              "WORKER_TIMEOUT_MS=1000", NULL};
+        size_t before = delivering ? arrivals(&worker) : 0;
         Service svc;
         service_start(&svc, env);
         if (delivering) {
             /* No client: the daemon delivers what earlier rounds spooled, 10 ms a job. */
             delivery_rounds++;
             usleep((useconds_t)(50 + rand() % DELIVERY_KILL_MAX_MS) * 1000);
+            service_stop(&svc, SIGKILL);
+            printf("# round %u: killed while delivering, %zu jobs had reached the worker, "
+                   "%zu now\n",
+                   round, before, arrivals(&worker));
         } else {
             Client clients[CLIENTS];
+            __atomic_store_n(&round_answered, 0, __ATOMIC_RELAXED);
             for (size_t i = 0; i < CLIENTS; i++) {
                 clients[i] = (Client){.svc = &svc, .jobs = &jobs[n_jobs]};
                 for (size_t k = 0; k < PER_CLIENT; k++)
@@ -144,7 +164,11 @@ static void test_sigkill_rounds(void **state)
                 assert_int_equal(pthread_create(&clients[i].thread, NULL, client_run, &clients[i]),
                                  0);
             }
-            usleep((useconds_t)(rand() % KILL_MAX_MS) * 1000);
+            /* The kill after a random count of 202s, so it lands while the clients post. */
+            unsigned target = (unsigned)rand() % (CLIENTS * PER_CLIENT);
+            long long until = now_ms() + 10000;
+            while (__atomic_load_n(&round_answered, __ATOMIC_RELAXED) < target && now_ms() < until)
+                usleep(500);
             service_stop(&svc, SIGKILL);
             unsigned failed_before = failed;
             for (size_t i = 0; i < CLIENTS; i++) {
