@@ -10,6 +10,10 @@
 # doing the upstream half of /enqueue, the floor under any forwarder built on it; and h2o-floor
 # (bench/h2o-floor.c): libh2o's own HTTP/1 client doing the same; and /enqueue through h2o's own
 # reverse proxy (bench/h2o-proxy.c), a forwarder made of libh2o alone: both for comparison.
+# The spool (issue #11): a second service with SPOOL_DIR on disk (under /var/tmp, not a tmpfs;
+# BENCH_SPOOL_DIR to choose) and its worker down answers jobs `queued` (spool-queued, each
+# round, beside service-enqueue: target >= 0.8x); after the rounds the worker comes back (an
+# nginx answering 201 on its port) and the jobs spooled are timed until argus_spool_jobs is 0.
 # Usage: bench/run.sh [SECONDS_PER_RUN (default 10)] [ROUNDS (default 3)]
 set -euo pipefail
 secs=${1:-10}
@@ -30,6 +34,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
+    [ -z "${spool_dir:-}" ] || rm -rf "$spool_dir"
 }
 trap cleanup EXIT
 
@@ -83,6 +88,14 @@ systemd-socket-activate -l "127.0.0.1:$svc_port" -E WORKER_NODE_URL="http://127.
     -E LOG_LEVEL=info "$daemon" 2>/dev/null &
 svc_pid=$!
 pids+=($svc_pid)
+spool_dir=$(mktemp -d "${BENCH_SPOOL_DIR:-/var/tmp}/argus-bench-spool-XXXXXX")
+spool_worker_port=$(free_port) # nothing listens there until the delivery is measured
+spool_port=$(free_port)
+systemd-socket-activate -l "127.0.0.1:$spool_port" \
+    -E WORKER_NODE_URL="http://127.0.0.1:$spool_worker_port" -E SPOOL_DIR="$spool_dir" \
+    -E BREAKER_COOLDOWN_SEC=1 -E LOG_LEVEL=info "$daemon" 2>/dev/null &
+spool_pid=$!
+pids+=($spool_pid)
 h2o_port=$(free_port)
 "$build/h2o-proxy" "$h2o_port" "http://127.0.0.1:$worker_port/enqueue" &
 h2o_pid=$!
@@ -91,7 +104,9 @@ wait_port "$worker_port"
 wait_port "$proxy_port"
 wait_port "$h2o_port"
 wait_port "$svc_port"
+wait_port "$spool_port"
 curl -s -o /dev/null "http://127.0.0.1:$svc_port/health" # starts the daemon
+curl -s -o /dev/null "http://127.0.0.1:$spool_port/health"
 
 cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo $t; }
 proxy_pids=$(pgrep -P "${pids[1]}" | tr '\n' ' ')
@@ -120,7 +135,7 @@ floor() { # floor NAME NOTE COMMAND… → appends "rps cpu-µs-per-request fail
 echo "argus-orchestrator benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
     "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 echo "wrk -t1 -c64 -d${secs}s, $rounds interleaved rounds; nginx 1 worker, access log off;" \
-    "service LOG_LEVEL=info, logs to /dev/null"
+    "service LOG_LEVEL=info, logs to /dev/null; spool in $spool_dir ($(df --output=fstype "$spool_dir" | tail -1))"
 # warm-up
 wrk -t1 -c64 -d2s -s "$top/bench/post.lua" "http://127.0.0.1:$svc_port/enqueue" >/dev/null
 wrk -t1 -c64 -d2s -s "$top/bench/post.lua" "http://127.0.0.1:$proxy_port/enqueue" >/dev/null
@@ -133,6 +148,7 @@ for r in $(seq "$rounds"); do
         svc_rss=$rss_now
         svc_anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$svc_pid/status")
     fi
+    BENCH_RUN="r$r" run spool-queued "http://127.0.0.1:$spool_port/enqueue" post-run.lua "$spool_pid"
     run nginx-proxy "http://127.0.0.1:$proxy_port/enqueue" post.lua $proxy_pids
     run h2o-proxy "http://127.0.0.1:$h2o_port/enqueue" post.lua "$h2o_pid"
     run service-health "http://127.0.0.1:$svc_port/health" get.lua "$svc_pid"
@@ -142,6 +158,27 @@ for r in $(seq "$rounds"); do
     floor h2o-floor "libh2o client alone, the same" "$build/h2o-floor" 127.0.0.1 "$worker_port" "$secs" 64
 done
 load_end=$(date +%s)
+
+# The spool's worker comes back: jobs delivered per second, from the worker's start (and from the
+# first delivery: the delivery's backoff after the failures while the worker was away comes
+# first) until argus_spool_jobs is 0.
+metric() { curl -s "http://127.0.0.1:$spool_port/metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
+now() { date +%s.%N; }
+spooled=$(metric argus_spool_jobs)
+queued_total=$(metric 'argus_spool_jobs_total{result="queued"}')
+spool_errors=$(metric 'argus_spool_jobs_total{result="error"}')
+delivered0=$(metric 'argus_spool_jobs_total{result="delivered"}')
+spool_bytes=$(du -sk "$spool_dir" | cut -f1)
+t_back=$(now)
+nginx_conf standin2 "server { listen 127.0.0.1:$spool_worker_port;
+        location /enqueue { default_type application/json; return 201 '{\"queued\":true}'; } }"
+t_first= t_empty=
+for _ in $(seq 6000); do # 10 minutes at most
+    d=$(metric 'argus_spool_jobs_total{result="delivered"}')
+    [ -n "$t_first" ] || [ "${d%.*}" = "${delivered0%.*}" ] || t_first=$(now)
+    [ "$(metric argus_spool_jobs)" = 0 ] && { t_empty=$(now); break; }
+    sleep 0.1
+done
 nginx_rss=$(rss_of $(pgrep -f "nginx: .*$work/proxy" || true) 2>/dev/null || echo 0)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -172,7 +209,7 @@ quiet_anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$svc_pid/status")
 echo
 echo "medians over $rounds rounds:"
 printf '  %-16s %10s %10s %10s %8s %12s\n' "" "req/s" "p50 ms" "p99 ms" "errors" "CPU us/req"
-for n in service-enqueue nginx-proxy h2o-proxy service-health nginx-return200; do
+for n in service-enqueue spool-queued nginx-proxy h2o-proxy service-health nginx-return200; do
     printf '  %-16s %10.0f %10.3f %10.3f %8s %12.1f\n' "$n" "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" \
         "$(errs $n)" "$(col $n 6)"
 done
@@ -186,6 +223,17 @@ echo "  RSS right after /enqueue load: service $(mib "$svc_rss") MiB (anonymous 
     "at the end, after 10 s without jobs $(mib "$quiet_rss") MiB (anonymous $(mib "$quiet_anon") MiB);" \
     "nginx proxy (master + worker) $(mib "$nginx_rss") MiB; h2o-proxy $(mib "$h2o_rss") MiB"
 echo "  cold start (first connection to first answer, median of 5): ${cold_ms} ms"
+if [ -n "$t_empty" ]; then
+    deliver_all=$(awk -v n="$spooled" -v a="$t_back" -v b="$t_empty" 'BEGIN { printf "%.0f", n / (b - a) }')
+    deliver_run=$(awk -v n="$spooled" -v a="$t_first" -v b="$t_empty" 'BEGIN { printf "%.0f", n / (b - a) }')
+    wait_first=$(awk -v a="$t_back" -v b="$t_first" 'BEGIN { printf "%.1f", b - a }')
+else
+    deliver_all="(not emptied in 10 min)" deliver_run=- wait_first=-
+fi
+echo "  spool: $queued_total answered queued with the worker down ($spool_errors not spooled)," \
+    "$spooled records waiting, ${spool_bytes} KiB on disk; worker back: all delivered at" \
+    "$deliver_all jobs/s from its start (the first delivery after ${wait_first} s), $deliver_run" \
+    "jobs/s from the first delivery"
 echo "  libcurl alone (curl-floor: the upstream half of /enqueue on a bare epoll loop) uses" \
     "$(printf %.1f "$(fcol curl-floor 2)") us of CPU per request where nginx proxies one in" \
     "$(printf %.1f "$(col nginx-proxy 6)") us: a forwarder built on libcurl reaches at most" \
@@ -198,11 +246,13 @@ echo
 enq=$(ratio "$(col service-enqueue 2)" "$(col nginx-proxy 2)")
 p99=$(ratio "$(col service-enqueue 4)" "$(col nginx-proxy 4)")
 hl=$(ratio "$(col service-health 2)" "$(col nginx-return200 2)")
+spq=$(ratio "$(col spool-queued 2)" "$(col service-enqueue 2)")
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "NOT met" }'; }
 echo "targets:"
 echo "  /enqueue req/s vs nginx proxy   ${enq}x (>= 0.9: $(verdict "$enq" 0.9 ">="))"
 echo "  /enqueue p99 vs nginx proxy     ${p99}x (<= 1.5: $(verdict "$p99" 1.5 "<="))"
 echo "  /health req/s vs nginx 200      ${hl}x (>= 0.9: $(verdict "$hl" 0.9 ">="))"
+echo "  queued (worker down) vs /enqueue ${spq}x (>= 0.8: $(verdict "$spq" 0.8 ">="))"
 echo "  non-2xx or errors               $(($(errs service-enqueue) + $(errs service-health))) (0: $( [ $(($(errs service-enqueue) + $(errs service-health))) = 0 ] && echo met || echo NOT met))"
 echo "  RSS after load                  $((svc_rss / 1024)) MiB (<= 8: $( [ "$svc_rss" -le 8192 ] && echo met || echo NOT met))"
 echo "  cold start                      ${cold_ms} ms (< 20: $(verdict "$cold_ms" 20 "<="))"

@@ -136,9 +136,14 @@ static void spool_refused(ApiHandler *h, PendingEnqueue *pe, const char *error)
                  "too many pending jobs, and not spooled: %s", error ? error : "unavailable");
         refuse_full(h, req, pe, pe->retry_after_usec);
         break;
-    case FALLBACK_BREAKER:
+    case FALLBACK_BREAKER: {
+        char *reason = pe->result.reason; /* fail_fast logs it: say why it was not spooled */
+        size_t len = strlen(reason);
+        snprintf(reason + len, sizeof(pe->result.reason) - len, "; not spooled: %s",
+                 error ? error : "spool unavailable");
         fail_fast(h, req, pe, pe->retry_after_usec);
         break;
+    }
     }
     if (!req)
         client_gone(pe);

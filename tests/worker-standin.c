@@ -22,6 +22,8 @@
  * Every request must carry Content-Type: application/json, a body {"placeId":P,"jobId":J} and
  * Idempotency-Key: J; otherwise 422 with the reason.
  * GET /count?placeId=P answers {"count":N}: how many POSTs that placeId got.
+ * GET /order answers the placeIds of the POSTs in the order they arrived (a first arrival
+ * each; the first 16384 placeIds), one a line, as text/plain.
  * GET /health answers 200.
  *
  * Usage: argus-worker-standin [PORT] [ADDRESS]; port 0 picks one, printed as "PORT=N" on stdout.
@@ -44,9 +46,10 @@
 #include <unistd.h>
 
 #define MAX_REQUEST 65536
-#define MAX_KEYS 4096
+#define MAX_KEYS 16384
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* In the order of their first POST: the array's order is the arrival order. */
 static struct {
     char *key;
     unsigned count;
@@ -95,6 +98,38 @@ static bool respond(int fd, int status, const char *body)
                      "Content-Length: %zu\r\n\r\n%s",
                      status, strlen(body), body);
     return write_all(fd, buf, (size_t)n);
+}
+
+/* The placeIds in the order of their first POST, one a line. */
+static bool respond_order(int fd)
+{
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    if (!text)
+        return false;
+    text[0] = '\0';
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < MAX_KEYS && counts[i].key; i++) {
+        size_t k = strlen(counts[i].key);
+        if (len + k + 2 > cap) {
+            char *t = realloc(text, cap = (len + k + 2) * 2);
+            if (!t)
+                break;
+            text = t;
+        }
+        memcpy(text + len, counts[i].key, k);
+        len += k;
+        text[len++] = '\n';
+        text[len] = '\0';
+    }
+    pthread_mutex_unlock(&lock);
+    char head[256];
+    int n =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n", len);
+    bool ok = write_all(fd, head, (size_t)n) && write_all(fd, text, len);
+    free(text);
+    return ok;
 }
 
 /* An answer to the first attempt of a job, with a Retry-After of `value`; 201 after that. */
@@ -191,6 +226,8 @@ static bool handle(int fd, const char *head, const char *body, size_t body_len)
     }
     if (strcmp(method, "GET") == 0 && strcmp(path, "/health") == 0)
         return respond(fd, 200, "{\"status\":\"ok\"}");
+    if (strcmp(method, "GET") == 0 && strcmp(path, "/order") == 0)
+        return respond_order(fd);
     if (strcmp(method, "POST") != 0 || strcmp(path, "/enqueue") != 0)
         return respond(fd, 404, "{\"error\":\"not found\"}");
 

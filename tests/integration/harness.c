@@ -127,6 +127,13 @@ const char *argus_binary(void)
 
 void standin_start(Standin *s)
 {
+    standin_start_port(s, 0);
+}
+
+void standin_start_port(Standin *s, unsigned port)
+{
+    char port_arg[16];
+    snprintf(port_arg, sizeof(port_arg), "%u", port);
     int p[2];
     CHECK(pipe(p) == 0);
     s->pid = fork();
@@ -135,7 +142,8 @@ void standin_start(Standin *s)
         dup2(p[1], STDOUT_FILENO);
         close(p[0]);
         close(p[1]);
-        execl(env_or_die("ARGUS_STANDIN"), "argus-worker-standin", "0", "127.0.0.1", (char *)NULL);
+        execl(env_or_die("ARGUS_STANDIN"), "argus-worker-standin", port_arg, "127.0.0.1",
+              (char *)NULL);
         _exit(127);
     }
     child_started(s->pid);
@@ -204,7 +212,21 @@ unsigned standin_count(const Standin *s, const char *place_id)
     return n;
 }
 
-static unsigned free_port(void)
+char *standin_order(const Standin *s)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/order", s->url);
+    Response r = http_request("GET", url, NULL, NULL, NULL);
+    char *order = NULL;
+    if (r.status == 200) {
+        order = r.body ? r.body : strdup("");
+        r.body = NULL;
+    }
+    response_free(&r);
+    return order;
+}
+
+unsigned free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(fd >= 0);

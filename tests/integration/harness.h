@@ -38,6 +38,8 @@ typedef struct Response {
 void harness_skip_unless_runnable(void);
 
 void standin_start(Standin *s);
+/* A stand-in on that loopback port (0: any free one), say where a daemon already points. */
+void standin_start_port(Standin *s, unsigned port);
 
 /* One stand-in for a whole group of tests: give these to cmocka_run_group_tests(). */
 extern Standin group_standin;
@@ -46,6 +48,11 @@ int standin_group_teardown(void **state);
 void standin_stop(Standin *s);
 /* How many POST /enqueue the stand-in got for that placeId. */
 unsigned standin_count(const Standin *s, const char *place_id);
+/* The placeIds in the order they first reached the stand-in, one a line (its GET /order);
+ * malloc'd, NULL when it did not answer. */
+char *standin_order(const Standin *s);
+/* A loopback TCP port free a moment ago: nothing listens there (a worker that is down). */
+unsigned free_port(void);
 
 /* Starts the daemon socket-activated on 127.0.0.1 with the given "NAME=value" variables
  * (NULL-terminated, may be NULL); WORKER_NODE_URL should be among them. */

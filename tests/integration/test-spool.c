@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+/* The durable spool (issue #11) seen from outside: a worker that is down gets jobs answered
+ * `queued`, delivered once it is back (once each, in order), after a restart without any client
+ * request, and as dead letters when it refuses them; a corrupt file is moved aside; a full spool
+ * answers 503; IDLE_EXIT_SEC waits for the spool. And the breaker, which now counts attempts.
+ * The worker's "down" is a loopback port nothing listens on; "back" is a stand-in started on
+ * that port. The spool lives in a temporary folder of the test's own, shared by the daemons a
+ * test starts one after another. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+/* Long enough for the delivery's backoff after a few failures (1 s doubling) and a sanitized
+ * build: a bound, not an expectation. */
+#define DELIVERY_WAIT_MS 45000
+
+typedef struct Spooled {
+    char dir[64];       /* SPOOL_DIR */
+    unsigned down_port; /* where the daemon looks for the worker */
+    Standin worker;     /* started on down_port when the worker comes back */
+    char env_worker[64], env_dir[96];
+} Spooled;
+
+static void spooled_init(Spooled *f)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/argus-spool-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->down_port = free_port();
+    snprintf(f->env_worker, sizeof(f->env_worker), "WORKER_NODE_URL=http://127.0.0.1:%u",
+             f->down_port);
+    snprintf(f->env_dir, sizeof(f->env_dir), "SPOOL_DIR=%s", f->dir);
+}
+
+static void spooled_worker_back(Spooled *f)
+{
+    standin_start_port(&f->worker, f->down_port);
+}
+
+/* Removes the spool folder and what is in it. */
+static void spooled_cleanup(Spooled *f)
+{
+    standin_stop(&f->worker);
+    DIR *d = opendir(f->dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.') {
+                char path[384];
+                snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
+                unlink(path);
+            }
+        closedir(d);
+    }
+    rmdir(f->dir);
+}
+
+/* The daemon pointed at the worker's port, spooling in f->dir, quick to give up on the worker,
+ * with up to four more "NAME=value" (NULL-terminated). */
+static void start(Service *svc, Spooled *f, ...)
+{
+    const char *env[16] = {f->env_worker, f->env_dir, "BREAKER_COOLDOWN_SEC=1",
+                           "WORKER_TIMEOUT_MS=1000"};
+    size_t n = 4;
+    va_list ap;
+    va_start(ap, f);
+    for (const char *v; n < 15 && (v = va_arg(ap, const char *));)
+        env[n++] = v;
+    va_end(ap);
+    env[n] = NULL;
+    service_start(svc, env);
+}
+
+static void stop(Service *svc)
+{
+    assert_int_equal(service_stop(svc, SIGTERM), 0);
+    service_cleanup(svc);
+}
+
+static Response post(const Service *svc, const char *place_id)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place_id);
+    return http_post_json(svc, "/enqueue", body);
+}
+
+static Response get(const Service *svc, const char *path)
+{
+    char url[160];
+    snprintf(url, sizeof(url), "%s%s", svc->base, path);
+    return http_request("GET", url, NULL, NULL, NULL);
+}
+
+static const char *member(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+/* POSTs a job and checks the answer is 202 queued with its placeId and jobId. */
+static void post_queued(const Service *svc, const char *place_id)
+{
+    Response r = post(svc, place_id);
+    assert_int_equal(r.status, 202);
+    json_object *o = json_tokener_parse(r.body);
+    assert_non_null(o);
+    assert_string_equal(member(o, "status"), "queued");
+    assert_string_equal(member(o, "placeId"), place_id);
+    char job[160];
+    snprintf(job, sizeof(job), "reviews:%s:start", place_id);
+    assert_string_equal(member(o, "jobId"), job);
+    assert_non_null(member(o, "timestamp"));
+    json_object_put(o);
+    response_free(&r);
+}
+
+/* Whether every placeId reached the stand-in exactly `times` times, waiting (bounded). */
+static bool wait_counts(const Standin *s, const char *const *places, size_t n, unsigned times,
+                        int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        bool all = true;
+        for (size_t i = 0; all && i < n; i++)
+            all = standin_count(s, places[i]) >= times;
+        if (all)
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        usleep(50 * 1000);
+    }
+}
+
+static void assert_ready_200(const Service *svc)
+{
+    Response r = get(svc, "/ready");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+}
+
+/* Worker down: queued, counted, /ready stays 200 with the breaker open, one record for a
+ * placeId sent twice. Worker back: each delivered once, in the order they came (one
+ * connection to the worker, so one delivery at a time). */
+static void test_down_queued_then_delivered_once_in_order(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, "WORKER_MAX_CONNECTIONS=1", "BREAKER_THRESHOLD=3", NULL);
+
+    static const char *const places[] = {"order-a", "order-b", "order-c", "order-d",
+                                         "order-e", "order-f", "order-g"};
+    const size_t n = sizeof(places) / sizeof(places[0]);
+    for (size_t i = 0; i < n; i++)
+        post_queued(&svc, places[i]);
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", (double)n, 5000));
+    assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"queued\"}") == (double)n);
+    assert_true(service_metric(&svc, "argus_spool_up") == 1);
+
+    /* Three failed attempts opened the breaker (half-open once its 1 s cool-down is over and
+     * until a probe fails again): still ready, the spool takes jobs. */
+    double breaker = service_metric(&svc, "argus_breaker_state");
+    assert_true(breaker == 1 || breaker == 2);
+    assert_ready_200(&svc);
+
+    /* The same placeId again: answered queued, no second record. */
+    post_queued(&svc, "order-c");
+    assert_true(service_metric(&svc, "argus_spool_jobs") == (double)n);
+    assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"queued\"}") == (double)n + 1);
+
+    spooled_worker_back(&f);
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 0, DELIVERY_WAIT_MS));
+    assert_true(
+        service_wait_metric(&svc, "argus_spool_jobs_total{result=\"delivered\"}", (double)n, 5000));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(standin_count(&f.worker, places[i]), 1);
+    char *order = standin_order(&f.worker);
+    assert_non_null(order);
+    char expected[256] = "";
+    for (size_t i = 0; i < n; i++)
+        snprintf(expected + strlen(expected), sizeof(expected) - strlen(expected), "%s\n",
+                 places[i]);
+    assert_string_equal(order, expected);
+    free(order);
+    assert_true(service_metric(&svc, "argus_spool_oldest_job_age_seconds") == 0);
+
+    /* Nothing is delivered twice later on. */
+    usleep(1500 * 1000);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(standin_count(&f.worker, places[i]), 1);
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
+/* Jobs spooled, the daemon stopped (exit 0), a new one on the same spool with the worker back
+ * delivers them with no client request at all. */
+static void test_restart_delivers_without_a_request(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, NULL);
+    static const char *const places[] = {"restart-1", "restart-2", "restart-3", "restart-4"};
+    const size_t n = sizeof(places) / sizeof(places[0]);
+    for (size_t i = 0; i < n; i++)
+        post_queued(&svc, places[i]);
+    stop(&svc);
+    struct stat st;
+    assert_int_equal(stat(f.dir, &st), 0);
+
+    spooled_worker_back(&f);
+    /* The harness's check that the socket listens is a connection, no request: it starts the
+     * daemon, as a connection would under systemd (the unit's .path does it in production). */
+    start(&svc, &f, NULL);
+    assert_true(wait_counts(&f.worker, places, n, 1, DELIVERY_WAIT_MS));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(standin_count(&f.worker, places[i]), 1);
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 0, 5000));
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "re");
+    if (!fp)
+        return NULL;
+    char *buf = malloc(1 << 16);
+    *len = fread(buf, 1, 1 << 16, fp);
+    fclose(fp);
+    return buf;
+}
+
+/* Garbage in spool.sqlite: moved aside with its bytes, logged, and the service spools again. */
+static void test_corrupt_file_is_moved_aside(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    char path[160];
+    snprintf(path, sizeof(path), "%s/spool.sqlite", f.dir);
+    char garbage[8192];
+    for (size_t i = 0; i < sizeof(garbage); i++)
+        garbage[i] = (char)("not a database, just garbage\n"[i % 29]);
+    FILE *fp = fopen(path, "we");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(garbage, 1, sizeof(garbage), fp), sizeof(garbage));
+    fclose(fp);
+
+    Service svc;
+    start(&svc, &f, NULL);
+    post_queued(&svc, "corrupt-after");
+    assert_true(service_metric(&svc, "argus_spool_jobs") == 1);
+    assert_true(service_metric(&svc, "argus_spool_up") == 1);
+    assert_true(service_log_contains(&svc, "corrupt spool moved aside to"));
+    assert_true(service_log_contains(&svc, "\"level\":\"error\""));
+
+    DIR *d = opendir(f.dir);
+    assert_non_null(d);
+    unsigned aside = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, "spool.sqlite.corrupt-", 21) != 0 || strstr(e->d_name, "-wal") ||
+            strstr(e->d_name, "-shm"))
+            continue;
+        char p[384];
+        snprintf(p, sizeof(p), "%s/%s", f.dir, e->d_name);
+        size_t len = 0;
+        char *bytes = read_file(p, &len);
+        assert_non_null(bytes);
+        assert_int_equal(len, sizeof(garbage));
+        assert_memory_equal(bytes, garbage, sizeof(garbage));
+        free(bytes);
+        aside++;
+    }
+    closedir(d);
+    assert_int_equal(aside, 1);
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
+/* SPOOL_MAX_JOBS=3: three queued, the fourth answered as without a spool, logged and counted;
+ * whether the fourth met the worker (BREAKER_THRESHOLD high) or the open breaker (threshold 1,
+ * opened by the first job's attempt). */
+static void full_spool(const char *breaker_threshold)
+{
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, "SPOOL_MAX_JOBS=3", breaker_threshold, NULL);
+    post_queued(&svc, "full-1");
+    post_queued(&svc, "full-2");
+    post_queued(&svc, "full-3");
+    Response r = post(&svc, "full-4");
+    assert_int_equal(r.status, 503);
+    char ra[16];
+    assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
+    assert_true(atoi(ra) >= 1);
+    json_object *o = json_tokener_parse(r.body);
+    assert_non_null(o);
+    assert_non_null(member(o, "error"));
+    json_object_put(o);
+    response_free(&r);
+    assert_true(service_metric(&svc, "argus_spool_jobs") == 3);
+    assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"error\"}") == 1);
+    assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"queued\"}") == 3);
+    assert_true(service_log_contains(&svc, "not spooled"));
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
+static void test_full_spool_answers_503(void **state)
+{
+    (void)state;
+    full_spool("BREAKER_THRESHOLD=1000");
+}
+
+static void test_full_spool_answers_503_breaker_open(void **state)
+{
+    (void)state;
+    full_spool("BREAKER_THRESHOLD=1");
+}
+
+/* A spooled job the worker refuses (400) once back becomes a dead letter, tried once; a 400 from
+ * a worker that is up answers the client as before and spools nothing. */
+static void test_dead_letter_and_inline_refusal(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, NULL);
+    post_queued(&svc, "status400-dead-1");
+    assert_true(service_metric(&svc, "argus_spool_jobs") == 1);
+
+    spooled_worker_back(&f);
+    assert_true(service_wait_metric(&svc, "argus_spool_dead_letters", 1, DELIVERY_WAIT_MS));
+    assert_true(service_metric(&svc, "argus_spool_jobs") == 0);
+    assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"dead\"}") == 1);
+    assert_int_equal(standin_count(&f.worker, "status400-dead-1"), 1);
+    assert_true(service_log_contains(&svc, "kept as a dead letter"));
+    usleep(2500 * 1000); /* past the delivery's first backoff: still not tried again */
+    assert_int_equal(standin_count(&f.worker, "status400-dead-1"), 1);
+
+    Response r = post(&svc, "status400-inline-1");
+    assert_int_equal(r.status, 502);
+    response_free(&r);
+    assert_int_equal(standin_count(&f.worker, "status400-inline-1"), 1);
+    assert_true(service_metric(&svc, "argus_spool_jobs") == 0);
+    assert_true(service_metric(&svc, "argus_spool_dead_letters") == 1);
+    assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"queued\"}") == 1);
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
+/* Without a spool the breaker counts failed attempts, not calls: one call whose two attempts
+ * time out opens it (threshold 2), and its remaining retries are not made. */
+static void test_breaker_counts_attempts(void **state)
+{
+    (void)state;
+    Standin worker;
+    standin_start(&worker);
+    char url[96];
+    snprintf(url, sizeof(url), "WORKER_NODE_URL=%s", worker.url);
+    const char *env[] = {url,
+                         "SPOOL_DIR=",
+                         "BREAKER_THRESHOLD=2",
+                         "BREAKER_COOLDOWN_SEC=30",
+                         "WORKER_RETRIES=5",
+                         "WORKER_TIMEOUT_MS=300",
+                         NULL};
+    Service svc;
+    service_start(&svc, env);
+    assert_ready_200(&svc);
+    Response r = post(&svc, "hang-breaker-attempts");
+    assert_true(r.status == 504 || r.status == 503 || r.status == 502);
+    response_free(&r);
+    assert_int_equal(standin_count(&worker, "hang-breaker-attempts"), 2);
+    assert_true(service_metric(&svc, "argus_breaker_state") == 1);
+    assert_true(service_metric(&svc, "argus_spool_up") == -1); /* no spool: no series */
+    r = get(&svc, "/ready");
+    assert_int_equal(r.status, 503);
+    response_free(&r);
+    stop(&svc);
+    standin_stop(&worker);
+}
+
+/* IDLE_EXIT_SEC=1: jobs wait in the spool, the daemon stays; once they are delivered it leaves,
+ * cleanly, by itself. */
+static void test_idle_exit_waits_for_the_spool(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, "IDLE_EXIT_SEC=1", NULL);
+    static const char *const places[] = {"idle-spool-1", "idle-spool-2"};
+    post_queued(&svc, places[0]);
+    post_queued(&svc, places[1]);
+    /* No connection for 3 s: it would have left by now without the jobs. */
+    assert_int_equal(service_wait_exit(&svc, 3000), -1);
+
+    spooled_worker_back(&f);
+    assert_int_equal(service_wait_exit(&svc, DELIVERY_WAIT_MS), 0);
+    assert_int_equal(standin_count(&f.worker, places[0]), 1);
+    assert_int_equal(standin_count(&f.worker, places[1]), 1);
+    assert_true(service_log_contains(&svc, "no connection for 1s"));
+    service_cleanup(&svc);
+    spooled_cleanup(&f);
+}
+
+/* The other tests run with no SPOOL_DIR and no STATE_DIRECTORY: the daemon gets only what the
+ * harness passes, whatever this process's environment holds. */
+static void test_no_spool_unless_configured(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    setenv("STATE_DIRECTORY", f.dir, 1);
+    const char *env[] = {f.env_worker, NULL};
+    Service svc;
+    service_start(&svc, env);
+    Response r = post(&svc, "nospool-1");
+    assert_int_equal(r.status, 503);
+    response_free(&r);
+    assert_true(service_metric(&svc, "argus_spool_up") == -1);
+    assert_true(service_metric(&svc, "argus_spool_jobs") == -1);
+    stop(&svc);
+    unsetenv("STATE_DIRECTORY");
+    char path[160];
+    snprintf(path, sizeof(path), "%s/spool.sqlite", f.dir);
+    assert_int_equal(access(path, F_OK), -1);
+    spooled_cleanup(&f);
+}
+
+int main(void)
+{
+    harness_skip_unless_runnable();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_down_queued_then_delivered_once_in_order),
+        cmocka_unit_test(test_restart_delivers_without_a_request),
+        cmocka_unit_test(test_corrupt_file_is_moved_aside),
+        cmocka_unit_test(test_full_spool_answers_503),
+        cmocka_unit_test(test_full_spool_answers_503_breaker_open),
+        cmocka_unit_test(test_dead_letter_and_inline_refusal),
+        cmocka_unit_test(test_breaker_counts_attempts),
+        cmocka_unit_test(test_idle_exit_waits_for_the_spool),
+        cmocka_unit_test(test_no_spool_unless_configured),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
