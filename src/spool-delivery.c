@@ -15,10 +15,12 @@
 /* Deliveries in flight at most (and at most WORKER_MAX_CONNECTIONS): enough to catch up at the
  * worker's pace, few enough to leave connections to the clients' own jobs. */
 #define DELIVERY_MAX 16
-/* After a failed delivery: 1 s, doubling to a minute (with jitter), or longer when the worker's
- * Retry-After or the breaker's cool-down says so. */
+/* After a failed delivery: 1 s, doubling to 10 s (with jitter), or longer when the worker's
+ * Retry-After or the breaker's cool-down says so. The cap is what delivery may lag behind a
+ * worker that came back (a client's request may have closed the breaker meanwhile); one probe
+ * every 10 s at a worker that is down costs nothing. */
 #define DELIVERY_BACKOFF_BASE_USEC (1000 * 1000ULL)
-#define DELIVERY_BACKOFF_CAP_USEC (60 * 1000 * 1000ULL)
+#define DELIVERY_BACKOFF_CAP_USEC (10 * 1000 * 1000ULL)
 
 typedef struct Delivery Delivery;
 
