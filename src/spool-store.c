@@ -54,8 +54,12 @@ struct SpoolStore {
     sqlite3_stmt *st[ST_MAX];
     int dir_fd;
     bool in_tx;
-    int tx_error;           /* SQLite rolled the open transaction back by itself: why */
-    uint64_t n_jobs;        /* waiting: counted at open, kept by the writes */
+    int tx_error;    /* SQLite rolled the open transaction back by itself: why */
+    uint64_t n_jobs; /* waiting: counted at open, kept by the writes */
+    /* dead letters, counted when asked after a change (they change rarely; a count each
+     * group would walk them all) */
+    uint64_t n_dead;
+    bool dead_known;
     int64_t data_version;   /* PRAGMA data_version when last looked at */
     bool changed_elsewhere; /* seen moving, not yet told */
     char error[SPOOL_ERROR_MAX];
@@ -97,6 +101,7 @@ static int recount(SpoolStore *s, bool record)
     int r = step(s, s->st[ST_COUNT], record, &n);
     if (r == 0)
         s->n_jobs = (uint64_t)n;
+    s->dead_known = false;
     return r;
 }
 
@@ -274,6 +279,8 @@ static int update_one(SpoolStore *s, int which, int64_t id, const char *error)
         r = set_error(s, -ENOENT, "no job %lld", (long long)id);
     else if (r == 0 && ((which == ST_DELETE && was_dead == 0) || which == ST_DEAD) && s->n_jobs > 0)
         s->n_jobs--;
+    if (r == 0 && (which == ST_DEAD || (which == ST_DELETE && was_dead != 0)))
+        s->dead_known = false;
     return write_end(s, own, r);
 }
 
@@ -325,6 +332,7 @@ int spool_store_requeue_dead(SpoolStore *s, uint64_t *ret_n)
     }
     if (r == 0)
         s->n_jobs += n;
+    s->dead_known = false;
     if (ret_n)
         *ret_n = r == 0 ? n : 0;
     return write_end(s, own, r);
@@ -374,11 +382,13 @@ int spool_store_fetch(SpoolStore *s, bool dead, int64_t after_id, SpoolJob *out,
 
 int spool_store_stats(SpoolStore *s, SpoolStats *ret)
 {
-    int64_t dead = 0, oldest = 0;
+    int64_t dead = (int64_t)s->n_dead, oldest = 0;
     int r = refresh(s);
-    if (r == 0) {
+    if (r == 0 && !s->dead_known) {
         sqlite3_bind_int(s->st[ST_COUNT], 1, 1);
         r = step(s, s->st[ST_COUNT], true, &dead);
+        s->n_dead = (uint64_t)dead;
+        s->dead_known = r == 0;
     }
     if (r == 0)
         r = step(s, s->st[ST_OLDEST], true, &oldest);
