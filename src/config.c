@@ -136,11 +136,12 @@ int config_load(Config *c, config_lookup_fn lookup, void *userdata, const char *
      * and empty, no spool. Either way an absolute path. */
     name = "SPOOL_DIR";
     v = lookup(name, userdata);
+    size_t dir_len = v ? strlen(v) : 0;
     if (!v) {
-        name = "STATE_DIRECTORY";
+        name = "STATE_DIRECTORY"; /* systemd's: several are separated by ':' */
         v = lookup(name, userdata);
+        dir_len = v ? strcspn(v, ":") : 0;
     }
-    size_t dir_len = v ? strcspn(v, ":") : 0;
     if (dir_len > 0) {
         if (v[0] != '/' || dir_len > 4000)
             goto invalid;

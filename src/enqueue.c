@@ -124,6 +124,9 @@ static void spool_refused(ApiHandler *h, PendingEnqueue *pe, const char *error)
         size_t len = strlen(reason);
         snprintf(reason + len, sizeof(pe->result.reason) - len, "; not spooled: %s",
                  error ? error : "spool unavailable");
+        /* The client is told when to try again, whatever the status (a 502 or 504 too). */
+        if (!pe->result.retry_after_sec)
+            pe->result.retry_after_sec = h->s.config->breaker_cooldown_sec;
         enqueue_record(h, pe, &pe->result, pe->fallback_status, duration);
         if (req)
             enqueue_answer(h, req, pe, &pe->result, pe->fallback_status, duration);
@@ -203,6 +206,13 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
         pe->fallback_status = status;
         if (enqueue_spool(h, pe, FALLBACK_WORKER))
             return; /* still held, still pending: answered once on disk (on_spooled) */
+    }
+    if (r->outcome == WORKER_OK && h->s.spool) {
+        /* The same job may wait in the spool (a client sent it again): it need not go twice. */
+        SpoolState st;
+        spool_state(h->s.spool, &st);
+        if (st.stats.jobs > 0)
+            (void)spool_forget(h->s.spool, pe->job_id);
     }
 
     enqueue_record(h, pe, r, status, duration);

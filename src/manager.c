@@ -98,7 +98,7 @@ static bool manager_spool_holds_jobs(Manager *m)
         return false;
     SpoolState st;
     spool_state(m->spool, &st);
-    return st.stats.jobs > 0;
+    return st.stats.jobs > 0 || !st.up; /* unreadable now: it may well hold some */
 }
 
 static int on_final_timeout(sd_event_source *s, uint64_t usec, void *userdata)
@@ -118,7 +118,7 @@ static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata
     Manager *m = userdata;
     log_warn(MSGID_STOPPED, NULL,
              "shutdown timeout of %us reached with %u request(s) waiting on the worker; "
-             "answering them 503",
+             "answering them now (spooled, or 503 without a spool)",
              m->config.shutdown_timeout_sec, manager_pending(m));
     (void)s;
     worker_cancel_all(m->worker);

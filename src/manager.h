@@ -22,10 +22,10 @@ typedef struct Manager {
     UvEvent uv;
     Server server;
     Worker *worker;
-    Spool *spool;             /* NULL: no spool (SPOOL_DIR) */
+    Spool *spool;            /* NULL: no spool (SPOOL_DIR) */
     SpoolDelivery *delivery; /* with the spool */
-    ApiHandler *api; /* the HTTP handlers (routes.c), owned by h2o's configuration */
-    char *api_token; /* POST /enqueue needs "Authorization: Bearer <it>" when set */
+    ApiHandler *api;         /* the HTTP handlers (routes.c), owned by h2o's configuration */
+    char *api_token;         /* POST /enqueue needs "Authorization: Bearer <it>" when set */
 
     Metrics metrics;
     uint64_t started_monotonic_usec;

@@ -200,7 +200,12 @@ static void delivery_pump(SpoolDelivery *d)
         d->generation = st.generation;
         d->at_end = false; /* new jobs past the cursor */
     }
-    if (!st.up || st.stats.jobs == 0)
+    if (!st.up) {
+        /* The spool's thread tries to recover by itself; look again in a while. */
+        delivery_wait(d, DELIVERY_BACKOFF_BASE_USEC);
+        return;
+    }
+    if (st.stats.jobs == 0)
         return;
     if (d->at_end || d->restart) {
         if (d->in_flight > 0)

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,7 +287,17 @@ static int try_open(const char *path, int dir_fd, bool create, sqlite3 **ret, ch
         *ret_why = strdup("not a regular file");
         return -EBADMSG;
     } else if (st.st_size == 0) {
-        if (!create) /* made and never written: no spool yet */
+        /* Made and never written: no spool yet. But an empty file beside a WAL that holds pages
+         * is a spool whose main file was truncated: SQLite would drop that WAL, and the jobs in
+         * it, on opening. */
+        char wal[PATH_MAX];
+        struct stat ws;
+        if (snprintf(wal, sizeof(wal), "%s-wal", path) < (int)sizeof(wal) && stat(wal, &ws) == 0 &&
+            ws.st_size > 0) {
+            *ret_why = strdup("the file is empty but its write-ahead log holds data");
+            return -EBADMSG;
+        }
+        if (!create)
             return -ENOENT;
     } else {
         int r = check_header(path, st.st_size, ret_why);

@@ -28,6 +28,7 @@ enum {
     ST_COUNT,
     ST_OLDEST,
     ST_DATA_VERSION,
+    ST_FORGET,
     ST_MAX,
 };
 
@@ -47,12 +48,15 @@ static const char *const statements[ST_MAX] = {
     [ST_COUNT] = "SELECT count(*) FROM jobs WHERE dead = ?1",
     [ST_OLDEST] = "SELECT created_usec FROM jobs WHERE dead = 0 ORDER BY id LIMIT 1",
     [ST_DATA_VERSION] = "PRAGMA data_version",
+    [ST_FORGET] = "DELETE FROM jobs WHERE job_id = ?1 AND dead = 0",
 };
 
 struct SpoolStore {
     sqlite3 *db;
     sqlite3_stmt *st[ST_MAX];
     int dir_fd;
+    dev_t dev; /* SPOOL_FILE's, at open: a file replaced or removed under us is seen */
+    ino_t ino;
     bool in_tx;
     int tx_error;    /* SQLite rolled the open transaction back by itself: why */
     uint64_t n_jobs; /* waiting: counted at open, kept by the writes */
@@ -148,10 +152,26 @@ static void marker_drop(SpoolStore *s)
         (void)step(s, s->st[ST_ROLLBACK], false, NULL);
 }
 
+/* The file this connection writes is still the spool's: not removed, not replaced, its
+ * directory not removed. Else its commits would land in a file nobody will read again. */
+static int check_identity(SpoolStore *s)
+{
+    struct stat f, d;
+    if (fstat(s->dir_fd, &d) < 0 || d.st_nlink == 0)
+        return set_error(s, -ESTALE, "the spool's directory was removed");
+    if (fstatat(s->dir_fd, SPOOL_FILE, &f, AT_SYMLINK_NOFOLLOW) < 0 || f.st_dev != s->dev ||
+        f.st_ino != s->ino)
+        return set_error(s, -ESTALE, SPOOL_FILE " was removed or replaced");
+    return 0;
+}
+
 int spool_store_begin(SpoolStore *s)
 {
     if (s->in_tx)
         return set_error(s, -EINVAL, "a transaction is already open");
+    int r0 = check_identity(s);
+    if (r0 < 0)
+        return r0;
     if (sqlite3_db_readonly(s->db, "main") == 1)
         return set_error(s, -EROFS, "the spool is read-only here");
     int r = step(s, s->st[ST_BEGIN], true, NULL);
@@ -287,6 +307,22 @@ static int update_one(SpoolStore *s, int which, int64_t id, const char *error)
 int spool_store_delete(SpoolStore *s, int64_t id)
 {
     return update_one(s, ST_DELETE, id, NULL);
+}
+
+int spool_store_forget(SpoolStore *s, const char *job_id)
+{
+    bool own;
+    int r = write_begin(s, &own);
+    if (r < 0)
+        return own ? r : write_end(s, own, r);
+    sqlite3_stmt *st = s->st[ST_FORGET];
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    r = step(s, st, true, NULL);
+    if (r == 0 && sqlite3_changes(s->db) == 0)
+        r = set_error(s, -ENOENT, "no waiting job %s", job_id);
+    else if (r == 0 && s->n_jobs > 0)
+        s->n_jobs--;
+    return write_end(s, own, r);
 }
 
 int spool_store_note_attempt(SpoolStore *s, int64_t id, const char *error)
@@ -452,6 +488,11 @@ int spool_store_open(const char *dir, SpoolOpenFlags flags, SpoolStore **ret,
     s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->dir_fd < 0)
         return -errno;
+    struct stat st;
+    if (fstatat(s->dir_fd, SPOOL_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return -errno;
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
     for (size_t i = 0; i < ST_MAX; i++) {
         int rc =
             sqlite3_prepare_v3(db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);

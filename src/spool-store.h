@@ -16,7 +16,9 @@
  * Functions return 0 or a negative errno: -ENOSPC disk full, -EDQUOT SPOOL_MAX_JOBS reached,
  * -EROFS read-only, -EACCES cannot open, -EIO an I/O error, -EBADMSG corrupt (see
  * spool_store_open), -EBUSY locked by another connection past the wait, -ENOMEM,
- * -ENOENT nothing to act on. spool_store_error() gives SQLite's words for the last failure. */
+ * -ENOENT nothing to act on, -ESTALE the file or its directory was removed or replaced since
+ * the open (begin checks: reopen). spool_store_error() gives SQLite's words for the last failure.
+ */
 
 #define SPOOL_FILE "spool.sqlite"
 /* Exists while the spool holds jobs waiting for delivery (not dead letters): the packaged
@@ -78,6 +80,9 @@ void spool_store_rollback(SpoolStore *s);
 int spool_store_add(SpoolStore *s, const SpoolJob *job, uint64_t max_jobs, bool *ret_duplicate);
 /* Delivered: removed. */
 int spool_store_delete(SpoolStore *s, int64_t id);
+/* The worker took the job some other way (a client sent it again): its waiting record, if
+ * any, is removed (-ENOENT when there was none). */
+int spool_store_forget(SpoolStore *s, const char *job_id);
 /* A failed delivery attempt: attempts + 1 and its error kept. */
 int spool_store_note_attempt(SpoolStore *s, int64_t id, const char *error);
 /* Refused for good: kept as a dead letter with its error, never delivered by itself. */

@@ -23,6 +23,7 @@ typedef enum SpoolOpType {
     OP_DELIVERED,
     OP_ATTEMPT_FAILED,
     OP_DEAD,
+    OP_FORGET,
 } SpoolOpType;
 
 typedef struct SpoolOp SpoolOp;
@@ -179,8 +180,38 @@ static int op_run(Spool *s, SpoolOp *op)
         return spool_store_note_attempt(s->store, op->id, op->job.last_error);
     case OP_DEAD:
         return spool_store_mark_dead(s->store, op->id, op->job.last_error);
+    case OP_FORGET:
+        return spool_store_forget(s->store, op->job.job_id);
     }
     return -EINVAL;
+}
+
+/* Found corrupt while running (moved aside at the reopen, a fresh one made), or its file or
+ * directory removed or replaced under us: the store is opened again. The spool stays failing
+ * until a group (or the idle check) commits. */
+static void spool_reopen(Spool *s)
+{
+    spool_store_close(s->store);
+    s->store = NULL;
+    (void)spool_open_store(s);
+}
+
+/* Idle and failing: whether a commit works again (space freed, the lock released, the file
+ * back). An empty transaction writes nothing. */
+static bool spool_try_recover(Spool *s)
+{
+    int r = spool_store_begin(s->store);
+    if (r == 0)
+        r = spool_store_commit(s->store);
+    if (r == -EBADMSG || r == -ESTALE) {
+        spool_reopen(s);
+        return false;
+    }
+    if (r < 0)
+        return false;
+    notice_post(s, SPOOL_NOTICE_AVAILABLE, s->dir, NULL);
+    s->failing = false;
+    return true;
 }
 
 /* The whole group failed: nothing of it is on disk, and nothing it read may be used (it may
@@ -203,12 +234,8 @@ static void group_fail(Spool *s, SpoolOp *ops, int error)
         notice_post(s, SPOOL_NOTICE_UNAVAILABLE, words, NULL);
         s->failing = true;
     }
-    if (error == -EBADMSG) {
-        /* Found corrupt while running: closed, moved aside at the reopen, a fresh one made. */
-        spool_store_close(s->store);
-        s->store = NULL;
-        (void)spool_open_store(s);
-    }
+    if (error == -EBADMSG || error == -ESTALE)
+        spool_reopen(s);
 }
 
 /* One group: one transaction, one commit, one fsync. */
@@ -231,6 +258,8 @@ static void group_run(Spool *s, SpoolOp *ops)
     }
     for (SpoolOp *op = ops; op; op = op->next) {
         op->error = op_run(s, op);
+        if (op->error == -EDQUOT)
+            snprintf(op->error_text, sizeof(op->error_text), "%s", errno_words(-EDQUOT));
         if (op->error < 0 && op->error != -EDQUOT && op->error != -ENOENT) {
             r = op->error;
             spool_store_rollback(s->store);
@@ -285,7 +314,9 @@ static void *spool_thread(void *userdata)
                     s->failing = false;
                     changed = true;
                 }
-            } else
+            } else if (s->failing)
+                changed = spool_try_recover(s);
+            else
                 changed = spool_store_changed_elsewhere(s->store);
             if (changed) {
                 s->generation++;
@@ -545,6 +576,16 @@ int spool_attempt_failed(Spool *s, int64_t id, const char *error)
 int spool_dead(Spool *s, int64_t id, const char *error)
 {
     return spool_write(s, OP_DEAD, id, error);
+}
+
+int spool_forget(Spool *s, const char *job_id)
+{
+    SpoolOp *op = op_new(OP_FORGET);
+    if (!op)
+        return -ENOMEM;
+    copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
+    spool_ask(s, op);
+    return 0;
 }
 
 void spool_state(Spool *s, SpoolState *ret)

@@ -78,6 +78,10 @@ int spool_delivered(Spool *s, int64_t id);
 int spool_attempt_failed(Spool *s, int64_t id, const char *error);
 int spool_dead(Spool *s, int64_t id, const char *error);
 
+/* The worker took job_id from a client's request: a record of it waiting in the spool is removed
+ * (so that it is not delivered a second time). */
+int spool_forget(Spool *s, const char *job_id);
+
 void spool_state(Spool *s, SpoolState *ret);
 /* Adds waiting for their commit (they count as pending requests of the drain). */
 size_t spool_adding(const Spool *s);

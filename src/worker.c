@@ -72,7 +72,6 @@ struct WorkerCall {
     WorkerOutcome last_outcome;
     long last_status;
     int last_code;
-    bool last_retryable;
     /* since when the next attempt may start: its time limit counts from here */
     uint64_t ready_usec;
     uint64_t attempt_started_usec;
@@ -318,7 +317,7 @@ static int call_dispatch(WorkerCall *c)
     return 0;
 }
 
-static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code, bool retryable);
+static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code);
 
 /* Hands free connection slots to the oldest queued calls. A queued call needs no timer of its
  * own: every call holding a slot became ready before it and has the same time limit, so a slot
@@ -330,7 +329,7 @@ static void worker_pump(Worker *w)
         WorkerCall *c = w->queue_head;
         queue_unlink(w, c);
         if (call_start_attempt(c, now) < 0)
-            call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY, true);
+            call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY);
     }
 }
 
@@ -381,16 +380,18 @@ static void attempt_record_health(WorkerCall *c, WorkerOutcome o, long status, i
         call_describe(c, o, status, code, w->last_error, sizeof(w->last_error));
 }
 
-/* Ends the call and gives its result to every request waiting on it; retryable says whether
- * the failure is one the spool keeps. */
-static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code, bool retryable)
+/* Ends the call and gives its result to every request waiting on it. */
+static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
 {
+    /* Only a 4xx (not 429) is the worker's final word on the job; anything else (a redirect, a
+     * TLS failure, no answer) may go better later, so the spool keeps it. */
+    bool final = o == WORKER_HTTP_ERROR && status >= 400 && status < 500 && status != 429;
     WorkerResult r = {
         .outcome = o,
         .http_status = status,
         .attempts = c->attempt,
         .retry_after_sec = c->retry_after_sec,
-        .retryable = o != WORKER_OK && retryable,
+        .retryable = o != WORKER_OK && !final,
     };
     call_describe(c, o, status, code, r.reason, sizeof(r.reason));
 
@@ -534,10 +535,9 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
     c->last_outcome = o;
     c->last_status = status;
     c->last_code = code;
-    c->last_retryable = retryable;
     if (o != WORKER_OK && retry_now && call_schedule_retry(c, status, code))
         return;
-    call_finish(c, o, status, code, retryable);
+    call_finish(c, o, status, code);
 }
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -547,11 +547,11 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
     c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
     /* The breaker opened meanwhile (other calls failed): the call ends on its last failure. */
     if (!breaker_allow(&c->worker->breaker, clock_usec(CLOCK_MONOTONIC), &c->probe)) {
-        call_finish(c, c->last_outcome, c->last_status, c->last_code, c->last_retryable);
+        call_finish(c, c->last_outcome, c->last_status, c->last_code);
         return 0;
     }
     if (call_dispatch(c) < 0)
-        call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY, true);
+        call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY);
     return 0;
 }
 
@@ -618,7 +618,7 @@ void worker_cancel_all(Worker *w)
     while (w->calls) {
         WorkerCall *c = w->calls;
         snprintf(c->errbuf, sizeof(c->errbuf), "cancelled by shutdown");
-        call_finish(c, WORKER_UNREACHABLE, 0, CURLE_ABORTED_BY_CALLBACK, true);
+        call_finish(c, WORKER_UNREACHABLE, 0, CURLE_ABORTED_BY_CALLBACK);
     }
 }
 

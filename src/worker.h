@@ -21,8 +21,8 @@ typedef struct WorkerResult {
     long http_status; /* of the last attempt, 0 if none */
     unsigned attempts;
     unsigned retry_after_sec; /* the worker's Retry-After on the last attempt, 0 if none */
-    /* Not final: unreachable, timeout, 5xx, 429, a bad answer, or cancelled by shutdown; a
-     * 4xx other than 429 is final. The spool keeps what is not final. */
+    /* Not final: anything but a 4xx other than 429 (unreachable, timeout, 5xx, 429, 3xx, a bad
+     * answer, a TLS failure, cancelled by shutdown). The spool keeps what is not final. */
     bool retryable;
     char reason[320]; /* "worker returned HTTP 500", "worker timeout", … */
 } WorkerResult;
