@@ -537,6 +537,128 @@ static void test_corrupt_other_schema(void **state)
     free(data);
 }
 
+/* A truncated (0-byte) spool.sqlite beside a WAL that holds committed jobs: SQLite would drop
+ * that WAL on opening (and the jobs in it), so it is corrupt: -EBADMSG, or with REPAIR both
+ * files moved aside, the WAL's bytes intact, and a fresh store. */
+static void test_corrupt_empty_file_beside_wal(void **state)
+{
+    Fixture *f = *state;
+    char path[256], wal_path[256];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, SPOOL_FILE);
+    snprintf(wal_path, sizeof(wal_path), "%s/%s-wal", f->dir, SPOOL_FILE);
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    assert_int_equal(spool_store_begin(s), 0);
+    add(s, "in-wal-1", false);
+    add(s, "in-wal-2", false);
+    assert_int_equal(spool_store_commit(s), 0);
+    /* Still open: the commit is in the WAL, not yet checkpointed (a close would). */
+    size_t wal_len;
+    char *wal = slurp(wal_path, &wal_len);
+    assert_true(wal_len > 0);
+    spool_store_close(s);
+    spit(path, "", 0);
+    spit(wal_path, wal, wal_len);
+    char sidecar[300];
+    snprintf(sidecar, sizeof(sidecar), "%s/%s-shm", f->dir, SPOOL_FILE);
+    (void)unlink(sidecar);
+
+    check_corrupt(f->dir, "", 0, wal, wal_len);
+    assert_int_equal(access(wal_path, F_OK), -1); /* the -wal went along */
+    free(wal);
+}
+
+/* spool.sqlite removed, or replaced by another file, while a store is open: its commits would
+ * land in a file nobody reads again, so begin says -ESTALE; a new open works. */
+static void test_removed_or_replaced_under_an_open_store(void **state)
+{
+    Fixture *f = *state;
+    char path[256], other_dir[160], other_path[256];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, SPOOL_FILE);
+
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add(s, "before-unlink", false);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(spool_store_begin(s), -ESTALE);
+    SpoolJob j = job("after-unlink");
+    assert_int_equal(spool_store_add(s, &j, 0, NULL), -ESTALE);
+    spool_store_close(s);
+    s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    assert_int_equal(stats(s).jobs, 0); /* gone with the removed file */
+    add(s, "new-file", false);
+    assert_int_equal(stats(s).jobs, 1);
+
+    /* Another spool renamed over it. */
+    snprintf(other_dir, sizeof(other_dir), "%s/other", f->dir);
+    SpoolStore *o = open_store(other_dir, SPOOL_OPEN_CREATE);
+    add(o, "other-1", false);
+    add(o, "other-2", false);
+    spool_store_close(o);
+    snprintf(other_path, sizeof(other_path), "%s/%s", other_dir, SPOOL_FILE);
+    assert_int_equal(rename(other_path, path), 0);
+    assert_int_equal(spool_store_begin(s), -ESTALE);
+    spool_store_close(s);
+    s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    /* Not checked here: which jobs the reopened store sees. SQLite does not checkpoint nor
+     * delete the WAL of a file that moved (SQLITE_FCNTL_HAS_MOVED) at the close, so the removed
+     * file's -wal is left beside the replacing file and is replayed into it at the open (seen:
+     * "new-file" instead of "other-1,other-2"). See the report of this commit. */
+    assert_int_equal(spool_store_begin(s), 0);
+    add(s, "after-replace", false);
+    assert_int_equal(spool_store_commit(s), 0);
+    assert_true(stats(s).jobs >= 1);
+    spool_store_close(s);
+}
+
+/* forget: the waiting record of a job id removed (the count and the marker follow), -ENOENT when
+ * none waits, a dead letter of that id left alone. */
+static void test_forget(void **state)
+{
+    Fixture *f = *state;
+    char buf[64];
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    SpoolJob a = job("fa"), b = job("fb"), d = job("fd");
+    assert_int_equal(spool_store_forget(s, a.job_id), -ENOENT); /* empty */
+    add(s, "fa", false);
+    add(s, "fb", false);
+    add(s, "fd", false);
+    SpoolJob out[4];
+    size_t n;
+    assert_int_equal(spool_store_fetch(s, false, 0, out, 4, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(spool_store_mark_dead(s, out[2].id, "worker answered 400"), 0);
+    assert_int_equal(stats(s).jobs, 2);
+
+    assert_int_equal(spool_store_forget(s, a.job_id), 0);
+    assert_int_equal(stats(s).jobs, 1);
+    assert_string_equal(places(s, false, buf, sizeof(buf)), "fb");
+    assert_true(marker_exists(f->dir));
+    assert_int_equal(spool_store_forget(s, a.job_id), -ENOENT);
+    assert_int_equal(stats(s).jobs, 1);
+
+    /* A dead letter is not waiting: left alone. */
+    assert_int_equal(spool_store_forget(s, d.job_id), -ENOENT);
+    SpoolStats st = stats(s);
+    assert_int_equal(st.jobs, 1);
+    assert_int_equal(st.dead, 1);
+    assert_string_equal(places(s, true, buf, sizeof(buf)), "fd");
+
+    /* The last one waiting: the marker goes, within a group too. */
+    assert_int_equal(spool_store_begin(s), 0);
+    assert_int_equal(spool_store_forget(s, b.job_id), 0);
+    assert_int_equal(spool_store_commit(s), 0);
+    st = stats(s);
+    assert_int_equal(st.jobs, 0);
+    assert_int_equal(st.dead, 1);
+    assert_false(marker_exists(f->dir));
+    spool_store_close(s);
+
+    s = open_store(f->dir, 0); /* on disk as counted */
+    st = stats(s);
+    assert_int_equal(st.jobs, 0);
+    assert_int_equal(st.dead, 1);
+    spool_store_close(s);
+}
+
 static void test_changed_elsewhere(void **state)
 {
     Fixture *f = *state;
@@ -791,6 +913,9 @@ int main(void)
         T(test_corrupt_garbage),
         T(test_corrupt_truncated),
         T(test_corrupt_other_schema),
+        T(test_corrupt_empty_file_beside_wal),
+        T(test_removed_or_replaced_under_an_open_store),
+        T(test_forget),
         T(test_changed_elsewhere),
         T(test_readonly_directory),
         T(test_marker_cannot_be_made),
