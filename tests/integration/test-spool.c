@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -447,6 +448,208 @@ static void test_no_spool_unless_configured(void **state)
     spooled_cleanup(&f);
 }
 
+/* How many lines of the daemon's log have `needle`. */
+static unsigned log_count(const Service *svc, const char *needle)
+{
+    FILE *fp = fopen(svc->log_path, "re");
+    if (!fp)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    unsigned n = 0;
+    while (getline(&line, &cap, fp) > 0)
+        n += strstr(line, needle) != NULL;
+    free(line);
+    fclose(fp);
+    return n;
+}
+
+/* Waits (bounded) until the daemon's log has `n` lines with `needle`. */
+static bool wait_log_count(const Service *svc, const char *needle, unsigned n, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (log_count(svc, needle) >= n)
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        usleep(50 * 1000);
+    }
+}
+
+/* The spool's write lock held by another connection past the daemon's 5 s busy timeout: the job
+ * posted meanwhile is answered as without a spool and the spool is down. Once the lock is gone
+ * it comes back, and delivers, by itself: no client request after that. */
+static void test_recovers_without_client_traffic(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, NULL);
+    static const char *const places[] = {"locked-1", "locked-2", "locked-3"};
+    const size_t n = sizeof(places) / sizeof(places[0]);
+    for (size_t i = 0; i < n; i++)
+        post_queued(&svc, places[i]);
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", (double)n, 5000));
+
+    char path[160];
+    snprintf(path, sizeof(path), "%s/spool.sqlite", f.dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_busy_timeout(db, 10000), SQLITE_OK); /* the daemon may be writing */
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    /* Its add waits 5 s for the lock, then fails: answered as without a spool. */
+    Response r = post(&svc, "locked-refused");
+    assert_true(r.status == 503 || r.status == 504);
+    char ra[16];
+    assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
+    response_free(&r);
+    assert_true(service_wait_metric(&svc, "argus_spool_up", 0, 5000));
+    /* Held two busy timeouts more: what the delivery asked before the spool went down (notes
+     * of failed attempts, each group waiting 5 s) fails too, so that nothing is left queued
+     * whose commit would bring the spool back. From here on only the spool itself can. */
+    usleep(11 * 1000 * 1000);
+    assert_true(service_metric(&svc, "argus_spool_up") == 0);
+
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    spooled_worker_back(&f);
+    /* Only GET /metrics from here on. */
+    assert_true(service_wait_metric(&svc, "argus_spool_up", 1, 20000));
+    assert_true(wait_counts(&f.worker, places, n, 1, 20000));
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 0, 5000));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(standin_count(&f.worker, places[i]), 1);
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
+/* A redirect (3xx) from the worker is not its final word on a spooled job: kept and tried again,
+ * never a dead letter. */
+static void test_redirect_is_not_a_dead_letter(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, NULL);
+    static const char *const place = "status301-redirected-1";
+    post_queued(&svc, place);
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
+
+    spooled_worker_back(&f);
+    /* Tried once, then (kept) tried again after the delivery's backoff. */
+    const char *const one[] = {place};
+    assert_true(wait_counts(&f.worker, one, 1, 1, DELIVERY_WAIT_MS));
+    assert_true(wait_log_count(&svc, "delivery from the spool failed, will retry: ", 1, 5000));
+    assert_true(wait_counts(&f.worker, one, 1, 2, 20000));
+    assert_true(service_metric(&svc, "argus_spool_dead_letters") == 0);
+    assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"dead\"}") == 0);
+    assert_true(service_metric(&svc, "argus_spool_jobs") == 1);
+    assert_true(service_log_lacks(&svc, "kept as a dead letter"));
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
+/* A job waiting in the spool that a client sends again once the worker is back: the worker takes
+ * it inline (BREAKER_THRESHOLD=0, no breaker), and the spooled copy is forgotten, not delivered a
+ * second time. The stand-in starts just after a failed delivery, whose backoff (at least 2 s
+ * after the third failure) leaves time for the client's request to get there first. */
+static void test_inline_success_forgets_the_spooled_copy(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, "BREAKER_THRESHOLD=0", NULL);
+    static const char *const place = "inline-forget-1";
+    post_queued(&svc, place);
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
+    assert_true(wait_log_count(&svc, "delivery from the spool failed, will retry: ", 3, 15000));
+
+    spooled_worker_back(&f);
+    Response r = post(&svc, place);
+    assert_int_equal(r.status, 202);
+    json_object *o = json_tokener_parse(r.body);
+    assert_non_null(o);
+    assert_string_equal(member(o, "status"), "enqueued");
+    json_object_put(o);
+    response_free(&r);
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 0, 5000));
+
+    /* Past the delivery's backoff (10 s at most): a second copy would have gone by now. */
+    long long deadline = now_ms() + 14000;
+    while (now_ms() < deadline && standin_count(&f.worker, place) < 2)
+        usleep(100 * 1000);
+    assert_int_equal(standin_count(&f.worker, place), 1);
+    assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"delivered\"}") == 0);
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
+static void unlink_spool_files(const Spooled *f)
+{
+    static const char *const names[] = {"spool.sqlite", "spool.sqlite-wal", "spool.sqlite-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[160];
+        snprintf(path, sizeof(path), "%s/%s", f->dir, names[i]);
+        (void)unlink(path);
+    }
+}
+
+/* An operator deletes spool.sqlite (and its -wal, -shm) under the running daemon. A job answered
+ * 202 after that must be in the new file, not committed into the deleted one: after a SIGKILL, a
+ * new daemon delivers it. The job spooled before the removal is lost with the deleted file: the
+ * expected consequence of deleting it, not something the daemon can help. */
+static void test_spool_file_removed_under_the_daemon(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, NULL);
+    post_queued(&svc, "removed-before");
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
+    unlink_spool_files(&f);
+
+    /* The first add after the removal may be refused (the group that saw it failed, the store
+     * was opened again); the next ones go to the new file. */
+    char names[5][32];
+    const char *queued[5];
+    size_t n_queued = 0;
+    for (int i = 0; i < 5 && n_queued < 2; i++) {
+        snprintf(names[i], sizeof(names[i]), "removed-after-%d", i);
+        Response r = post(&svc, names[i]);
+        if (r.status == 202) {
+            json_object *o = json_tokener_parse(r.body);
+            assert_non_null(o);
+            assert_string_equal(member(o, "status"), "queued");
+            json_object_put(o);
+            queued[n_queued++] = names[i];
+        } else
+            assert_true(r.status == 503 || r.status == 504);
+        response_free(&r);
+    }
+    assert_true(n_queued >= 1);
+    char path[160];
+    snprintf(path, sizeof(path), "%s/spool.sqlite", f.dir);
+    assert_int_equal(access(path, F_OK), 0);
+
+    assert_int_equal(service_stop(&svc, SIGKILL), -1);
+    service_cleanup(&svc);
+    spooled_worker_back(&f);
+    start(&svc, &f, NULL);
+    assert_true(wait_counts(&f.worker, queued, n_queued, 1, DELIVERY_WAIT_MS));
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 0, 5000));
+    for (size_t i = 0; i < n_queued; i++)
+        assert_int_equal(standin_count(&f.worker, queued[i]), 1);
+    assert_int_equal(standin_count(&f.worker, "removed-before"), 0);
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -460,6 +663,10 @@ int main(void)
         cmocka_unit_test(test_breaker_counts_attempts),
         cmocka_unit_test(test_idle_exit_waits_for_the_spool),
         cmocka_unit_test(test_no_spool_unless_configured),
+        cmocka_unit_test(test_recovers_without_client_traffic),
+        cmocka_unit_test(test_redirect_is_not_a_dead_letter),
+        cmocka_unit_test(test_inline_success_forgets_the_spooled_copy),
+        cmocka_unit_test(test_spool_file_removed_under_the_daemon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
