@@ -2,6 +2,7 @@
 #include "spool.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,10 +190,28 @@ static int op_run(Spool *s, SpoolOp *op)
 /* Found corrupt while running (moved aside at the reopen, a fresh one made), or its file or
  * directory removed or replaced under us: the store is opened again. The spool stays failing
  * until a group (or the idle check) commits. */
-static void spool_reopen(Spool *s)
+static void spool_reopen(Spool *s, int why)
 {
     spool_store_close(s->store);
     s->store = NULL;
+    if (why == -ESTALE) {
+        /* SQLite leaves the write-ahead log of a file that moved: beside a replacing file it
+         * would be replayed into that one. It holds what the old file had not taken yet (all of
+         * it when the file was deleted): moved aside, never deleted. */
+        char stamp[32], from[PATH_MAX], to[PATH_MAX];
+        time_t now = time(NULL);
+        struct tm tm;
+        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+        static const char *const suffixes[] = {"-wal", "-shm"};
+        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+            snprintf(from, sizeof(from), "%s/" SPOOL_FILE "%s", s->dir, suffixes[i]);
+            snprintf(to, sizeof(to), "%s/" SPOOL_FILE ".orphaned-%s%s", s->dir, stamp, suffixes[i]);
+            if (rename(from, to) == 0 && i == 0)
+                notice_post(s, SPOOL_NOTICE_MOVED_ASIDE, to,
+                            SPOOL_FILE " was removed or replaced while in use; its "
+                                       "write-ahead log is kept");
+        }
+    }
     (void)spool_open_store(s);
 }
 
@@ -204,7 +223,7 @@ static bool spool_try_recover(Spool *s)
     if (r == 0)
         r = spool_store_commit(s->store);
     if (r == -EBADMSG || r == -ESTALE) {
-        spool_reopen(s);
+        spool_reopen(s, r);
         return false;
     }
     if (r < 0)
@@ -235,7 +254,7 @@ static void group_fail(Spool *s, SpoolOp *ops, int error)
         s->failing = true;
     }
     if (error == -EBADMSG || error == -ESTALE)
-        spool_reopen(s);
+        spool_reopen(s, error);
 }
 
 /* One group: one transaction, one commit, one fsync. */
