@@ -97,6 +97,14 @@ static void spool_wake_loop(Spool *s)
     (void)!write(s->efd, &one, sizeof(one));
 }
 
+/* src (NULL: "") into dst of n bytes, cut to fit. */
+static void copy_id(char *dst, size_t n, const char *src)
+{
+    size_t len = src ? strnlen(src, n - 1) : 0;
+    memcpy(dst, src ? src : "", len);
+    dst[len] = '\0';
+}
+
 /* From the thread (or spool_new); takes the lock itself. */
 static void notice_post(Spool *s, SpoolNoticeKind kind, const char *text, const char *why)
 {
@@ -104,8 +112,8 @@ static void notice_post(Spool *s, SpoolNoticeKind kind, const char *text, const 
     if (!n)
         return;
     n->kind = kind;
-    snprintf(n->text, sizeof(n->text), "%s", text ? text : "");
-    snprintf(n->why, sizeof(n->why), "%s", why ? why : "");
+    copy_id(n->text, sizeof(n->text), text);
+    copy_id(n->why, sizeof(n->why), why);
     pthread_mutex_lock(&s->lock);
     FIFO_PUSH(s->notices_head, s->notices_tail, n);
     pthread_mutex_unlock(&s->lock);
@@ -517,13 +525,6 @@ static SpoolOp *op_new(SpoolOpType type)
     op->job.last_error[0] = '\0';
     op->type = type;
     return op;
-}
-
-static void copy_id(char *dst, size_t n, const char *src)
-{
-    size_t len = src ? strnlen(src, n - 1) : 0;
-    memcpy(dst, src ? src : "", len);
-    dst[len] = '\0';
 }
 
 int spool_add(Spool *s, const char *place_id, const char *job_id, const char *request_id,

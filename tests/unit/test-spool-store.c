@@ -56,7 +56,7 @@ static SpoolJob job(const char *place)
     SpoolJob j = {0};
     snprintf(j.place_id, sizeof(j.place_id), "%s", place);
     job_id_format(j.place_id, j.job_id);
-    snprintf(j.request_id, sizeof(j.request_id), "req-%s", place);
+    snprintf(j.request_id, sizeof(j.request_id), "req-%.100s", place);
     snprintf(j.last_error, sizeof(j.last_error), "worker unreachable");
     return j;
 }
