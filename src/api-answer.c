@@ -51,7 +51,7 @@ void api_send_error(ApiHandler *h, h2o_req_t *req, MetricsRoute route, int statu
 void api_reject(ApiHandler *h, h2o_req_t *req, MetricsRoute route, int status, const char *message,
                 const char *request_id)
 {
-    h->s.metrics->requests_rejected++;
+    metrics_inc(&h->s.metrics->requests_rejected);
     log_info(MSGID_REJECTED,
              LOG_FIELDS(.request_id = request_id, .http_status = status, .error = message),
              "request rejected: %.*s %.*s: %s", (int)req->method.len, req->method.base,

@@ -18,7 +18,10 @@ typedef struct ApiSettings {
     const Config *config;
     const char *api_token; /* POST /enqueue needs "Authorization: Bearer <it>" when set */
     Worker *worker;
-    Spool *spool; /* NULL: no spool */
+    Spool *spool;          /* NULL: no spool */
+    SpoolPort *spool_port; /* this loop's way to it */
+    /* GET /metrics and STATUS=: every loop's counters summed, and the gauges of the moment */
+    void (*collect)(Metrics *ret_sum, MetricsGauges *ret_gauges, void *userdata);
     Metrics *metrics;
     const Server *server; /* its connection count, for GET /metrics */
     uv_loop_t *loop;      /* its clock is refreshed before answering from outside libuv */
@@ -34,11 +37,12 @@ typedef struct ApiSettings {
 typedef struct ApiHandler {
     h2o_handler_t super;
     ApiSettings s;
-    unsigned pending; /* POST /enqueue requests waiting for the worker */
+    unsigned pending; /* POST /enqueue requests waiting for the worker (or the spool); written
+                       * on the loop's thread with atomic stores, read from any */
     uint64_t rng[2];  /* xorshift128+, seeded from getrandom(): request ids */
 } ApiHandler;
 
 static inline unsigned api_pending(const ApiHandler *h)
 {
-    return h->pending;
+    return __atomic_load_n(&h->pending, __ATOMIC_RELAXED);
 }

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +76,20 @@ static const UintVar uint_vars[] = {
     /* no default here: it follows WORKER_MAX_CONNECTIONS (config_load) */
     {"MAX_PENDING_JOBS", NULL, 1, 1000000, offsetof(Config, max_pending_jobs)},
     {"SPOOL_MAX_JOBS", "1000000", 1, 100000000, offsetof(Config, spool_max_jobs)},
+    /* no default here: the CPUs the process may run on (config_load) */
+    {"THREADS", NULL, 1, CONFIG_THREADS_MAX, offsetof(Config, threads)},
 };
+
+/* The CPUs this process may run on (CPUAffinity=, cpusets of cgroups and containers), at least
+ * one and at most CONFIG_THREADS_MAX. */
+static uint32_t cpus_available(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) < 0)
+        return 1;
+    int n = CPU_COUNT(&set);
+    return n < 1 ? 1 : n > CONFIG_THREADS_MAX ? CONFIG_THREADS_MAX : (uint32_t)n;
+}
 
 /* Jobs that may wait for the worker by default, per connection to it: enough that a burst
  * waits a few round trips rather than being refused, few enough that a worker that hangs
@@ -118,6 +132,8 @@ int config_load(Config *c, config_lookup_fn lookup, void *userdata, const char *
             goto invalid;
     }
 
+    if (!lookup("THREADS", userdata))
+        c->threads = cpus_available();
     if (!lookup("MAX_PENDING_JOBS", userdata))
         c->max_pending_jobs = c->worker_max_connections * PENDING_JOBS_PER_WORKER_CONNECTION;
 
@@ -190,12 +206,13 @@ int config_dump(const Config *c, char **ret)
                  "WORKER_RETRIES=%u\nWORKER_MAX_CONNECTIONS=%u\nMAX_BODY_BYTES=%u\n"
                  "SHUTDOWN_TIMEOUT_SEC=%u\nIDLE_EXIT_SEC=%u\nHTTP2=%s\nBREAKER_THRESHOLD=%u\n"
                  "BREAKER_COOLDOWN_SEC=%u\nMAX_CONNECTIONS=%u\nMAX_PENDING_JOBS=%u\n"
-                 "SPOOL_DIR=%s\nSPOOL_MAX_JOBS=%u\n",
+                 "SPOOL_DIR=%s\nSPOOL_MAX_JOBS=%u\nTHREADS=%u\n",
                  c->port, c->worker_url, log_level_to_string(c->log_level), c->worker_timeout_ms,
                  c->worker_retries, c->worker_max_connections, c->max_body_bytes,
                  c->shutdown_timeout_sec, c->idle_exit_sec, c->http2 ? "on" : "off",
                  c->breaker_threshold, c->breaker_cooldown_sec, c->max_connections,
-                 c->max_pending_jobs, c->spool_dir ? c->spool_dir : "", c->spool_max_jobs) < 0)
+                 c->max_pending_jobs, c->spool_dir ? c->spool_dir : "", c->spool_max_jobs,
+                 c->threads) < 0)
         return -ENOMEM;
     *ret = s;
     return 0;

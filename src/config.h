@@ -6,6 +6,8 @@
 
 #include "log-level.h"
 
+#define CONFIG_THREADS_MAX 256
+
 typedef struct Config {
     uint16_t port;
     char *worker_url;     /* base URL, no trailing '/' */
@@ -23,6 +25,7 @@ typedef struct Config {
     uint32_t max_pending_jobs; /* requests waiting for the worker, joined ones included */
     char *spool_dir;           /* NULL: no spool */
     uint32_t spool_max_jobs;   /* jobs that may wait in the spool */
+    uint32_t threads;          /* event loops */
     bool http2;
 } Config;
 

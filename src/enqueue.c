@@ -21,9 +21,9 @@ static void enqueue_record(ApiHandler *h, const PendingEnqueue *pe, const Worker
 {
     bool ok = r->outcome == WORKER_OK;
     if (ok)
-        h->s.metrics->jobs_enqueued++;
+        metrics_inc(&h->s.metrics->jobs_enqueued);
     else
-        h->s.metrics->jobs_failed++;
+        metrics_inc(&h->s.metrics->jobs_failed);
     const LogFields fields = {
         .place_id = pe->place_id,
         .job_id = pe->job_id,
@@ -68,7 +68,7 @@ static void enqueue_answer(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *
 static void fail_fast(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *pe,
                       uint64_t retry_after_usec)
 {
-    h->s.metrics->jobs_failed++;
+    metrics_inc(&h->s.metrics->jobs_failed);
     log_warn(MSGID_ENQUEUE_FAILED,
              LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
                         .request_id = pe->request_id, .http_status = 503,
@@ -88,9 +88,9 @@ static void fail_fast(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *pe,
 static void refuse_full(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *pe,
                         uint64_t retry_after_usec)
 {
-    h->s.metrics->pending_rejected++;
+    metrics_inc(&h->s.metrics->pending_rejected);
     if (!req) {
-        h->s.metrics->requests_rejected++;
+        metrics_inc(&h->s.metrics->requests_rejected);
         return;
     }
     api_add_retry_after(req, retry_after_usec);
@@ -101,7 +101,7 @@ static void refuse_full(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *pe,
 static void enqueue_end(ApiHandler *h, PendingEnqueue *pe)
 {
     pending_enqueue_free(pe);
-    h->pending--;
+    __atomic_store_n(&h->pending, h->pending - 1, __ATOMIC_RELAXED);
     h->s.on_pending_end(h->s.userdata);
 }
 
@@ -115,7 +115,7 @@ static void client_gone(const PendingEnqueue *pe)
  * as without a spool. */
 static void spool_refused(ApiHandler *h, PendingEnqueue *pe, const char *error)
 {
-    h->s.metrics->spool_errors++;
+    metrics_inc(&h->s.metrics->spool_errors);
     h2o_req_t *req = pending_enqueue_untie(pe);
     int64_t duration = (int64_t)(clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
     switch (pe->fallback) {
@@ -164,7 +164,7 @@ static void on_spooled(SpoolAddStatus status, const char *error, void *userdata)
     }
 
     int64_t duration = (int64_t)(clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
-    h->s.metrics->spool_queued++;
+    metrics_inc(&h->s.metrics->spool_queued);
     log_info(MSGID_SPOOL_QUEUED,
              LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
                         .request_id = pe->request_id, .http_status = 202,
@@ -188,7 +188,7 @@ static void on_spooled(SpoolAddStatus status, const char *error, void *userdata)
 static bool enqueue_spool(ApiHandler *h, PendingEnqueue *pe, EnqueueFallback fallback)
 {
     pe->fallback = fallback;
-    return spool_add(h->s.spool, pe->place_id, pe->job_id, pe->request_id, pe->result.reason,
+    return spool_add(h->s.spool_port, pe->place_id, pe->job_id, pe->request_id, pe->result.reason,
                      on_spooled, pe) >= 0;
 }
 
@@ -199,8 +199,9 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
     int status = r->outcome == WORKER_OK ? 202 : worker_outcome_http_status(r->outcome);
     int64_t duration = (int64_t)(clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
 
-    h->s.metrics->worker_seen = true;
-    h->s.metrics->worker_answering = r->outcome == WORKER_OK || r->outcome == WORKER_HTTP_ERROR;
+    metrics_set(&h->s.metrics->worker_seen, true);
+    metrics_set(&h->s.metrics->worker_answering,
+                r->outcome == WORKER_OK || r->outcome == WORKER_HTTP_ERROR);
     if (r->retryable && h->s.spool) {
         pe->result = *r;
         pe->fallback_status = status;
@@ -298,6 +299,6 @@ int enqueue_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
         return 0;
     }
     pending_enqueue_hold(pe);
-    h->pending++;
+    __atomic_store_n(&h->pending, h->pending + 1, __ATOMIC_RELAXED);
     return 0;
 }

@@ -2,6 +2,7 @@
 #include "error-filter.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,10 +41,21 @@ typedef struct JsonErrorStream {
     h2o_iovec_t body;
 } JsonErrorStream;
 
+/* One limit for the process, whichever loop's client caused the error. */
+static pthread_mutex_t log_limit_lock = PTHREAD_MUTEX_INITIALIZER;
+static RateLimit log_limit = {.interval_usec = LOG_INTERVAL_USEC};
+
 void error_filter_init(ErrorFilter *f)
 {
     *f = (ErrorFilter){0};
-    ratelimit_init(&f->log_limit, LOG_INTERVAL_USEC);
+}
+
+static bool log_limit_pass(uint64_t *ret_suppressed)
+{
+    pthread_mutex_lock(&log_limit_lock);
+    bool pass = ratelimit_pass(&log_limit, clock_usec(CLOCK_MONOTONIC), ret_suppressed);
+    pthread_mutex_unlock(&log_limit_lock);
+    return pass;
 }
 
 void error_filter_note(ErrorFilter *f, const char *who, int status, const char *error,
@@ -52,8 +64,7 @@ void error_filter_note(ErrorFilter *f, const char *who, int status, const char *
     if (f->metrics)
         metrics_count_protocol_error(f->metrics, status);
     uint64_t suppressed;
-    if (!log_enabled(LOG_LEVEL_INFO) ||
-        !ratelimit_pass(&f->log_limit, clock_usec(CLOCK_MONOTONIC), &suppressed))
+    if (!log_enabled(LOG_LEVEL_INFO) || !log_limit_pass(&suppressed))
         return;
     char more[96] = "";
     if (suppressed)

@@ -11,13 +11,13 @@
  * /metrics, and logged, at most once a second since a client can cause them at will. */
 typedef struct ErrorFilter {
     Metrics *metrics; /* NULL: not counted */
-    RateLimit log_limit;
 } ErrorFilter;
 
 void error_filter_init(ErrorFilter *f);
 
 /* Counts one error answer made before any route (by h2o, or by the read path: read-guard.h);
- * logs it unless one was logged less than a second ago, and then says how many were not. `who`
+ * logs it unless one was logged less than a second ago by any loop, and then says how many were
+ * not. `who`
  * made it; `what` describes it (the request, when there was one). */
 void error_filter_note(ErrorFilter *f, const char *who, int status, const char *error,
                        const char *what);

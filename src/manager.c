@@ -2,12 +2,11 @@
 #include "manager.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <sys/eventfd.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,20 +14,45 @@
 #include "clock.h"
 #include "log.h"
 #include "macro.h"
-#include "routes.h"
 
 #define STATUS_INTERVAL_USEC (5 * 1000000ULL)
+#define IDLE_CHECK_USEC (1000000ULL)
+
+/* Requests waiting for the worker or the spool, over every loop: the drain waits for them. */
+static unsigned manager_pending(const Manager *m)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < m->n_loops; i++)
+        n += loop_pending(m->loops[i]);
+    return n;
+}
+
+static size_t manager_connections(const Manager *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_loops; i++)
+        n += loop_connections(m->loops[i]);
+    return n;
+}
+
+static void manager_sum_metrics(const Manager *m, Metrics *ret)
+{
+    *ret = (Metrics){0};
+    for (size_t i = 0; i < m->n_loops; i++)
+        metrics_sum(ret, &m->loops[i]->metrics);
+}
 
 static void manager_notify_status(Manager *m)
 {
-    const Metrics *mt = &m->metrics;
-    const char *worker = !mt->worker_seen       ? "not yet contacted"
-                         : mt->worker_answering ? "answering"
-                                                : "not answering";
+    Metrics mt;
+    manager_sum_metrics(m, &mt);
+    const char *worker = !mt.worker_seen       ? "not yet contacted"
+                         : mt.worker_answering ? "answering"
+                                               : "not answering";
     char spooled[64] = "";
-    if (m->spool) {
+    if (m->shared.spool) {
         SpoolState st;
-        spool_state(m->spool, &st);
+        spool_state(m->shared.spool, &st);
         if (st.up)
             snprintf(spooled, sizeof(spooled), "; %llu spooled", (unsigned long long)st.stats.jobs);
         else
@@ -41,64 +65,73 @@ static void manager_notify_status(Manager *m)
         sd_notifyf(false,
                    "STATUS=Serving on %s; %llu enqueued, %llu queued, %llu failed, %llu rejected; "
                    "worker %s%s",
-                   m->listen_desc, (unsigned long long)mt->jobs_enqueued,
-                   (unsigned long long)mt->spool_queued, (unsigned long long)mt->jobs_failed,
-                   (unsigned long long)mt->requests_rejected, worker, spooled);
-    m->status_sent_events = metrics_status_events(mt);
-}
-
-/* After a burst the heap keeps what it held at the peak (pooled curl handles, freed buffers):
- * a whole status interval without jobs gives it back to the system, once. */
-static void manager_release_memory(Manager *m)
-{
-    size_t handles = worker_release_idle(m->worker);
-    int trimmed = malloc_trim(0);
-    if (handles > 0 || trimmed)
-        log_debug(NULL, NULL, "quiet: released %zu pooled worker handle(s)%s", handles,
-                  trimmed ? ", returned free heap memory to the system" : "");
+                   m->listen_desc, (unsigned long long)mt.jobs_enqueued,
+                   (unsigned long long)mt.spool_queued, (unsigned long long)mt.jobs_failed,
+                   (unsigned long long)mt.requests_rejected, worker, spooled);
+    m->status_sent_events = metrics_status_events(&mt) + (m->shared.spool ? mt.spool_delivered : 0);
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     Manager *m = userdata;
-    uint64_t events = metrics_status_events(&m->metrics);
-    if (events != m->status_sent_events)
+    Metrics mt;
+    manager_sum_metrics(m, &mt);
+    if (metrics_status_events(&mt) + (m->shared.spool ? mt.spool_delivered : 0) !=
+        m->status_sent_events)
         manager_notify_status(m);
-    bool quiet = events == m->events_at_tick;
-    m->events_at_tick = events;
-    if (!quiet)
-        m->memory_released = false;
-    else if (!m->memory_released && !m->stopping && manager_pending(m) == 0 &&
-             worker_in_flight(m->worker) == 0) {
-        manager_release_memory(m);
-        m->memory_released = true;
-    }
     (void)sd_event_source_set_time(s, usec + STATUS_INTERVAL_USEC);
     return 0;
 }
 
-static int on_post(sd_event_source *s, void *userdata)
+/* WATCHDOG=1 only while every loop's heartbeat moves: a loop stuck in a callback stops the
+ * pings, and systemd restarts the service after WatchdogSec=. */
+static int on_watchdog_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-    (void)s, (void)userdata;
-    log_flush();
+    Manager *m = userdata;
+    bool alive = true;
+    for (size_t i = 0; i < m->n_loops; i++) {
+        uint64_t beat = loop_heartbeat(m->loops[i]);
+        if (beat == m->heartbeats[i] && !loop_drained(m->loops[i])) {
+            alive = false;
+            log_warn(NULL, NULL, "event loop %zu has not run for a while: watchdog not pinged", i);
+        }
+        m->heartbeats[i] = beat;
+    }
+    if (alive)
+        (void)sd_notify(false, "WATCHDOG=1");
+    (void)sd_event_source_set_time(s, usec + m->watchdog_usec / 2);
     return 0;
+}
+
+static bool manager_all_drained(const Manager *m)
+{
+    for (size_t i = 0; i < m->n_loops; i++)
+        if (!loop_drained(m->loops[i]))
+            return false;
+    return true;
 }
 
 static void manager_check_drained(Manager *m)
 {
-    if (m->stopping && manager_pending(m) == 0 && m->server.n_conns == 0 &&
-        worker_in_flight(m->worker) == 0)
+    if (m->stopping && manager_all_drained(m) &&
+        (!m->delivery || spool_delivery_in_flight(m->delivery) == 0))
         (void)sd_event_exit(m->event, 0);
 }
 
-/* Jobs wait in the spool: the service stays up to deliver them (IDLE_EXIT_SEC waits). */
-static bool manager_spool_holds_jobs(Manager *m)
+/* A loop drained (or ended). */
+static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-    if (!m->spool)
-        return false;
-    SpoolState st;
-    spool_state(m->spool, &st);
-    return st.stats.jobs > 0 || !st.up; /* unreadable now: it may well hold some */
+    (void)s, (void)revents;
+    uint64_t n;
+    (void)!read(fd, &n, sizeof(n));
+    manager_check_drained(userdata);
+    return 0;
+}
+
+static void manager_request_all(Manager *m, LoopRequest what)
+{
+    for (size_t i = 0; i < m->n_loops; i++)
+        loop_request(m->loops[i], what);
 }
 
 static int on_final_timeout(sd_event_source *s, uint64_t usec, void *userdata)
@@ -106,27 +139,29 @@ static int on_final_timeout(sd_event_source *s, uint64_t usec, void *userdata)
     (void)s, (void)usec;
     Manager *m = userdata;
     log_warn(MSGID_STOPPED, NULL,
-             "%zu connection(s) still open after the shutdown timeout; exiting", m->server.n_conns);
+             "%zu connection(s) still open after the shutdown timeout; exiting",
+             manager_connections(m));
+    manager_request_all(m, LOOP_EXIT);
     return sd_event_exit(m->event, 0);
 }
 
-/* The drain took too long: the requests still waiting get 503 now, and a second later the process
- * exits whatever is left. */
+/* The drain took too long: the requests still waiting get their answer now (503, or spooled),
+ * and a second later the process exits whatever is left. */
 static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
-    (void)usec;
+    (void)s, (void)usec;
     Manager *m = userdata;
     log_warn(MSGID_STOPPED, NULL,
              "shutdown timeout of %us reached with %u request(s) waiting on the worker; "
              "answering them now (spooled, or 503 without a spool)",
              m->config.shutdown_timeout_sec, manager_pending(m));
-    (void)s;
-    worker_cancel_all(m->worker);
+    manager_request_all(m, LOOP_CANCEL);
     if (sd_event_add_time_relative(m->event, &m->final_timer, CLOCK_MONOTONIC, 1000000, 1000,
-                                   on_final_timeout, m) < 0)
+                                   on_final_timeout, m) < 0) {
+        manager_request_all(m, LOOP_EXIT);
         return sd_event_exit(m->event, 0);
+    }
     (void)sd_event_source_set_description(m->final_timer, "shutdown-final");
-    manager_check_drained(m);
     return 0;
 }
 
@@ -142,15 +177,12 @@ static void manager_begin_shutdown(Manager *m, const char *why)
     manager_notify_status(m);
     log_info(MSGID_STOPPING, NULL, "%s: stopping, draining %u in-flight request(s)", why,
              manager_pending(m));
-
-    uv_event_sync(&m->uv);
-    server_drain(&m->server);
+    manager_request_all(m, LOOP_DRAIN);
     int r = sd_event_add_time_relative(m->event, &m->shutdown_timer, CLOCK_MONOTONIC,
                                        (uint64_t)m->config.shutdown_timeout_sec * 1000000ULL, 1000,
                                        on_shutdown_timeout, m);
     if (r >= 0)
         (void)sd_event_source_set_description(m->shutdown_timer, "shutdown-timeout");
-    manager_check_drained(m);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -160,54 +192,46 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
     return 0;
 }
 
+/* Jobs wait in the spool: the service stays up to deliver them. */
+static bool manager_spool_holds_jobs(Manager *m)
+{
+    if (!m->shared.spool)
+        return false;
+    SpoolState st;
+    spool_state(m->shared.spool, &st);
+    return st.stats.jobs > 0 || !st.up; /* unreadable now: it may well hold some */
+}
+
+static bool manager_idle(Manager *m)
+{
+    if (manager_connections(m) > 0 || manager_spool_holds_jobs(m) ||
+        (m->delivery && spool_delivery_in_flight(m->delivery) > 0))
+        return false;
+    for (size_t i = 0; i < m->n_loops; i++)
+        if (loop_busy(m->loops[i]))
+            return false;
+    return true;
+}
+
+/* IDLE_EXIT_SEC counts from the moment the last connection of every loop closed (looked at
+ * every second); only when systemd owns the socket, since nobody would start us again
+ * otherwise. */
 static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-    (void)s, (void)usec;
     Manager *m = userdata;
-    log_info(MSGID_IDLE_EXIT, NULL, "no connection for %us, exiting until the next one",
-             m->config.idle_exit_sec);
-    manager_begin_shutdown(m, "idle");
+    uint64_t now = clock_usec(CLOCK_MONOTONIC);
+    if (!manager_idle(m))
+        m->idle_since_usec = 0;
+    else if (m->idle_since_usec == 0)
+        m->idle_since_usec = now;
+    else if (now - m->idle_since_usec >= (uint64_t)m->config.idle_exit_sec * 1000000ULL) {
+        log_info(MSGID_IDLE_EXIT, NULL, "no connection for %us, exiting until the next one",
+                 m->config.idle_exit_sec);
+        manager_begin_shutdown(m, "idle");
+        return 0;
+    }
+    (void)sd_event_source_set_time(s, usec + IDLE_CHECK_USEC);
     return 0;
-}
-
-/* IDLE_EXIT_SEC counts from the moment the last connection closes; only when systemd owns the
- * socket, since nobody would start us again otherwise. */
-static void manager_update_idle(Manager *m)
-{
-    if (m->stopping || m->config.idle_exit_sec == 0 || !m->server.socket_activated)
-        return;
-    bool idle = m->server.n_conns == 0 && manager_pending(m) == 0 &&
-                worker_in_flight(m->worker) == 0 && !manager_spool_holds_jobs(m);
-    if (!idle) {
-        if (m->idle_timer)
-            (void)sd_event_source_set_enabled(m->idle_timer, SD_EVENT_OFF);
-        return;
-    }
-    uint64_t usec = (uint64_t)m->config.idle_exit_sec * 1000000ULL;
-    if (m->idle_timer) {
-        (void)sd_event_source_set_time_relative(m->idle_timer, usec);
-        (void)sd_event_source_set_enabled(m->idle_timer, SD_EVENT_ONESHOT);
-        return;
-    }
-    if (sd_event_add_time_relative(m->event, &m->idle_timer, CLOCK_MONOTONIC, usec, 1000000,
-                                   on_idle_timer, m) >= 0)
-        (void)sd_event_source_set_description(m->idle_timer, "idle-exit");
-}
-
-static void on_conn_change(Server *s, void *userdata)
-{
-    (void)s;
-    Manager *m = userdata;
-    manager_update_idle(m);
-    manager_check_drained(m);
-}
-
-/* A POST /enqueue that waited for the worker is done; or a delivery from the spool. */
-static void on_api_pending_end(void *userdata)
-{
-    Manager *m = userdata;
-    manager_update_idle(m);
-    manager_check_drained(m);
 }
 
 static void on_spool_notice(SpoolNoticeKind kind, const char *text, const char *why, void *userdata)
@@ -238,113 +262,129 @@ static void on_spool_notice(SpoolNoticeKind kind, const char *text, const char *
     }
 }
 
-/* After every group the spool committed: new jobs to deliver, and the idle exit may wait or
- * go. */
+/* After every group the spool committed: new jobs to deliver. */
 static void on_spool_changed(void *userdata)
 {
     Manager *m = userdata;
     if (m->delivery)
         spool_delivery_changed(m->delivery);
-    manager_update_idle(m);
 }
 
-/* The spool and its delivery, when SPOOL_DIR (or the unit's StateDirectory=) names one. */
-static int manager_setup_spool(Manager *m)
+/* A delivery from the spool ended: the drain may be over. */
+static void on_delivery_end(void *userdata)
 {
-    if (!m->config.spool_dir)
-        return 0;
-    int r = spool_new(m->event, m->config.spool_dir, m->config.spool_max_jobs,
-                      m->config.max_pending_jobs,
-                      &(const SpoolCallbacks){
-                          .notice = on_spool_notice,
-                          .changed = on_spool_changed,
-                          .userdata = m,
-                      },
-                      &m->spool);
-    if (r < 0)
-        return r;
-    return spool_delivery_new(
-        &(const SpoolDeliverySettings){
-            .event = m->event,
-            .spool = m->spool,
-            .worker = m->worker,
-            .metrics = &m->metrics,
-            .config = &m->config,
-            .on_delivery_end = on_api_pending_end,
-            .userdata = m,
-        },
-        &m->delivery);
+    Manager *m = userdata;
+    loop_check_drained(m->loops[0]);
+    manager_check_drained(m);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* A private loop, not sd_event_default(): the default one checks its thread with a gettid()
- * system call on every iteration. SIGTERM and SIGINT start the drain. */
+ * system call on every iteration. SIGTERM and SIGINT start the drain; they are blocked before
+ * any loop's thread starts, so those inherit the mask and only this loop sees them. */
 static int manager_setup_event(Manager *m)
 {
     int r = sd_event_new(&m->event);
     if (r < 0)
         return r;
-    (void)sd_event_set_watchdog(m->event, true);
     log_attach_event(m->event);
     signal(SIGPIPE, SIG_IGN);
     r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal,
                             m);
     if (r < 0)
         return r;
-    return sd_event_add_signal(m->event, &m->sigint, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal,
-                               m);
+    r = sd_event_add_signal(m->event, &m->sigint, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
+    if (r < 0)
+        return r;
+    m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m->wake_fd < 0)
+        return -errno;
+    return sd_event_add_io(m->event, &m->wake, m->wake_fd, EPOLLIN, on_wake, m);
 }
 
-/* The HTTP side (libuv, h2o), the worker client and the handlers. */
-static int manager_setup_server(Manager *m)
+/* The spool and its delivery (on the first loop), when SPOOL_DIR (or the unit's
+ * StateDirectory=) names one. */
+static int manager_setup_spool(Manager *m)
 {
-    int r = uv_event_attach(&m->uv, m->event);
-    if (r < 0)
-        return r;
-    r = server_init(&m->server, &m->config, &m->uv.loop);
-    if (r < 0)
-        return r;
-    m->server.on_conn_change = on_conn_change;
-    m->server.errors.metrics = &m->metrics;
-    m->server.userdata = m;
-    r = worker_new(m->event, &m->config, &m->metrics, &m->worker);
-    if (r < 0)
-        return r;
-    r = manager_setup_spool(m);
-    if (r < 0)
-        return r;
-    m->api =
-        routes_register(m->server.pathconf, &(const ApiSettings){
-                                                .config = &m->config,
-                                                .api_token = m->api_token,
-                                                .worker = m->worker,
-                                                .spool = m->spool,
-                                                .metrics = &m->metrics,
-                                                .server = &m->server,
-                                                .loop = &m->uv.loop,
-                                                .started_monotonic_usec = m->started_monotonic_usec,
-                                                .started_realtime_usec = m->started_realtime_usec,
-                                                .on_pending_end = on_api_pending_end,
-                                                .userdata = m,
-                                            });
+    if (!m->config.spool_dir)
+        return 0;
+    return spool_new(m->event, m->config.spool_dir, m->config.spool_max_jobs,
+                     m->config.max_pending_jobs,
+                     &(const SpoolCallbacks){
+                         .notice = on_spool_notice,
+                         .changed = on_spool_changed,
+                         .userdata = m,
+                     },
+                     &m->shared.spool);
+}
+
+static int manager_setup_delivery(Manager *m)
+{
+    if (!m->shared.spool)
+        return 0;
+    return spool_delivery_new(
+        &(const SpoolDeliverySettings){
+            .event = m->event,
+            .spool = m->shared.spool,
+            .worker = m->loops[0]->worker,
+            .metrics = &m->loops[0]->metrics,
+            .config = &m->config,
+            .on_delivery_end = on_delivery_end,
+            .userdata = m,
+        },
+        &m->delivery);
+}
+
+static int manager_setup_loops(Manager *m)
+{
+    m->n_loops = m->config.threads ? m->config.threads : 1;
+    m->loops = calloc(m->n_loops, sizeof(Loop *));
+    m->heartbeats = calloc(m->n_loops, sizeof(uint64_t));
+    if (!m->loops || !m->heartbeats)
+        return -ENOMEM;
+    m->shared = (LoopShared){
+        .config = &m->config,
+        .api_token = m->api_token,
+        .spool = m->shared.spool,
+        .started_monotonic_usec = clock_usec(CLOCK_MONOTONIC),
+        .started_realtime_usec = clock_usec(CLOCK_REALTIME),
+        .loops = m->loops,
+        .n_loops = m->n_loops,
+        .wake_fd = m->wake_fd,
+    };
+    worker_shared_init(&m->shared.worker, &m->config, (unsigned)m->n_loops);
+    if (m->n_loops > 1) {
+        m->shared.worker.on_slot_free = loop_on_worker_slot_free;
+        m->shared.worker.userdata = &m->shared;
+    }
+    for (size_t i = 0; i < m->n_loops; i++) {
+        int r = loop_new(&m->shared, (unsigned)i, m->event, &m->loops[i]);
+        if (r < 0)
+            return r;
+    }
     return 0;
 }
 
-/* The log flush after each loop iteration and the status tick. */
 static int manager_setup_timers(Manager *m)
 {
-    int r = sd_event_add_post(m->event, &m->log_flush, on_post, m);
-    if (r < 0)
-        return r;
-    (void)sd_event_source_set_description(m->log_flush, "log-flush");
-
-    r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
-                                   STATUS_INTERVAL_USEC, 100000, on_status_timer, m);
+    int r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
+                                       STATUS_INTERVAL_USEC, 100000, on_status_timer, m);
     if (r < 0)
         return r;
     (void)sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
     (void)sd_event_source_set_description(m->status_timer, "status");
+
+    if (sd_watchdog_enabled(false, &m->watchdog_usec) > 0 && m->watchdog_usec > 0) {
+        r = sd_event_add_time_relative(m->event, &m->watchdog_timer, CLOCK_MONOTONIC,
+                                       m->watchdog_usec / 2, m->watchdog_usec / 20,
+                                       on_watchdog_timer, m);
+        if (r < 0)
+            return r;
+        (void)sd_event_source_set_enabled(m->watchdog_timer, SD_EVENT_ON);
+        (void)sd_event_source_set_description(m->watchdog_timer, "watchdog");
+    } else
+        m->watchdog_usec = 0;
     return 0;
 }
 
@@ -357,17 +397,21 @@ int manager_new(Config *config, char *api_token, Manager **ret)
     _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
+    m->wake_fd = -EBADF;
     m->config = *config;
     *config = (Config){0};
     m->api_token = TAKE_PTR(token);
 
-    m->started_monotonic_usec = clock_usec(CLOCK_MONOTONIC);
-    m->started_realtime_usec = clock_usec(CLOCK_REALTIME);
-
     int r = manager_setup_event(m);
     if (r < 0)
         return r;
-    r = manager_setup_server(m);
+    r = manager_setup_spool(m);
+    if (r < 0)
+        return r;
+    r = manager_setup_loops(m);
+    if (r < 0)
+        return r;
+    r = manager_setup_delivery(m);
     if (r < 0)
         return r;
     r = manager_setup_timers(m);
@@ -379,31 +423,58 @@ int manager_new(Config *config, char *api_token, Manager **ret)
 
 int manager_listen(Manager *m)
 {
-    int n = server_listen(&m->server, m->config.port);
+    ListenFds fds;
+    int n = listen_fds_collect(&fds, m->config.port);
     if (n < 0)
         return n;
-    server_describe(&m->server, m->listen_desc, sizeof(m->listen_desc));
-    manager_update_idle(m);
+    m->socket_activated = fds.socket_activated;
+    for (size_t i = 0; i < m->n_loops; i++) {
+        int r = loop_listen(m->loops[i], &fds);
+        if (r < 0) {
+            listen_fds_done(&fds);
+            return r;
+        }
+    }
+    listen_fds_done(&fds); /* each loop has its own descriptors of the sockets */
+    server_describe(&m->loops[0]->server, m->listen_desc, sizeof(m->listen_desc));
+    if (m->config.idle_exit_sec > 0 && m->socket_activated) {
+        int r = sd_event_add_time_relative(m->event, &m->idle_timer, CLOCK_MONOTONIC,
+                                           IDLE_CHECK_USEC, 100000, on_idle_timer, m);
+        if (r < 0)
+            return r;
+        (void)sd_event_source_set_enabled(m->idle_timer, SD_EVENT_ON);
+        (void)sd_event_source_set_description(m->idle_timer, "idle-exit");
+    }
     return n;
 }
 
 int manager_run(Manager *m)
 {
+    for (size_t i = 1; i < m->n_loops; i++) {
+        int r = loop_start(m->loops[i]);
+        if (r < 0)
+            return r;
+    }
     log_info(MSGID_STARTED, LOG_FIELDS(.worker_url = m->config.worker_url),
-             "argus-orchestrator listening on %s, forwarding to %s%s%s", m->listen_desc,
-             m->config.worker_enqueue, m->spool ? ", spooling in " : "",
-             m->spool ? m->config.spool_dir : "");
+             "argus-orchestrator listening on %s with %zu event loop(s), forwarding to %s%s%s",
+             m->listen_desc, m->n_loops, m->config.worker_enqueue,
+             m->shared.spool ? ", spooling in " : "", m->shared.spool ? m->config.spool_dir : "");
     (void)sd_notify(false, "READY=1");
     manager_notify_status(m);
     log_set_buffered(true);
     int r = sd_event_loop(m->event);
     log_set_buffered(false);
+    /* Every loop leaves its event loop now, drained or not. */
+    manager_request_all(m, LOOP_EXIT);
+    for (size_t i = 1; i < m->n_loops; i++)
+        loop_join(m->loops[i]);
     if (r < 0)
         return r;
+    Metrics mt;
+    manager_sum_metrics(m, &mt);
     log_info(MSGID_STOPPED, NULL, "stopped: %llu enqueued, %llu queued, %llu failed",
-             (unsigned long long)m->metrics.jobs_enqueued,
-             (unsigned long long)m->metrics.spool_queued,
-             (unsigned long long)m->metrics.jobs_failed);
+             (unsigned long long)mt.jobs_enqueued, (unsigned long long)mt.spool_queued,
+             (unsigned long long)mt.jobs_failed);
     return 0;
 }
 
@@ -411,21 +482,32 @@ Manager *manager_free(Manager *m)
 {
     if (!m)
         return NULL;
-    /* The worker first (its calls end without calling back), then what waited on them. */
-    m->worker = worker_free(m->worker);
+    /* Every loop's worker first (its calls end without calling back), then the delivery that
+     * waited on the first one's, then the spool. */
+    m->shared.worker.on_slot_free = NULL;
+    for (size_t i = 0; m->loops && i < m->n_loops; i++) {
+        loop_join(m->loops[i]);
+        if (m->loops[i])
+            m->loops[i]->worker = worker_free(m->loops[i]->worker);
+    }
     m->delivery = spool_delivery_free(m->delivery);
-    m->spool = spool_free(m->spool);
-    if (m->uv.event)
-        uv_event_sync(&m->uv);
-    server_done(&m->server);
-    uv_event_detach(&m->uv);
+    for (size_t i = 0; m->loops && i < m->n_loops; i++)
+        m->loops[i] = loop_free(m->loops[i]);
+    free(m->loops);
+    free(m->heartbeats);
+    m->shared.spool = spool_free(m->shared.spool);
+    if (m->loops)
+        worker_shared_done(&m->shared.worker);
     sd_event_source_disable_unref(m->sigterm);
     sd_event_source_disable_unref(m->sigint);
     sd_event_source_disable_unref(m->shutdown_timer);
     sd_event_source_disable_unref(m->final_timer);
     sd_event_source_disable_unref(m->idle_timer);
     sd_event_source_disable_unref(m->status_timer);
-    sd_event_source_disable_unref(m->log_flush);
+    sd_event_source_disable_unref(m->watchdog_timer);
+    sd_event_source_disable_unref(m->wake);
+    if (m->wake_fd >= 0)
+        close(m->wake_fd);
     if (m->event)
         log_detach_event();
     sd_event_unref(m->event);

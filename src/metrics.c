@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,23 @@ void metrics_count_request(Metrics *m, MetricsRoute route, int status)
     size_t i = 0;
     while (i < METRICS_STATUSES - 1 && statuses[i] != status)
         i++;
-    m->requests[route][i]++;
+    metrics_inc(&m->requests[route][i]);
+}
+
+/* Every member before worker_seen is a uint64_t, alone or in an array or a Histogram. */
+_Static_assert(offsetof(Metrics, worker_seen) % sizeof(uint64_t) == 0, "counters first");
+#define METRICS_COUNTERS (offsetof(Metrics, worker_seen) / sizeof(uint64_t))
+
+void metrics_sum(Metrics *dst, const Metrics *src)
+{
+    uint64_t *d = (uint64_t *)dst;
+    const uint64_t *s = (const uint64_t *)src;
+    for (size_t i = 0; i < METRICS_COUNTERS; i++)
+        d[i] += __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+    bool seen = __atomic_load_n(&src->worker_seen, __ATOMIC_RELAXED);
+    dst->worker_seen |= seen;
+    if (seen)
+        dst->worker_answering |= __atomic_load_n(&src->worker_answering, __ATOMIC_RELAXED);
 }
 
 uint64_t metrics_status_events(const Metrics *m)
@@ -40,15 +57,15 @@ void metrics_observe(Histogram *h, uint64_t usec)
     size_t i = 0;
     while (i < METRICS_BUCKETS - 1 && usec > bucket_bounds_usec[i])
         i++;
-    h->buckets[i]++;
-    h->count++;
-    h->sum_usec += usec;
+    metrics_inc(&h->buckets[i]);
+    metrics_inc(&h->count);
+    __atomic_store_n(&h->sum_usec, h->sum_usec + usec, __ATOMIC_RELAXED);
 }
 
 void metrics_count_protocol_error(Metrics *m, int status)
 {
     if (status >= 400 && status < 400 + METRICS_PROTOCOL_STATUSES)
-        m->protocol_errors[status - 400]++;
+        metrics_inc(&m->protocol_errors[status - 400]);
 }
 
 static void put_histogram(Buffer *o, const char *name, const char *help, const Histogram *h)
@@ -217,6 +234,12 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
     put_protocol_errors(&o, m);
     put_worker(&o, m, g);
     put_pending(&o, m, g);
+    buffer_printf(&o, "# HELP argus_loop_connections_total Client connections accepted, by event "
+                      "loop (THREADS).\n"
+                      "# TYPE argus_loop_connections_total counter\n");
+    for (size_t i = 0; i < g->n_loops; i++)
+        buffer_printf(&o, "argus_loop_connections_total{loop=\"%zu\"} %llu\n", i,
+                      (unsigned long long)g->loop_connections[i]);
     put_spool(&o, m, g);
     put_histogram(&o, "argus_worker_latency_seconds", "Duration of one attempt at the worker node.",
                   &m->worker_latency);

@@ -5,8 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Counters and histograms for GET /metrics (Prometheus text format 0.0.4). Plain integers
- * updated on the loop's one thread: recording costs an increment. */
+/* Counters and histograms for GET /metrics (Prometheus text format 0.0.4). Each event loop has
+ * its own Metrics, written only by its thread and read by any (GET /metrics and STATUS= sum every
+ * loop's): writes are relaxed atomic stores (metrics_inc), reads relaxed atomic loads
+ * (metrics_sum), so recording still costs a plain add. */
 
 typedef enum MetricsRoute {
     ROUTE_ENQUEUE,
@@ -39,6 +41,7 @@ typedef struct Histogram {
 
 typedef struct Metrics {
     uint64_t requests[_ROUTE_MAX][METRICS_STATUSES];
+    uint64_t connections_accepted; /* by this loop: how evenly the loops share them */
     uint64_t attempts[_ATTEMPT_MAX];
     uint64_t retries;
     uint64_t shared_calls;
@@ -59,16 +62,21 @@ typedef struct Metrics {
     uint64_t jobs_failed;   /* the worker failed it, or the breaker was open */
     /* ...requests refused before anything was forwarded (any route)... */
     uint64_t requests_rejected;
-    /* ...and the worker as the last finished call saw it. */
+    /* ...and the worker as the last finished call saw it (metrics_set). */
     bool worker_seen;      /* any call finished yet */
     bool worker_answering; /* the last one got an answer (2xx or an error status) */
 } Metrics;
 
+/* THREADS at most. */
+#define METRICS_LOOPS_MAX 256
+
 /* What the renderer reads from elsewhere at the moment of the scrape. */
 typedef struct MetricsGauges {
-    uint64_t in_flight;    /* requests waiting for the worker */
-    uint64_t connections;  /* open client connections */
-    int breaker_state;     /* 0 closed, 1 open, 2 half-open */
+    size_t n_loops;
+    uint64_t loop_connections[METRICS_LOOPS_MAX]; /* accepted by each loop since the start */
+    uint64_t in_flight;                           /* requests waiting for the worker */
+    uint64_t connections;                         /* open client connections */
+    int breaker_state;                            /* 0 closed, 1 open, 2 half-open */
     uint64_t pending_jobs; /* requests waiting on worker calls, gone clients included */
     uint64_t pending_jobs_limit;
     uint64_t calls_queued;        /* worker calls waiting for a free connection */
@@ -81,6 +89,18 @@ typedef struct MetricsGauges {
     uint64_t spool_dead;     /* dead letters */
     double spool_oldest_age; /* seconds; 0 when none wait */
 } MetricsGauges;
+
+/* One more, from the thread that owns the counter. */
+static inline void metrics_inc(uint64_t *c)
+{
+    __atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+static inline void metrics_set(bool *flag, bool v)
+{
+    __atomic_store_n(flag, v, __ATOMIC_RELAXED);
+}
+/* dst += src: src read with atomic loads, so from any thread. */
+void metrics_sum(Metrics *dst, const Metrics *src);
 
 void metrics_count_request(Metrics *m, MetricsRoute route, int status);
 /* jobs_enqueued + jobs_failed + requests_rejected: it moves whenever anything STATUS= shows

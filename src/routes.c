@@ -124,18 +124,16 @@ static void handle_ready(ApiHandler *h, h2o_req_t *req, const char *request_id)
 static void handle_metrics(ApiHandler *h, h2o_req_t *req)
 {
     metrics_count_request(h->s.metrics, ROUTE_METRICS, 200);
-    MetricsGauges g = {
-        .in_flight = h->pending,
-        .connections = h->s.server->n_conns,
-        .breaker_state = (int)worker_breaker_state(h->s.worker),
-        .pending_jobs = worker_pending_jobs(h->s.worker),
-        .pending_jobs_limit = h->s.config->max_pending_jobs,
-        .calls_queued = worker_queued_calls(h->s.worker),
-        .start_time = (double)h->s.started_realtime_usec / 1e6,
-        .log_dropped_journal = log_dropped(LOG_SINK_JOURNAL),
-        .log_dropped_stderr = log_dropped(LOG_SINK_STDERR),
-        .spool = h->s.spool != NULL,
-    };
+    Metrics sum = {0};
+    MetricsGauges g = {0};
+    h->s.collect(&sum, &g, h->s.userdata); /* every loop's */
+    g.breaker_state = (int)worker_breaker_state(h->s.worker);
+    g.pending_jobs = worker_pending_jobs(h->s.worker);
+    g.pending_jobs_limit = h->s.config->max_pending_jobs;
+    g.start_time = (double)h->s.started_realtime_usec / 1e6;
+    g.log_dropped_journal = log_dropped(LOG_SINK_JOURNAL);
+    g.log_dropped_stderr = log_dropped(LOG_SINK_STDERR);
+    g.spool = h->s.spool != NULL;
     if (h->s.spool) {
         SpoolState st;
         spool_state(h->s.spool, &st);
@@ -147,7 +145,7 @@ static void handle_metrics(ApiHandler *h, h2o_req_t *req)
             g.spool_oldest_age = (double)(now - st.stats.oldest_usec) / 1e6;
     }
     size_t len = 0;
-    char *body = metrics_render(h->s.metrics, &g, ARGUS_VERSION, &len);
+    char *body = metrics_render(&sum, &g, ARGUS_VERSION, &len);
     if (!body) {
         api_send_error(h, req, ROUTE_METRICS, 503, "out of memory");
         return;

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ int server_init(Server *s, const Config *c, uv_loop_t *loop)
     error_filter_register(&host->fallback_path, &s->errors);
 
     s->max_conns = c->max_connections;
+    s->total_conns = &s->own_total;
     s->accept_ctx.ctx = &s->ctx;
     s->accept_ctx.hosts = s->globalconf.hosts;
     return 0;
@@ -53,14 +55,16 @@ int server_init(Server *s, const Config *c, uv_loop_t *loop)
 
 static void on_connection(uv_stream_t *listener, int status);
 
-/* A slot is free: take the connection a paused listener holds. */
-static void resume_accepting(Server *s)
+void server_resume(Server *s)
 {
-    for (size_t i = 0; i < s->n_listeners && s->n_conns < s->max_conns; i++) {
+    if (s->draining || !__atomic_load_n(&s->paused, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&s->paused, false, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < s->n_listeners; i++) {
         Listener *l = &s->listeners[i];
         if (l->paused && l->open) {
             l->paused = false;
-            on_connection(&l->h.stream, 0);
+            on_connection(&l->h.stream, 0); /* pauses again when at the cap */
         }
     }
 }
@@ -70,10 +74,13 @@ static void on_conn_closed(uv_handle_t *h)
     Conn *c = (Conn *)h;
     Server *s = c->server;
     h2o_linklist_unlink(&c->link);
-    s->n_conns--;
+    __atomic_store_n(&s->n_conns, s->n_conns - 1, __ATOMIC_RELAXED);
+    bool was_full = __atomic_fetch_sub(s->total_conns, 1, __ATOMIC_RELAXED) >= s->max_conns;
     free(c);
     if (!s->draining)
-        resume_accepting(s);
+        server_resume(s);
+    if (was_full && s->on_slot_free)
+        s->on_slot_free(s, s->userdata);
     if (s->on_conn_change)
         s->on_conn_change(s, s->userdata);
 }
@@ -98,24 +105,30 @@ static void on_connection(uv_stream_t *listener, int status)
     }
 
     /* At the cap, leave the connection unaccepted: libuv then stops watching the listener and
-     * the others wait in the kernel's backlog (or systemd's socket) until a slot frees. */
-    if (s->n_conns >= s->max_conns) {
+     * the others wait in the kernel's backlog (or systemd's socket) until a slot frees. The cap
+     * counts every loop's connections. */
+    if (__atomic_add_fetch(s->total_conns, 1, __ATOMIC_RELAXED) > s->max_conns) {
+        __atomic_sub_fetch(s->total_conns, 1, __ATOMIC_RELAXED);
         l->paused = true;
+        __atomic_store_n(&s->paused, true, __ATOMIC_RELAXED);
         return;
     }
 
     Conn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return;
-    c->server = s;
-    c->errors = &s->errors;
-    int r = l->is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
+    int r =
+        c ? (l->is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp))
+          : -ENOMEM;
     if (r < 0) {
+        __atomic_sub_fetch(s->total_conns, 1, __ATOMIC_RELAXED);
         free(c);
         return;
     }
+    c->server = s;
+    c->errors = &s->errors;
     h2o_linklist_insert(&s->conns, &c->link);
-    s->n_conns++;
+    __atomic_store_n(&s->n_conns, s->n_conns + 1, __ATOMIC_RELAXED);
+    if (s->errors.metrics)
+        metrics_inc(&s->errors.metrics->connections_accepted);
     if (uv_accept(listener, &c->h.stream) < 0) {
         uv_close(&c->h.handle, on_conn_closed);
         return;
@@ -164,7 +177,69 @@ static int bind_port(uint16_t port)
     return TAKE_FD(fd);
 }
 
-int server_listen(Server *s, uint16_t port)
+void listen_fds_done(ListenFds *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->fds[i] >= 0)
+            close(l->fds[i]);
+    free(l->fds);
+    free(l->is_unix);
+    *l = (ListenFds){0};
+}
+
+static int listen_fds_alloc(ListenFds *l, size_t n)
+{
+    l->fds = calloc(n, sizeof(int));
+    l->is_unix = calloc(n, sizeof(bool));
+    if (!l->fds || !l->is_unix)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        l->fds[i] = -EBADF;
+    l->n = n;
+    return 0;
+}
+
+int listen_fds_collect(ListenFds *ret, uint16_t port)
+{
+    *ret = (ListenFds){0};
+    char **names = NULL;
+    int n = sd_listen_fds_with_names(1, &names);
+    if (n < 0)
+        return n;
+    for (int i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+
+    int r = listen_fds_alloc(ret, n > 0 ? (size_t)n : 1);
+    if (r < 0) {
+        listen_fds_done(ret);
+        return r;
+    }
+    if (n == 0) {
+        ret->fds[0] = bind_port(port);
+        if (ret->fds[0] < 0) {
+            r = ret->fds[0];
+            listen_fds_done(ret);
+            return r;
+        }
+        return 1;
+    }
+    ret->socket_activated = true;
+    for (int i = 0; i < n; i++) {
+        int fd = SD_LISTEN_FDS_START + i;
+        ret->fds[i] = fd;
+        if (sd_is_socket(fd, AF_UNIX, SOCK_STREAM, 1) > 0)
+            ret->is_unix[i] = true;
+        else if (sd_is_socket(fd, AF_INET, SOCK_STREAM, 1) <= 0 &&
+                 sd_is_socket(fd, AF_INET6, SOCK_STREAM, 1) <= 0) {
+            listen_fds_done(ret);
+            return -ENOTSOCK;
+        }
+    }
+    return n;
+}
+
+int server_listen(Server *s, const ListenFds *fds)
 {
     assert(s);
     assert(s->loop);
@@ -177,46 +252,21 @@ int server_listen(Server *s, uint16_t port)
             return r;
     }
 
-    char **names = NULL;
-    int n = sd_listen_fds_with_names(1, &names);
-    if (n < 0)
-        return n;
-    for (int i = 0; names && i < n; i++)
-        free(names[i]);
-    free(names);
-
-    if (n == 0) {
-        _cleanup_close_ int fd = bind_port(port);
-        if (fd < 0)
-            return fd;
-        s->listeners = calloc(1, sizeof(Listener));
-        if (!s->listeners)
-            return -ENOMEM;
-        s->n_listeners = 1;
-        int r = listener_start(s, &s->listeners[0], TAKE_FD(fd), false);
-        return r < 0 ? r : 1;
-    }
-
-    s->socket_activated = true;
-    s->listeners = calloc((size_t)n, sizeof(Listener));
+    s->socket_activated = fds->socket_activated;
+    s->listeners = calloc(fds->n, sizeof(Listener));
     if (!s->listeners)
         return -ENOMEM;
-    for (int i = 0; i < n; i++) {
-        int fd = SD_LISTEN_FDS_START + i;
-        bool is_unix;
-        if (sd_is_socket(fd, AF_UNIX, SOCK_STREAM, 1) > 0)
-            is_unix = true;
-        else if (sd_is_socket(fd, AF_INET, SOCK_STREAM, 1) > 0 ||
-                 sd_is_socket(fd, AF_INET6, SOCK_STREAM, 1) > 0)
-            is_unix = false;
-        else
-            return -ENOTSOCK;
-        s->n_listeners = (size_t)i + 1;
-        int r = listener_start(s, &s->listeners[i], fd, is_unix);
+    for (size_t i = 0; i < fds->n; i++) {
+        /* Each loop its own descriptor of the one socket: libuv owns and closes it. */
+        int fd = fcntl(fds->fds[i], F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+            return -errno;
+        s->n_listeners = i + 1;
+        int r = listener_start(s, &s->listeners[i], fd, fds->is_unix[i]);
         if (r < 0)
             return r;
     }
-    return n;
+    return (int)fds->n;
 }
 
 static void describe_one(const Listener *l, char *buf, size_t n)
@@ -278,6 +328,8 @@ void server_drain(Server *s)
         return;
     s->draining = true;
     stop_listening(s);
+    if (!s->ctx_initialized)
+        return; /* never listened */
     h2o_context_request_shutdown(&s->ctx);
     for (h2o_linklist_t *l = s->conns.next; l != &s->conns; l = l->next) {
         Conn *c = H2O_STRUCT_FROM_MEMBER(Conn, link, l);

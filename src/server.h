@@ -37,13 +37,21 @@ struct Server {
     Http2Limits h2_limits; /* while HTTP2=on */
 
     h2o_linklist_t conns;
-    size_t n_conns;
-    size_t max_conns; /* at this count, accepting pauses until one closes */
+    size_t n_conns; /* written on the loop's thread with atomic stores: read from any */
+    /* MAX_CONNECTIONS over every loop: at total_conns (shared by the loops; NULL: this server's
+     * own) == max_conns, accepting pauses until one closes, on whichever loop */
+    size_t max_conns;
+    size_t *total_conns; /* atomic */
+    size_t own_total;
+    bool paused; /* atomic: a listener of this server is paused */
     bool draining;
     ErrorFilter errors; /* h2o's own error answers; the owner points .metrics at its counters */
 
     /* Told whenever a connection opens or closes (idle-exit and drain bookkeeping). */
     server_conn_fn on_conn_change;
+    /* A connection closed while at the cap: other loops' paused listeners may take one now
+     * (server_resume on their thread). */
+    server_conn_fn on_slot_free;
     void *userdata;
 };
 
@@ -51,12 +59,28 @@ struct Server {
  * makes its context. Register handlers on s->pathconf before server_listen. */
 int server_init(Server *s, const Config *c, uv_loop_t *loop);
 
-/* Sets up h2o's context, then takes the sockets systemd passed (TCP and AF_UNIX streams), or
- * binds [::]:port. Returns the number of listeners, or a negative errno. */
-int server_listen(Server *s, uint16_t port);
+/* The listening sockets of the process: the ones systemd passed (TCP and AF_UNIX streams), or
+ * [::]:port bound here. Every event loop accepts from all of them. */
+typedef struct ListenFds {
+    int *fds;
+    bool *is_unix;
+    size_t n;
+    bool socket_activated;
+} ListenFds;
+
+/* Returns the number of sockets, or a negative errno (then nothing is left open). */
+int listen_fds_collect(ListenFds *ret, uint16_t port);
+void listen_fds_done(ListenFds *l);
+
+/* Sets up h2o's context, then accepts on (a duplicate of) each of fds. Returns the number of
+ * listeners, or a negative errno. */
+int server_listen(Server *s, const ListenFds *fds);
 
 /* Describes the listeners ("[::]:8080, /run/x.sock") into buf. */
 void server_describe(const Server *s, char *buf, size_t n);
+
+/* On the server's loop: takes what its paused listeners hold, while below the cap. */
+void server_resume(Server *s);
 
 /* Stops accepting, asks h2o to wind down, and closes every connection with no pending request;
  * the others close once their last pending request is answered (server_conn_release). */

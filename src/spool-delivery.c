@@ -119,12 +119,12 @@ static void on_delivered(const WorkerResult *r, void *userdata)
     };
     if (r->outcome == WORKER_OK) {
         (void)spool_delivered(d->s.spool, dl->id);
-        m->spool_delivered++;
+        metrics_inc(&m->spool_delivered);
         d->failures = 0;
         log_info(MSGID_SPOOL_DELIVERED, &fields, "job delivered from the spool");
     } else if (!r->retryable) {
         (void)spool_dead(d->s.spool, dl->id, r->reason);
-        m->spool_dead++;
+        metrics_inc(&m->spool_dead);
         log_error(MSGID_SPOOL_DEAD, &fields,
                   "worker refused a spooled job for good, kept as a dead letter: %s", r->reason);
     } else {

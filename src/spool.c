@@ -30,6 +30,7 @@ typedef enum SpoolOpType {
 typedef struct SpoolOp SpoolOp;
 struct SpoolOp {
     SpoolOp *next;
+    SpoolPort *port; /* where the result goes */
     SpoolOpType type;
     int error; /* the result: 0 or a negative errno */
     bool duplicate;
@@ -63,12 +64,19 @@ struct SpoolNotice {
         (tail) = (x);                                                                              \
     } while (0)
 
-struct Spool {
-    /* the loop's */
+/* An event loop's way in: results of its adds come back to it through its eventfd. */
+struct SpoolPort {
+    Spool *spool;
     sd_event_source *wakeup;
     int efd;
+    SpoolOp *out_head, *out_tail; /* under spool->lock: done, for this loop */
+};
+
+struct Spool {
+    SpoolPort *main; /* the loop of spool_new: fetches, notices, the changed callback */
     SpoolCallbacks cb;
-    size_t n_adding, max_adding;
+    size_t n_adding; /* atomic: adds from every loop waiting for their commit */
+    size_t max_adding;
     char *dir;
     uint64_t max_jobs;
 
@@ -79,8 +87,7 @@ struct Spool {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop;
-    SpoolOp *in_head, *in_tail;   /* asked by the loop, for the thread */
-    SpoolOp *out_head, *out_tail; /* done by the thread, for the loop */
+    SpoolOp *in_head, *in_tail; /* asked by the loops, for the thread */
     SpoolNotice *notices_head, *notices_tail;
     SpoolState state;
 
@@ -91,10 +98,15 @@ struct Spool {
     uint64_t generation; /* SpoolState.generation */
 };
 
-static void spool_wake_loop(Spool *s)
+static void port_wake(SpoolPort *p)
 {
     uint64_t one = 1;
-    (void)!write(s->efd, &one, sizeof(one));
+    (void)!write(p->efd, &one, sizeof(one));
+}
+
+static void spool_wake_loop(Spool *s)
+{
+    port_wake(s->main);
 }
 
 /* src (NULL: "") into dst of n bytes, cut to fit. */
@@ -361,11 +373,24 @@ static void *spool_thread(void *userdata)
         group_run(s, ops);
         state_refresh(s);
 
+        /* Each result to its loop; the main loop is woken every time (its changed callback). */
+        SpoolPort *woken[8];
+        size_t n_woken = 0;
         pthread_mutex_lock(&s->lock);
         for (SpoolOp *op = ops, *next; op; op = next) {
             next = op->next;
-            FIFO_PUSH(s->out_head, s->out_tail, op);
+            SpoolPort *p = op->port;
+            FIFO_PUSH(p->out_head, p->out_tail, op);
+            bool seen = p == s->main;
+            for (size_t i = 0; i < n_woken && !seen; i++)
+                seen = woken[i] == p;
+            if (!seen && n_woken < ELEMENTSOF(woken))
+                woken[n_woken++] = p;
+            else if (!seen)
+                port_wake(p);
         }
+        for (size_t i = 0; i < n_woken; i++)
+            port_wake(woken[i]);
         spool_wake_loop(s);
     }
     pthread_mutex_unlock(&s->lock);
@@ -389,19 +414,23 @@ static SpoolAddStatus add_status(const SpoolOp *op)
     return op->duplicate ? SPOOL_ALREADY : SPOOL_ADDED;
 }
 
-/* The loop's side: what the thread did. */
+/* A loop's side: what the thread did for it; on the main loop also the notices and the
+ * changed callback. */
 static int on_wakeup(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
     (void)src, (void)revents;
-    Spool *s = userdata;
+    SpoolPort *p = userdata;
+    Spool *s = p->spool;
     uint64_t n;
     (void)!read(fd, &n, sizeof(n));
 
+    bool main = p == s->main;
     pthread_mutex_lock(&s->lock);
-    SpoolOp *ops = s->out_head;
-    SpoolNotice *notices = s->notices_head;
-    s->out_head = s->out_tail = NULL;
-    s->notices_head = s->notices_tail = NULL;
+    SpoolOp *ops = p->out_head;
+    SpoolNotice *notices = main ? s->notices_head : NULL;
+    p->out_head = p->out_tail = NULL;
+    if (main)
+        s->notices_head = s->notices_tail = NULL;
     pthread_mutex_unlock(&s->lock);
 
     for (SpoolNotice *x = notices, *next; x; x = next) {
@@ -413,15 +442,60 @@ static int on_wakeup(sd_event_source *src, int fd, uint32_t revents, void *userd
     for (SpoolOp *op = ops, *next; op; op = next) {
         next = op->next;
         if (op->type == OP_ADD) {
-            s->n_adding--;
+            __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
             op->add_done(add_status(op), op->error < 0 ? op->error_text : NULL, op->userdata);
         } else if (op->type == OP_FETCH)
             op->fetch_done(op->error, op->jobs, op->n_jobs, op->userdata);
         op_free(op);
     }
-    if (s->cb.changed)
+    if (main && s->cb.changed)
         s->cb.changed(s->cb.userdata);
     return 0;
+}
+
+static void op_list_free(SpoolOp *op)
+{
+    for (SpoolOp *next; op; op = next) {
+        next = op->next;
+        op_free(op);
+    }
+}
+
+int spool_port_new(Spool *s, sd_event *e, SpoolPort **ret)
+{
+    SpoolPort *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->spool = s;
+    p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (p->efd < 0) {
+        free(p);
+        return -errno;
+    }
+    int r = sd_event_add_io(e, &p->wakeup, p->efd, EPOLLIN, on_wakeup, p);
+    if (r < 0) {
+        close(p->efd);
+        free(p);
+        return r;
+    }
+    (void)sd_event_source_set_description(p->wakeup, "spool");
+    *ret = p;
+    return 0;
+}
+
+SpoolPort *spool_port_free(SpoolPort *p)
+{
+    if (!p)
+        return NULL;
+    pthread_mutex_lock(&p->spool->lock);
+    SpoolOp *ops = p->out_head;
+    p->out_head = p->out_tail = NULL;
+    pthread_mutex_unlock(&p->spool->lock);
+    op_list_free(ops);
+    sd_event_source_disable_unref(p->wakeup);
+    close(p->efd);
+    free(p);
+    return NULL;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Spool *, spool_free);
@@ -436,7 +510,6 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
     _cleanup_(spool_freep) Spool *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    s->efd = -EBADF;
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -450,13 +523,9 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
     s->dir = strdup(dir);
     if (!s->dir)
         return -ENOMEM;
-    s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->efd < 0)
-        return -errno;
-    int r = sd_event_add_io(e, &s->wakeup, s->efd, EPOLLIN, on_wakeup, s);
+    int r = spool_port_new(s, e, &s->main);
     if (r < 0)
         return r;
-    (void)sd_event_source_set_description(s->wakeup, "spool");
 
     (void)spool_open_store(s); /* unavailable is not an error: the thread tries again */
     state_refresh(s);
@@ -468,14 +537,6 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
     s->thread_started = true;
     *ret = TAKE_PTR(s);
     return 0;
-}
-
-static void op_list_free(SpoolOp *op)
-{
-    for (SpoolOp *next; op; op = next) {
-        next = op->next;
-        op_free(op);
-    }
 }
 
 Spool *spool_free(Spool *s)
@@ -490,15 +551,12 @@ Spool *spool_free(Spool *s)
         pthread_join(s->thread, NULL);
     }
     op_list_free(s->in_head);
-    op_list_free(s->out_head);
+    s->main = spool_port_free(s->main);
     for (SpoolNotice *x = s->notices_head, *next; x; x = next) {
         next = x->next;
         free(x);
     }
     spool_store_close(s->store);
-    sd_event_source_disable_unref(s->wakeup);
-    if (s->efd >= 0)
-        close(s->efd);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     free(s->dir);
@@ -516,7 +574,7 @@ static void spool_ask(Spool *s, SpoolOp *op)
     pthread_mutex_unlock(&s->lock);
 }
 
-static SpoolOp *op_new(SpoolOpType type)
+static SpoolOp *op_new(SpoolOpType type, SpoolPort *port)
 {
     SpoolOp *op = malloc(sizeof(*op));
     if (!op)
@@ -524,13 +582,15 @@ static SpoolOp *op_new(SpoolOpType type)
     memset(op, 0, offsetof(SpoolOp, job));
     op->job.last_error[0] = '\0';
     op->type = type;
+    op->port = port;
     return op;
 }
 
-int spool_add(Spool *s, const char *place_id, const char *job_id, const char *request_id,
+int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const char *request_id,
               const char *reason, spool_add_fn done, void *userdata)
 {
-    SpoolOp *op = op_new(OP_ADD);
+    Spool *s = port->spool;
+    SpoolOp *op = op_new(OP_ADD, port);
     if (!op)
         return -ENOMEM;
     op->add_done = done;
@@ -543,16 +603,15 @@ int spool_add(Spool *s, const char *place_id, const char *job_id, const char *re
     copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
     copy_id(op->job.request_id, sizeof(op->job.request_id), request_id);
     copy_id(op->job.last_error, sizeof(op->job.last_error), reason);
-    s->n_adding++;
-    if (s->n_adding > s->max_adding) {
+    if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
         /* The disk is slower than the clients: refused without asking the thread, answered
          * on the loop's next turn like any other. */
         op->error = -EDQUOT;
         snprintf(op->error_text, sizeof(op->error_text), "too many jobs waiting to be spooled");
         pthread_mutex_lock(&s->lock);
-        FIFO_PUSH(s->out_head, s->out_tail, op);
+        FIFO_PUSH(port->out_head, port->out_tail, op);
         pthread_mutex_unlock(&s->lock);
-        spool_wake_loop(s);
+        port_wake(port);
         return 0;
     }
     spool_ask(s, op);
@@ -561,7 +620,7 @@ int spool_add(Spool *s, const char *place_id, const char *job_id, const char *re
 
 int spool_fetch(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, void *userdata)
 {
-    SpoolOp *op = op_new(OP_FETCH);
+    SpoolOp *op = op_new(OP_FETCH, s->main);
     if (!op)
         return -ENOMEM;
     op->id = after_id;
@@ -574,7 +633,7 @@ int spool_fetch(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, voi
 
 static int spool_write(Spool *s, SpoolOpType type, int64_t id, const char *error)
 {
-    SpoolOp *op = op_new(type);
+    SpoolOp *op = op_new(type, s->main);
     if (!op)
         return -ENOMEM;
     op->id = id;
@@ -600,7 +659,7 @@ int spool_dead(Spool *s, int64_t id, const char *error)
 
 int spool_forget(Spool *s, const char *job_id)
 {
-    SpoolOp *op = op_new(OP_FORGET);
+    SpoolOp *op = op_new(OP_FORGET, s->main);
     if (!op)
         return -ENOMEM;
     copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
@@ -617,7 +676,17 @@ void spool_state(Spool *s, SpoolState *ret)
 
 size_t spool_adding(const Spool *s)
 {
-    return s->n_adding;
+    return __atomic_load_n(&s->n_adding, __ATOMIC_RELAXED);
+}
+
+Spool *spool_of_port(const SpoolPort *p)
+{
+    return p->spool;
+}
+
+SpoolPort *spool_main_port(Spool *s)
+{
+    return s->main;
 }
 
 const char *spool_dir(const Spool *s)

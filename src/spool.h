@@ -15,6 +15,8 @@
  * aside, available again) reaches the loop as a notice (spool_notice_fn). */
 
 typedef struct Spool Spool;
+/* An event loop's way to the spool: results of its adds come back on that loop. */
+typedef struct SpoolPort SpoolPort;
 
 typedef enum SpoolAddStatus {
     SPOOL_ADDED,         /* committed: on disk */
@@ -62,13 +64,21 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
  * Callbacks of what was asked are not called. Takes NULL. */
 Spool *spool_free(Spool *s);
 
-/* Spools a job (reason: why it is spooled, kept as its last error); done is called on the loop
- * once the record is committed or refused, never from inside this call. Returns -ENOMEM when
- * not even asked (done not called). */
-int spool_add(Spool *s, const char *place_id, const char *job_id, const char *request_id,
+/* A port for loop e (another event loop than spool_new's, which has its own: spool_main_port);
+ * free it on that loop once nothing it asked is pending, before the spool. */
+int spool_port_new(Spool *s, sd_event *e, SpoolPort **ret);
+SpoolPort *spool_port_free(SpoolPort *p);
+SpoolPort *spool_main_port(Spool *s);
+Spool *spool_of_port(const SpoolPort *p);
+
+/* Spools a job (reason: why it is spooled, kept as its last error); done is called on the port's
+ * loop once the record is committed or refused, never from inside this call. Returns -ENOMEM
+ * when not even asked (done not called). */
+int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const char *request_id,
               const char *reason, spool_add_fn done, void *userdata);
 
-/* Up to max waiting jobs with id > after_id, oldest first (max at most SPOOL_FETCH_MAX). */
+/* Up to max waiting jobs with id > after_id, oldest first (max at most SPOOL_FETCH_MAX); done
+ * on the main loop. */
 #define SPOOL_FETCH_MAX 64
 int spool_fetch(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, void *userdata);
 
@@ -83,6 +93,6 @@ int spool_dead(Spool *s, int64_t id, const char *error);
 int spool_forget(Spool *s, const char *job_id);
 
 void spool_state(Spool *s, SpoolState *ret);
-/* Adds waiting for their commit (they count as pending requests of the drain). */
+/* Adds waiting for their commit, from every loop. */
 size_t spool_adding(const Spool *s);
 const char *spool_dir(const Spool *s);

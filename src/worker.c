@@ -3,12 +3,15 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "clock.h"
@@ -20,6 +23,17 @@
 #include "macro.h"
 
 typedef struct WorkerCall WorkerCall;
+
+/* A request of one loop that joined a call of another: the result comes back through the
+ * joiner's inbox, in this, made when it joined (so that nothing is allocated at the end). */
+typedef struct RemoteResult RemoteResult;
+struct RemoteResult {
+    RemoteResult *next;
+    Worker *worker; /* the joiner's */
+    worker_done_fn done;
+    void *userdata;
+    WorkerResult result;
+};
 
 /* A Retry-After from the worker up to this long is waited for before the next attempt; a longer
  * one ends the call (the client gets it passed on). */
@@ -39,18 +53,96 @@ struct Worker {
     Metrics *metrics;
     CurlEvent curl;
     WorkerCall *calls, *calls_tail; /* every call, newest first, for teardown */
-    unsigned n_calls;
-    Inflight inflight; /* calls by job id */
-    Breaker breaker;
+    unsigned n_calls; /* written with atomic stores: worker_in_flight() from any thread */
+    /* Results of calls on other loops that requests of this one joined (RemoteWaiter) */
+    pthread_mutex_t inbox_lock;
+    RemoteResult *inbox_head, *inbox_tail; /* under inbox_lock */
+    int inbox_fd;
+    sd_event_source *inbox;
+    size_t n_remote;      /* requests of this loop waiting on other loops' calls */
+    WorkerShared *shared; /* the breaker and the pending count of every loop's worker */
     CURLU *url; /* the worker's /enqueue, parsed once rather than by curl at every transfer */
-    unsigned n_active;                   /* transfers curl has: at most worker_max_connections */
+    unsigned n_active; /* transfers curl has; every loop's: shared->active (at most
+                        * WORKER_MAX_CONNECTIONS) */
     WorkerCall *queue_head, *queue_tail; /* calls waiting for a free connection, oldest first */
-    unsigned n_queued;
-    size_t n_waiters; /* requests waiting on calls: MAX_PENDING_JOBS bounds it */
+    unsigned n_queued;                   /* as n_calls */
+    size_t n_waiters; /* requests waiting on this worker's calls (also in shared->n_waiters) */
     CURL *easy_pool[EASY_POOL_MAX];
     size_t n_easy_pool;
-    char last_error[320]; /* why the last failed call failed, for /ready */
+    char reason[320]; /* worker_ready's copy of shared->last_error */
 };
+
+void worker_shared_init(WorkerShared *s, const Config *c, unsigned n_loops)
+{
+    *s = (WorkerShared){0};
+    for (size_t i = 0; i < WORKER_SHARDS; i++)
+        pthread_mutex_init(&s->shards[i].lock, NULL);
+    s->max_active = c->worker_max_connections;
+    s->connections_each = c->worker_max_connections / (n_loops ? n_loops : 1);
+    if (s->connections_each == 0)
+        s->connections_each = 1;
+    pthread_mutex_init(&s->lock, NULL);
+    breaker_init(&s->breaker, c->breaker_threshold, (uint64_t)c->breaker_cooldown_sec * 1000000ULL);
+}
+
+void worker_shared_done(WorkerShared *s)
+{
+    for (size_t i = 0; i < WORKER_SHARDS; i++) {
+        inflight_done(&s->shards[i].calls);
+        pthread_mutex_destroy(&s->shards[i].lock);
+    }
+    pthread_mutex_destroy(&s->lock);
+}
+
+static bool shared_allow(Worker *w, bool *ret_probe)
+{
+    pthread_mutex_lock(&w->shared->lock);
+    bool ok = breaker_allow(&w->shared->breaker, clock_usec(CLOCK_MONOTONIC), ret_probe);
+    pthread_mutex_unlock(&w->shared->lock);
+    return ok;
+}
+
+/* Reports an attempt (or a probe that ended without one); true when that opened the breaker. */
+static bool shared_record(Worker *w, bool healthy, bool probe)
+{
+    pthread_mutex_lock(&w->shared->lock);
+    Breaker *b = &w->shared->breaker;
+    BreakerState before = b->state;
+    breaker_record(b, healthy, probe, clock_usec(CLOCK_MONOTONIC));
+    bool opened = b->state == BREAKER_OPEN && before != BREAKER_OPEN;
+    pthread_mutex_unlock(&w->shared->lock);
+    return opened;
+}
+
+static BreakerState shared_state(Worker *w)
+{
+    pthread_mutex_lock(&w->shared->lock);
+    BreakerState st = breaker_state(&w->shared->breaker, clock_usec(CLOCK_MONOTONIC));
+    pthread_mutex_unlock(&w->shared->lock);
+    return st;
+}
+
+static void waiters_add(Worker *w, size_t n)
+{
+    w->n_waiters += n;
+    __atomic_add_fetch(&w->shared->n_waiters, n, __ATOMIC_RELAXED);
+}
+
+static void waiters_sub(Worker *w, size_t n)
+{
+    w->n_waiters -= n;
+    __atomic_sub_fetch(&w->shared->n_waiters, n, __ATOMIC_RELAXED);
+}
+
+/* Calls in flight of every loop by job id, in shards each under its own lock: a request joins
+ * the call already in flight for its job on whichever loop. */
+static WorkerShard *shard_of(Worker *w, const char *job_id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = job_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &w->shared->shards[h % WORKER_SHARDS];
+}
 
 typedef struct Waiter {
     worker_done_fn done;
@@ -81,8 +173,9 @@ struct WorkerCall {
     bool timed_out_connecting; /* the last attempt's timeout came before any connection */
     bool bad_answer;           /* the last attempt's answer was too large or malformed */
     Waiter first;
-    Waiter *more; /* requests that joined the call */
+    Waiter *more; /* requests of this loop that joined the call */
     size_t n_more;
+    RemoteResult *remote; /* requests of other loops that joined it: under its shard's lock */
     struct curl_slist headers[4]; /* curl's list type, nodes pointing into the buffers below */
     size_t body_len;
     char errbuf[CURL_ERROR_SIZE];
@@ -233,14 +326,36 @@ static void queue_unlink(Worker *w, WorkerCall *c)
 {
     LIST_REMOVE(queue, w->queue_head, w->queue_tail, c);
     c->queued = false;
-    w->n_queued--;
+    __atomic_store_n(&w->n_queued, w->n_queued - 1, __ATOMIC_RELAXED);
 }
 
 static void queue_push(Worker *w, WorkerCall *c)
 {
     LIST_APPEND(queue, w->queue_head, w->queue_tail, c);
     c->queued = true;
-    w->n_queued++;
+    __atomic_store_n(&w->n_queued, w->n_queued + 1, __ATOMIC_RELAXED);
+}
+
+/* A connection slot, out of WORKER_MAX_CONNECTIONS for every loop. Sequentially consistent with
+ * the queue counts: a loop that queues a call and then finds a slot free takes it, and a loop
+ * that frees a slot and then sees calls queued elsewhere wakes that loop (on_slot_free), so no
+ * call waits for a slot that is free. */
+static bool slot_take(Worker *w)
+{
+    if (__atomic_add_fetch(&w->shared->active, 1, __ATOMIC_SEQ_CST) <= w->shared->max_active) {
+        w->n_active++;
+        return true;
+    }
+    __atomic_sub_fetch(&w->shared->active, 1, __ATOMIC_SEQ_CST);
+    return false;
+}
+
+static void slot_release(Worker *w)
+{
+    w->n_active--;
+    __atomic_sub_fetch(&w->shared->active, 1, __ATOMIC_SEQ_CST);
+    if (w->shared->on_slot_free)
+        w->shared->on_slot_free(w, w->shared->userdata);
 }
 
 /* Ends the easy handle's part in an attempt: out of curl (a no-op once curl-event took it out
@@ -253,7 +368,7 @@ static void call_release_easy(WorkerCall *c)
     curl_event_remove(&w->curl, c->easy);
     easy_release(w, c->easy);
     c->easy = NULL;
-    w->n_active--;
+    slot_release(w);
 }
 
 static void call_free(WorkerCall *c)
@@ -262,12 +377,23 @@ static void call_free(WorkerCall *c)
         return;
     Worker *w = c->worker;
     if (c->probe) /* ended before its attempt could report (shutdown, no memory) */
-        breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
+        (void)shared_record(w, false, true);
     LIST_REMOVE(calls, w->calls, w->calls_tail, c);
-    w->n_calls--;
-    w->n_waiters -= 1 + c->n_more;
-    if (c->entry.key)
-        inflight_remove(&w->inflight, &c->entry);
+    __atomic_store_n(&w->n_calls, w->n_calls - 1, __ATOMIC_RELAXED);
+    waiters_sub(w, 1 + c->n_more);
+    if (c->entry.key) {
+        WorkerShard *sh = shard_of(w, c->job_id);
+        pthread_mutex_lock(&sh->lock);
+        inflight_remove(&sh->calls, &c->entry);
+        RemoteResult *remote = c->remote;
+        c->remote = NULL;
+        pthread_mutex_unlock(&sh->lock);
+        /* Only at teardown do calls end without a result: their joiners' loops end too. */
+        for (RemoteResult *x = remote, *next; x; x = next) {
+            next = x->next;
+            free(x);
+        }
+    }
     if (c->queued)
         queue_unlink(w, c);
     free(c->more);
@@ -277,31 +403,29 @@ static void call_free(WorkerCall *c)
 }
 
 static int call_setup(WorkerCall *c, uint64_t now);
+static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code);
 
-/* One attempt on a free connection slot: an easy handle from the pool, the call's request on
- * it, and a time limit that counts the time the call waited for the slot. */
+/* One attempt on a connection slot already taken (slot_take): an easy handle from the pool, the
+ * call's request on it, and a time limit that counts the time the call waited for the slot.
+ * On failure the slot is given back. */
 static int call_start_attempt(WorkerCall *c, uint64_t now)
 {
     Worker *w = c->worker;
     CURL *easy = w->n_easy_pool > 0 ? w->easy_pool[--w->n_easy_pool] : easy_new(w);
-    if (!easy)
-        return -ENOMEM;
-    c->easy = easy;
-    if (call_setup(c, now) < 0) {
+    if (easy) {
+        c->easy = easy;
+        if (call_setup(c, now) == 0) {
+            c->attempt++;
+            c->attempt_started_usec = now;
+            c->errbuf[0] = '\0';
+            if (curl_event_add(&w->curl, easy) == 0)
+                return 0;
+        }
         easy_release(w, easy);
         c->easy = NULL;
-        return -ENOMEM;
     }
-    c->attempt++;
-    c->attempt_started_usec = now;
-    c->errbuf[0] = '\0';
-    if (curl_event_add(&w->curl, easy) < 0) {
-        easy_release(w, easy);
-        c->easy = NULL;
-        return -ENOMEM;
-    }
-    w->n_active++;
-    return 0;
+    slot_release(w);
+    return -ENOMEM;
 }
 
 /* Starts the call's next attempt when a connection to the worker is free, else queues it.
@@ -311,21 +435,20 @@ static int call_dispatch(WorkerCall *c)
 {
     Worker *w = c->worker;
     c->ready_usec = clock_usec(CLOCK_MONOTONIC);
-    if (w->n_active < w->config->worker_max_connections)
+    if (!w->queue_head && slot_take(w))
         return call_start_attempt(c, c->ready_usec);
     queue_push(w, c);
+    worker_pump(w); /* a slot freed on another loop meanwhile */
     return 0;
 }
-
-static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code);
 
 /* Hands free connection slots to the oldest queued calls. A queued call needs no timer of its
  * own: every call holding a slot became ready before it and has the same time limit, so a slot
  * frees before its limit is over, and its attempt gets what is left of it. */
-static void worker_pump(Worker *w)
+void worker_pump(Worker *w)
 {
     uint64_t now = clock_usec(CLOCK_MONOTONIC);
-    while (w->n_active < w->config->worker_max_connections && w->queue_head) {
+    while (w->queue_head && slot_take(w)) {
         WorkerCall *c = w->queue_head;
         queue_unlink(w, c);
         if (call_start_attempt(c, now) < 0)
@@ -371,13 +494,53 @@ static void attempt_record_health(WorkerCall *c, WorkerOutcome o, long status, i
     Worker *w = c->worker;
     bool healthy = o == WORKER_OK ||
                    (o == WORKER_HTTP_ERROR && status >= 400 && status < 500 && status != 429);
-    BreakerState before = w->breaker.state;
-    breaker_record(&w->breaker, healthy, c->probe, clock_usec(CLOCK_MONOTONIC));
+    if (!healthy) {
+        char why[sizeof(w->shared->last_error)];
+        call_describe(c, o, status, code, why, sizeof(why));
+        pthread_mutex_lock(&w->shared->lock);
+        memcpy(w->shared->last_error, why, sizeof(why));
+        pthread_mutex_unlock(&w->shared->lock);
+    }
+    if (shared_record(w, healthy, c->probe))
+        metrics_inc(&w->metrics->breaker_opened);
     c->probe = false;
-    if (w->breaker.state == BREAKER_OPEN && before != BREAKER_OPEN)
-        w->metrics->breaker_opened++;
-    if (!healthy)
-        call_describe(c, o, status, code, w->last_error, sizeof(w->last_error));
+}
+
+/* To the joiner's loop (any thread). */
+static void inbox_post(RemoteResult *x)
+{
+    Worker *to = x->worker;
+    x->next = NULL;
+    pthread_mutex_lock(&to->inbox_lock);
+    if (to->inbox_tail)
+        to->inbox_tail->next = x;
+    else
+        to->inbox_head = x;
+    to->inbox_tail = x;
+    pthread_mutex_unlock(&to->inbox_lock);
+    uint64_t one = 1;
+    (void)!write(to->inbox_fd, &one, sizeof(one));
+}
+
+/* On the joiner's loop: the results of other loops' calls its requests joined. */
+static int on_inbox(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    (void)s, (void)revents;
+    Worker *w = userdata;
+    uint64_t n;
+    (void)!read(fd, &n, sizeof(n));
+    pthread_mutex_lock(&w->inbox_lock);
+    RemoteResult *x = w->inbox_head;
+    w->inbox_head = w->inbox_tail = NULL;
+    pthread_mutex_unlock(&w->inbox_lock);
+    for (RemoteResult *next; x; x = next) {
+        next = x->next;
+        w->n_remote--;
+        waiters_sub(w, 1);
+        x->done(&x->result, x->userdata);
+        free(x);
+    }
+    return 0;
 }
 
 /* Ends the call and gives its result to every request waiting on it. */
@@ -395,11 +558,24 @@ static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
     };
     call_describe(c, o, status, code, r.reason, sizeof(r.reason));
 
+    WorkerShard *sh = shard_of(c->worker, c->job_id);
+    pthread_mutex_lock(&sh->lock);
+    inflight_remove(&sh->calls, &c->entry);
+    c->entry.key = NULL;
+    RemoteResult *remote = c->remote;
+    c->remote = NULL;
+    pthread_mutex_unlock(&sh->lock);
+
     Waiter first = c->first;
     Waiter *more = c->more;
     size_t n = c->n_more;
     c->more = NULL;
     call_free(c); /* first: a callback that enqueues the same job starts a new call */
+    for (RemoteResult *x = remote, *next; x; x = next) {
+        next = x->next;
+        x->result = r;
+        inbox_post(x);
+    }
     first.done(&r, first.userdata);
     for (size_t i = 0; i < n; i++)
         more[i].done(&r, more[i].userdata);
@@ -455,7 +631,7 @@ static void attempt_count(Worker *w, const WorkerCall *c, WorkerOutcome o)
         [WORKER_UNREACHABLE] = ATTEMPT_UNREACHABLE,
         [WORKER_TIMEOUT] = ATTEMPT_TIMEOUT,
     };
-    w->metrics->attempts[attempt_of[o]]++;
+    metrics_inc(&w->metrics->attempts[attempt_of[o]]);
     metrics_observe(&w->metrics->worker_latency,
                     clock_usec(CLOCK_MONOTONIC) - c->attempt_started_usec);
 }
@@ -496,7 +672,7 @@ static bool call_schedule_retry(WorkerCall *c, long status, CURLcode code)
     if (r < 0)
         return false;
     (void)sd_event_source_set_description(c->retry_timer, "worker-retry");
-    w->metrics->retries++;
+    metrics_inc(&w->metrics->retries);
     return true;
 }
 
@@ -525,8 +701,7 @@ static void on_transfer_done(CURL *easy, CURLcode code, void *userdata)
     /* A Retry-After over RETRY_AFTER_MAX_SEC is not worth holding the client for: it gets it
      * passed on (and the spool, when there is one, keeps the job). */
     bool retry_now = retryable && c->retry_after_sec <= RETRY_AFTER_MAX_SEC &&
-                     c->attempt <= c->retries &&
-                     breaker_state(&w->breaker, clock_usec(CLOCK_MONOTONIC)) == BREAKER_CLOSED;
+                     c->attempt <= c->retries && shared_state(w) == BREAKER_CLOSED;
 
     /* The connection slot goes to the oldest queued call before this one retries or ends. */
     call_release_easy(c);
@@ -546,7 +721,7 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
     WorkerCall *c = userdata;
     c->retry_timer = sd_event_source_disable_unref(c->retry_timer);
     /* The breaker opened meanwhile (other calls failed): the call ends on its last failure. */
-    if (!breaker_allow(&c->worker->breaker, clock_usec(CLOCK_MONOTONIC), &c->probe)) {
+    if (!shared_allow(c->worker, &c->probe)) {
         call_finish(c, c->last_outcome, c->last_status, c->last_code);
         return 0;
     }
@@ -557,22 +732,24 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Worker *, worker_free);
 
-/* At most worker_max_connections connections to the worker, one request at a time on each. */
-static int multi_setup(CURLM *multi, long max_connections)
+/* At most WORKER_MAX_CONNECTIONS transfers at once (slot_take keeps that over every loop), one
+ * request at a time on each connection; keep_idle connections kept open between them. */
+static int multi_setup(CURLM *multi, long max_connections, long keep_idle)
 {
     if (curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections) != CURLM_OK ||
         curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections) != CURLM_OK ||
-        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, max_connections) != CURLM_OK ||
+        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, keep_idle) != CURLM_OK ||
         curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING) != CURLM_OK)
         return -EINVAL;
     return 0;
 }
 
-int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret)
+int worker_new(sd_event *e, const Config *c, Metrics *metrics, WorkerShared *shared, Worker **ret)
 {
     assert(e);
     assert(c);
     assert(metrics);
+    assert(shared);
     assert(ret);
 
     _cleanup_(worker_freep) Worker *w = calloc(1, sizeof(*w));
@@ -581,8 +758,17 @@ int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret)
     w->event = sd_event_ref(e);
     w->config = c;
     w->metrics = metrics;
-    breaker_init(&w->breaker, c->breaker_threshold, (uint64_t)c->breaker_cooldown_sec * 1000000ULL);
-    int r = curl_event_init(&w->curl, e, on_transfer_done, w);
+    w->shared = shared;
+    w->inbox_fd = -EBADF;
+    pthread_mutex_init(&w->inbox_lock, NULL);
+    w->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->inbox_fd < 0)
+        return -errno;
+    int r = sd_event_add_io(e, &w->inbox, w->inbox_fd, EPOLLIN, on_inbox, w);
+    if (r < 0)
+        return r;
+    (void)sd_event_source_set_description(w->inbox, "worker-inbox");
+    r = curl_event_init(&w->curl, e, on_transfer_done, w);
     if (r < 0)
         return r;
     w->url = curl_url();
@@ -590,7 +776,7 @@ int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret)
         return -ENOMEM;
     if (curl_url_set(w->url, CURLUPART_URL, c->worker_enqueue, 0) != CURLUE_OK)
         return -EINVAL;
-    r = multi_setup(w->curl.multi, (long)c->worker_max_connections);
+    r = multi_setup(w->curl.multi, (long)shared->max_active, (long)shared->connections_each);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(w);
@@ -603,7 +789,14 @@ Worker *worker_free(Worker *w)
         return NULL;
     while (w->calls)
         call_free(w->calls);
-    inflight_done(&w->inflight);
+    for (RemoteResult *x = w->inbox_head, *next; x; x = next) {
+        next = x->next;
+        free(x);
+    }
+    sd_event_source_disable_unref(w->inbox);
+    if (w->inbox_fd >= 0)
+        close(w->inbox_fd);
+    pthread_mutex_destroy(&w->inbox_lock);
     while (w->n_easy_pool > 0)
         curl_easy_cleanup(w->easy_pool[--w->n_easy_pool]);
     curl_event_done(&w->curl);
@@ -624,17 +817,17 @@ void worker_cancel_all(Worker *w)
 
 unsigned worker_in_flight(const Worker *w)
 {
-    return w->n_calls;
+    return __atomic_load_n(&w->n_calls, __ATOMIC_RELAXED);
 }
 
 size_t worker_pending_jobs(const Worker *w)
 {
-    return w->n_waiters;
+    return __atomic_load_n(&w->shared->n_waiters, __ATOMIC_RELAXED);
 }
 
 unsigned worker_queued_calls(const Worker *w)
 {
-    return w->n_queued;
+    return __atomic_load_n(&w->n_queued, __ATOMIC_RELAXED);
 }
 
 size_t worker_release_idle(Worker *w)
@@ -724,38 +917,69 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
     if (place_len > PLACE_ID_MAX || job_len > JOB_ID_MAX || rid_len > REQUEST_ID_MAX)
         return refused_error(-EINVAL);
 
-    if (w->n_waiters >= w->config->max_pending_jobs)
+    if (__atomic_load_n(&w->shared->n_waiters, __ATOMIC_RELAXED) >= w->config->max_pending_jobs)
         return (WorkerEnqueueResult){.admission = WORKER_REFUSED_FULL, .retry_after_usec = 1000000};
-    InflightEntry *joined = inflight_find(&w->inflight, job_id);
-    if (joined) {
-        int r = call_add_waiter(container_of(joined, WorkerCall, entry), done, userdata);
-        if (r < 0)
-            return refused_error(r);
-        w->metrics->shared_calls++;
-        w->n_waiters++;
-        return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
-    }
 
-    bool probe;
-    if (!breaker_allow(&w->breaker, clock_usec(CLOCK_MONOTONIC), &probe)) {
-        WorkerEnqueueResult res = {.admission = WORKER_REFUSED_BREAKER_OPEN};
-        (void)worker_ready(w, &res.retry_after_usec, &res.reason);
-        return res;
-    }
-
+    /* Made before the lookup, so that a new call is in the table in the same critical section
+     * that found none (two loops must not both start one); freed again when joining. */
     WorkerCall *c = malloc(sizeof(*c));
-    if (!c) {
-        if (probe)
-            breaker_record(&w->breaker, false, true, clock_usec(CLOCK_MONOTONIC));
+    if (!c)
         return refused_error(-ENOMEM);
-    }
     call_clear(c);
     c->worker = w;
-    c->probe = probe;
     c->retries = retries;
     c->first = (Waiter){done, userdata};
     *put(c->place_id, place_id, place_len) = '\0';
     *put(c->job_id, job_id, job_len) = '\0';
+    c->entry.key = c->job_id;
+
+    WorkerShard *sh = shard_of(w, c->job_id);
+    pthread_mutex_lock(&sh->lock);
+    InflightEntry *joined = inflight_find(&sh->calls, job_id);
+    if (joined) {
+        WorkerCall *other = container_of(joined, WorkerCall, entry);
+        int r = 0;
+        if (other->worker == w)
+            r = call_add_waiter(other, done, userdata);
+        else {
+            /* c's memory is not needed: the joiner's RemoteResult is */
+            RemoteResult *x = calloc(1, sizeof(*x));
+            if (!x)
+                r = -ENOMEM;
+            else {
+                *x = (RemoteResult){
+                    .next = other->remote, .worker = w, .done = done, .userdata = userdata};
+                other->remote = x;
+                w->n_remote++;
+            }
+        }
+        pthread_mutex_unlock(&sh->lock);
+        free(c);
+        if (r < 0)
+            return refused_error(r);
+        metrics_inc(&w->metrics->shared_calls);
+        waiters_add(w, 1);
+        return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
+    }
+    bool probe;
+    if (!shared_allow(w, &probe)) {
+        pthread_mutex_unlock(&sh->lock);
+        free(c);
+        WorkerEnqueueResult res = {.admission = WORKER_REFUSED_BREAKER_OPEN};
+        (void)worker_ready(w, &res.retry_after_usec, &res.reason);
+        return res;
+    }
+    c->probe = probe;
+    int r = inflight_add(&sh->calls, &c->entry);
+    pthread_mutex_unlock(&sh->lock);
+    if (r < 0) {
+        c->entry.key = NULL;
+        if (probe)
+            (void)shared_record(w, false, true);
+        free(c);
+        return refused_error(r);
+    }
+
     *put(c->request_id, request_id ? request_id : "", rid_len) = '\0';
     *put(PUT_LITERAL(c->idempotency_header, "Idempotency-Key: "), job_id, job_len) = '\0';
     *put(PUT_LITERAL(c->request_id_header, "X-Request-Id: "), c->request_id, rid_len) = '\0';
@@ -767,10 +991,9 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
     c->body_len = (size_t)(o - c->body);
 
     LIST_PREPEND(calls, w->calls, w->calls_tail, c);
-    w->n_calls++;
-    w->n_waiters++;
-    c->entry.key = c->job_id;
-    if (inflight_add(&w->inflight, &c->entry) < 0 || call_dispatch(c) < 0) {
+    __atomic_store_n(&w->n_calls, w->n_calls + 1, __ATOMIC_RELAXED);
+    waiters_add(w, 1);
+    if (call_dispatch(c) < 0) {
         call_free(c); /* a probe reports its failure there */
         return refused_error(-ENOMEM);
     }
@@ -780,17 +1003,18 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
 bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_reason)
 {
     uint64_t now = clock_usec(CLOCK_MONOTONIC);
-    if (breaker_state(&w->breaker, now) != BREAKER_OPEN) {
-        *ret_retry_after_usec = 0;
-        *ret_reason = NULL;
-        return true;
-    }
-    *ret_retry_after_usec = breaker_retry_after_usec(&w->breaker, now);
-    *ret_reason = w->last_error;
-    return false;
+    pthread_mutex_lock(&w->shared->lock);
+    const Breaker *b = &w->shared->breaker;
+    bool ready = breaker_state(b, now) != BREAKER_OPEN;
+    *ret_retry_after_usec = ready ? 0 : breaker_retry_after_usec(b, now);
+    if (!ready)
+        memcpy(w->reason, w->shared->last_error, sizeof(w->reason));
+    pthread_mutex_unlock(&w->shared->lock);
+    *ret_reason = ready ? NULL : w->reason;
+    return ready;
 }
 
 BreakerState worker_breaker_state(Worker *w)
 {
-    return breaker_state(&w->breaker, clock_usec(CLOCK_MONOTONIC));
+    return shared_state(w);
 }

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
 #include "breaker.h"
 #include "config.h"
+#include "inflight.h"
 #include "metrics.h"
 
 typedef enum WorkerOutcome {
@@ -31,8 +33,41 @@ typedef void (*worker_done_fn)(const WorkerResult *r, void *userdata);
 
 typedef struct Worker Worker;
 
-/* metrics gets the attempt counters and latencies; it must outlive the worker. */
-int worker_new(sd_event *e, const Config *c, Metrics *metrics, Worker **ret);
+#define WORKER_SHARDS 64
+
+/* Calls in flight by job id, of every loop: one shard of them, under its lock. */
+typedef struct WorkerShard {
+    pthread_mutex_t lock;
+    Inflight calls;
+} WorkerShard;
+
+/* What the workers of every event loop share: one circuit breaker, one count of the requests
+ * waiting on calls, which MAX_PENDING_JOBS bounds, the connection slots, and the calls in flight
+ * by job id (a request joins the call for its job on whichever loop it is). */
+typedef struct WorkerShared {
+    WorkerShard shards[WORKER_SHARDS];
+    pthread_mutex_t lock;
+    Breaker breaker;      /* under lock */
+    char last_error[320]; /* under lock: why the last failed attempt failed, for /ready */
+    size_t n_waiters;     /* atomic */
+    /* WORKER_MAX_CONNECTIONS over every loop: transfers in flight (atomic), and the most */
+    unsigned active, max_active;
+    /* idle connections each loop's worker keeps open: WORKER_MAX_CONNECTIONS shared out */
+    unsigned connections_each;
+    /* A connection slot freed (on w's loop): loops with calls queued should worker_pump() */
+    void (*on_slot_free)(Worker *w, void *userdata);
+    void *userdata;
+} WorkerShared;
+
+/* For n_loops loops: WORKER_MAX_CONNECTIONS transfers at once over all of them; each keeps up
+ * to WORKER_MAX_CONNECTIONS / n_loops idle connections (at least one). */
+void worker_shared_init(WorkerShared *s, const Config *c, unsigned n_loops);
+void worker_shared_done(WorkerShared *s);
+
+/* A worker client on loop e (one per event loop, each with its own curl multi and connections
+ * to the worker). metrics gets the attempt counters
+ * and latencies; it and shared must outlive the worker. */
+int worker_new(sd_event *e, const Config *c, Metrics *metrics, WorkerShared *shared, Worker **ret);
 /* Aborts transfers still running without calling their callbacks. Takes NULL. */
 Worker *worker_free(Worker *w);
 
@@ -67,9 +102,13 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
                                    void *userdata);
 
 /* Whether calls to the worker are let through now. When not, *ret_retry_after_usec says for how
- * long and *ret_reason why (the failure that opened the breaker). */
+ * long and *ret_reason why (the failure that opened the breaker; a copy in w, valid until the
+ * next call on w's loop). */
 bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_reason);
 BreakerState worker_breaker_state(Worker *w);
+
+/* On w's loop: starts queued calls while connection slots are free (after on_slot_free). */
+void worker_pump(Worker *w);
 
 /* Ends every transfer now as WORKER_UNREACHABLE ("cancelled by shutdown"), calling each done. */
 void worker_cancel_all(Worker *w);

@@ -343,9 +343,20 @@ void service_start_stderr(Service *svc, const char *const *env, int stderr_fd)
         argv[n++] = listen;
         argv[n++] = "-E";
         argv[n++] = notify;
+        bool threads_given = false;
         for (size_t i = 0; env && env[i] && n < 60; i++) {
             argv[n++] = "-E";
             argv[n++] = env[i];
+            threads_given |= strncmp(env[i], "THREADS=", 8) == 0;
+        }
+        /* The suite runs twice, with one event loop and with four (tests/integration/meson.build);
+         * a test that sets THREADS itself keeps its own. */
+        char threads[32];
+        const char *t = getenv("ARGUS_TEST_THREADS");
+        if (t && !threads_given) {
+            snprintf(threads, sizeof(threads), "THREADS=%s", t);
+            argv[n++] = "-E";
+            argv[n++] = threads;
         }
         argv[n++] = argus_binary();
         argv[n] = NULL;

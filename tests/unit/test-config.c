@@ -492,7 +492,8 @@ static void test_dump_defaults(void **state)
     assert_has_line(d, "MAX_PENDING_JOBS=1024");
     assert_has_line(d, "SPOOL_DIR=");
     assert_has_line(d, "SPOOL_MAX_JOBS=1000000");
-    assert_int_equal(count_lines(d), 16);
+    assert_true(strstr(d, "\nTHREADS=") != NULL);
+    assert_int_equal(count_lines(d), 17);
     assert_int_equal(d[strlen(d) - 1], '\n');
     free(d);
     config_done(&c);
@@ -518,6 +519,7 @@ static void test_dump_custom(void **state)
         {"MAX_PENDING_JOBS", "1000000"},
         {"SPOOL_DIR", "/var/spool/argus"},
         {"SPOOL_MAX_JOBS", "7"},
+        {"THREADS", "256"},
         {NULL, NULL},
     };
     Config c;
@@ -542,7 +544,8 @@ static void test_dump_custom(void **state)
     assert_has_line(d, "MAX_PENDING_JOBS=1000000");
     assert_has_line(d, "SPOOL_DIR=/var/spool/argus");
     assert_has_line(d, "SPOOL_MAX_JOBS=7");
-    assert_int_equal(count_lines(d), 16);
+    assert_has_line(d, "THREADS=256");
+    assert_int_equal(count_lines(d), 17);
     free(d);
     config_done(&c);
 }

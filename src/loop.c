@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+#include "loop.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+
+/* How often a loop looks whether it has been quiet (then gives memory back), as STATUS= does. */
+#define QUIET_INTERVAL_USEC (5 * 1000000ULL)
+/* How often a loop shows it is alive; the manager pings the watchdog only while every loop
+ * does (WatchdogSec= is 30 s in the shipped unit). */
+#define HEARTBEAT_INTERVAL_USEC (1000000ULL)
+
+static void signal_fd(int fd)
+{
+    uint64_t one = 1;
+    (void)!write(fd, &one, sizeof(one));
+}
+
+void loop_check_drained(Loop *l)
+{
+    if (!l->stopping || loop_drained(l) || api_pending(l->api) > 0 || l->server.n_conns > 0 ||
+        worker_in_flight(l->worker) > 0)
+        return;
+    __atomic_store_n(&l->drained, true, __ATOMIC_RELEASE);
+    signal_fd(l->shared->wake_fd);
+    if (l->own_thread)
+        (void)sd_event_exit(l->event, 0);
+}
+
+static void on_conn_change(Server *s, void *userdata)
+{
+    (void)s;
+    loop_check_drained(userdata);
+}
+
+/* At the cap a connection closed here: a loop whose listener is paused may take one now. */
+static void on_slot_free(Server *s, void *userdata)
+{
+    (void)s;
+    Loop *l = userdata;
+    for (size_t i = 0; i < l->shared->n_loops; i++) {
+        Loop *other = l->shared->loops[i];
+        if (other != l && __atomic_load_n(&other->server.paused, __ATOMIC_RELAXED))
+            loop_request(other, LOOP_RESUME);
+    }
+}
+
+/* A connection to the worker freed on a loop: loops with calls queued take it (worker_pump). */
+void loop_on_worker_slot_free(Worker *w, void *userdata)
+{
+    LoopShared *sh = userdata;
+    for (size_t i = 0; i < sh->n_loops; i++) {
+        Loop *other = sh->loops[i];
+        if (other->worker != w && worker_queued_calls(other->worker) > 0)
+            loop_request(other, LOOP_PUMP);
+    }
+}
+
+/* A POST /enqueue that waited for the worker (or the spool) is done. */
+static void on_pending_end(void *userdata)
+{
+    loop_check_drained(userdata);
+}
+
+static void loop_begin_drain(Loop *l)
+{
+    if (l->stopping)
+        return;
+    l->stopping = true;
+    uv_event_sync(&l->uv);
+    server_drain(&l->server);
+    loop_check_drained(l);
+}
+
+static int on_control(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    (void)s, (void)revents;
+    Loop *l = userdata;
+    uint64_t n;
+    (void)!read(fd, &n, sizeof(n));
+    unsigned what = __atomic_exchange_n(&l->requests, 0, __ATOMIC_ACQ_REL);
+    if (what & LOOP_DRAIN)
+        loop_begin_drain(l);
+    if (what & LOOP_CANCEL) {
+        worker_cancel_all(l->worker);
+        loop_check_drained(l);
+    }
+    if (what & LOOP_PUMP)
+        worker_pump(l->worker);
+    if (what & LOOP_RESUME) {
+        uv_event_sync(&l->uv);
+        server_resume(&l->server);
+    }
+    if ((what & LOOP_EXIT) && l->own_thread)
+        (void)sd_event_exit(l->event, 0);
+    return 0;
+}
+
+void loop_request(Loop *l, LoopRequest what)
+{
+    __atomic_fetch_or(&l->requests, (unsigned)what, __ATOMIC_ACQ_REL);
+    signal_fd(l->control_fd);
+}
+
+/* After a burst the heap keeps what it held at the peak (pooled curl handles, freed buffers):
+ * a whole interval without jobs gives it back to the system, once. */
+static int on_quiet_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    Loop *l = userdata;
+    uint64_t events = metrics_status_events(&l->metrics);
+    bool quiet = events == l->events_at_tick;
+    l->events_at_tick = events;
+    if (!quiet)
+        l->memory_released = false;
+    else if (!l->memory_released && !l->stopping && api_pending(l->api) == 0 &&
+             worker_in_flight(l->worker) == 0) {
+        size_t handles = worker_release_idle(l->worker);
+        int trimmed = malloc_trim(0);
+        if (handles > 0 || trimmed)
+            log_debug(NULL, NULL, "loop %u quiet: released %zu pooled worker handle(s)%s", l->index,
+                      handles, trimmed ? ", returned free heap memory to the system" : "");
+        l->memory_released = true;
+    }
+    (void)sd_event_source_set_time(s, usec + QUIET_INTERVAL_USEC);
+    return 0;
+}
+
+static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    Loop *l = userdata;
+    __atomic_add_fetch(&l->heartbeat, 1, __ATOMIC_RELAXED);
+    (void)sd_event_source_set_time(s, usec + HEARTBEAT_INTERVAL_USEC);
+    return 0;
+}
+
+static int on_post(sd_event_source *s, void *userdata)
+{
+    (void)s, (void)userdata;
+    log_flush();
+    return 0;
+}
+
+/* GET /metrics and STATUS=: every loop's counters, and the gauges of the moment. */
+static void loop_collect(Metrics *ret_sum, MetricsGauges *g, void *userdata)
+{
+    const LoopShared *sh = ((Loop *)userdata)->shared;
+    g->n_loops = sh->n_loops < METRICS_LOOPS_MAX ? sh->n_loops : METRICS_LOOPS_MAX;
+    for (size_t i = 0; i < sh->n_loops; i++) {
+        const Loop *l = sh->loops[i];
+        metrics_sum(ret_sum, &l->metrics);
+        g->in_flight += loop_pending(l);
+        g->connections += loop_connections(l);
+        g->calls_queued += worker_queued_calls(l->worker);
+        if (i < METRICS_LOOPS_MAX)
+            g->loop_connections[i] =
+                __atomic_load_n(&l->metrics.connections_accepted, __ATOMIC_RELAXED);
+    }
+}
+
+static int add_timer(Loop *l, sd_event_source **ret, uint64_t usec, sd_event_time_handler_t cb,
+                     const char *name)
+{
+    int r = sd_event_add_time_relative(l->event, ret, CLOCK_MONOTONIC, usec, usec / 10, cb, l);
+    if (r < 0)
+        return r;
+    (void)sd_event_source_set_enabled(*ret, SD_EVENT_ON);
+    (void)sd_event_source_set_description(*ret, name);
+    return 0;
+}
+
+/* The control eventfd, the log flush after each iteration, and the timers. */
+static int loop_setup_sources(Loop *l)
+{
+    l->control_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->control_fd < 0)
+        return -errno;
+    int r = sd_event_add_io(l->event, &l->control, l->control_fd, EPOLLIN, on_control, l);
+    if (r < 0)
+        return r;
+    (void)sd_event_source_set_description(l->control, "loop-control");
+    r = sd_event_add_post(l->event, &l->log_flush, on_post, l);
+    if (r < 0)
+        return r;
+    (void)sd_event_source_set_description(l->log_flush, "log-flush");
+    r = add_timer(l, &l->quiet_timer, QUIET_INTERVAL_USEC, on_quiet_timer, "quiet");
+    if (r < 0)
+        return r;
+    return add_timer(l, &l->heartbeat_timer, HEARTBEAT_INTERVAL_USEC, on_heartbeat, "heartbeat");
+}
+
+/* The HTTP side (libuv, h2o), the worker client, the way to the spool and the handlers. */
+static int loop_setup_server(Loop *l)
+{
+    const LoopShared *sh = l->shared;
+    int r = uv_event_attach(&l->uv, l->event);
+    if (r < 0)
+        return r;
+    r = server_init(&l->server, sh->config, &l->uv.loop);
+    if (r < 0)
+        return r;
+    l->server.total_conns = &l->shared->total_conns; /* MAX_CONNECTIONS over every loop */
+    l->server.on_slot_free = on_slot_free;
+    l->server.on_conn_change = on_conn_change;
+    l->server.errors.metrics = &l->metrics;
+    l->server.userdata = l;
+    r = worker_new(l->event, sh->config, &l->metrics, &l->shared->worker, &l->worker);
+    if (r < 0)
+        return r;
+    if (sh->spool) {
+        if (l->index == 0)
+            l->spool_port = spool_main_port(sh->spool);
+        else {
+            r = spool_port_new(sh->spool, l->event, &l->spool_port);
+            if (r < 0)
+                return r;
+        }
+    }
+    l->api = routes_register(l->server.pathconf,
+                             &(const ApiSettings){
+                                 .config = sh->config,
+                                 .api_token = sh->api_token,
+                                 .worker = l->worker,
+                                 .spool = sh->spool,
+                                 .spool_port = l->spool_port,
+                                 .collect = loop_collect,
+                                 .metrics = &l->metrics,
+                                 .loop = &l->uv.loop,
+                                 .started_monotonic_usec = sh->started_monotonic_usec,
+                                 .started_realtime_usec = sh->started_realtime_usec,
+                                 .on_pending_end = on_pending_end,
+                                 .userdata = l,
+                             });
+    return 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(Loop *, loop_free);
+
+int loop_new(LoopShared *shared, unsigned index, sd_event *e, Loop **ret)
+{
+    assert(shared);
+    assert(ret);
+
+    _cleanup_(loop_freep) Loop *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->control_fd = -EBADF;
+    l->index = index;
+    l->shared = shared;
+    int r;
+    if (index == 0)
+        l->event = sd_event_ref(e);
+    else {
+        l->own_thread = true;
+        r = sd_event_new(&l->event);
+        if (r < 0)
+            return r;
+    }
+    r = loop_setup_sources(l);
+    if (r < 0)
+        return r;
+    r = loop_setup_server(l);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(l);
+    return 0;
+}
+
+int loop_listen(Loop *l, const ListenFds *fds)
+{
+    return server_listen(&l->server, fds);
+}
+
+static void *loop_thread(void *userdata)
+{
+    Loop *l = userdata;
+    int r = sd_event_loop(l->event);
+    if (r < 0)
+        log_error(NULL, NULL, "event loop %u failed: %s", l->index, strerror(-r));
+    /* Whatever ended it, the manager should not wait for this loop. */
+    __atomic_store_n(&l->drained, true, __ATOMIC_RELEASE);
+    signal_fd(l->shared->wake_fd);
+    return NULL;
+}
+
+int loop_start(Loop *l)
+{
+    assert(l->own_thread);
+    int r = -pthread_create(&l->thread, NULL, loop_thread, l);
+    if (r < 0)
+        return r;
+    l->thread_started = true;
+    return 0;
+}
+
+void loop_join(Loop *l)
+{
+    if (l && l->thread_started) {
+        pthread_join(l->thread, NULL);
+        l->thread_started = false;
+    }
+}
+
+Loop *loop_free(Loop *l)
+{
+    if (!l)
+        return NULL;
+    assert(!l->thread_started);
+    l->worker = worker_free(l->worker);
+    if (l->index > 0)
+        l->spool_port = spool_port_free(l->spool_port);
+    if (l->uv.event)
+        uv_event_sync(&l->uv);
+    server_done(&l->server);
+    uv_event_detach(&l->uv);
+    sd_event_source_disable_unref(l->control);
+    sd_event_source_disable_unref(l->heartbeat_timer);
+    sd_event_source_disable_unref(l->quiet_timer);
+    sd_event_source_disable_unref(l->log_flush);
+    if (l->control_fd >= 0)
+        close(l->control_fd);
+    sd_event_unref(l->event);
+    free(l);
+    return NULL;
+}
+
+size_t loop_connections(const Loop *l)
+{
+    return __atomic_load_n(&l->server.n_conns, __ATOMIC_RELAXED);
+}
+
+unsigned loop_pending(const Loop *l)
+{
+    return l->api ? api_pending(l->api) : 0;
+}
+
+bool loop_drained(const Loop *l)
+{
+    return __atomic_load_n(&l->drained, __ATOMIC_ACQUIRE);
+}
+
+uint64_t loop_heartbeat(const Loop *l)
+{
+    return __atomic_load_n(&l->heartbeat, __ATOMIC_RELAXED);
+}
+
+bool loop_busy(const Loop *l)
+{
+    return loop_pending(l) > 0 || worker_in_flight(l->worker) > 0;
+}
