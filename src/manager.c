@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "heartbeat.h"
 #include "log.h"
 #include "macro.h"
 
@@ -83,22 +84,23 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
-/* WATCHDOG=1 only while every loop's heartbeat moves: a loop stuck in a callback stops the
- * pings, and systemd restarts the service after WatchdogSec=. */
+/* WATCHDOG=1 only while every loop's heartbeat moves (heartbeat.h): a loop stuck in a callback
+ * stops the pings, and systemd restarts the service after WatchdogSec=. */
 static int on_watchdog_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     Manager *m = userdata;
-    bool alive = true;
+    uint64_t beats[CONFIG_THREADS_MAX];
+    bool finished[CONFIG_THREADS_MAX];
     for (size_t i = 0; i < m->n_loops; i++) {
-        uint64_t beat = loop_heartbeat(m->loops[i]);
-        if (beat == m->heartbeats[i] && !loop_drained(m->loops[i])) {
-            alive = false;
-            log_warn(NULL, NULL, "event loop %zu has not run for a while: watchdog not pinged", i);
-        }
-        m->heartbeats[i] = beat;
+        beats[i] = loop_heartbeat(m->loops[i]);
+        finished[i] = loop_drained(m->loops[i]);
     }
-    if (alive)
+    size_t stuck = heartbeat_stuck(beats, finished, m->heartbeats, m->n_loops);
+    if (stuck == 0)
         (void)sd_notify(false, "WATCHDOG=1");
+    else
+        log_warn(NULL, NULL, "%zu event loop(s) did not run for %llus: watchdog not pinged", stuck,
+                 (unsigned long long)(m->watchdog_usec / 2000000));
     (void)sd_event_source_set_time(s, usec + m->watchdog_usec / 2);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of src/config.h, src/parse-util.h and src/log-level.h: config_load over a table,
  * config_dump, parse_uint32, log levels. */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -593,6 +594,45 @@ static void test_spool_dir(void **state)
     assert_string_equal(rn, "SPOOL_MAX_JOBS");
 }
 
+/* THREADS: by default the CPUs this process may run on (sched_getaffinity), else 1 to 256. */
+static void test_threads(void **state)
+{
+    (void)state;
+    Config c;
+    const char *rn = NULL, *rv = NULL;
+    Var none[] = {{NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, none, &rn, &rv), 0);
+    cpu_set_t set;
+    assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+    assert_int_equal(c.threads, CPU_COUNT(&set));
+    config_done(&c);
+
+    /* fewer CPUs allowed: fewer loops */
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &set)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+    assert_int_equal(config_load(&c, table_lookup, none, &rn, &rv), 0);
+    assert_int_equal(sched_setaffinity(0, sizeof(set), &set), 0);
+    assert_int_equal(c.threads, 1);
+    config_done(&c);
+
+    Var four[] = {{"THREADS", "4"}, {NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, four, &rn, &rv), 0);
+    assert_int_equal(c.threads, 4);
+    config_done(&c);
+
+    Var zero[] = {{"THREADS", "0"}, {NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, zero, &rn, &rv), -EINVAL);
+    assert_string_equal(rn, "THREADS");
+    Var many[] = {{"THREADS", "257"}, {NULL, NULL}};
+    assert_int_equal(config_load(&c, table_lookup, many, &rn, &rv), -EINVAL);
+}
+
 /* MAX_PENDING_JOBS follows WORKER_MAX_CONNECTIONS unless it is set. */
 static void test_pending_jobs_default_follows_worker_connections(void **state)
 {
@@ -689,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_dump_defaults),
         cmocka_unit_test(test_dump_custom),
         cmocka_unit_test(test_spool_dir),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_parse_uint32_good),
         cmocka_unit_test(test_parse_uint32_bad),
         cmocka_unit_test(test_pending_jobs_default_follows_worker_connections),
