@@ -122,7 +122,10 @@ static int on_quiet_timer(sd_event_source *s, uint64_t usec, void *userdata)
     else if (!l->memory_released && !l->stopping && api_pending(l->api) == 0 &&
              worker_in_flight(l->worker) == 0) {
         size_t handles = worker_release_idle(l->worker);
-        int trimmed = malloc_trim(0);
+        /* One heap for the process: the main thread's loop gives it back (malloc_trim() walks
+         * every arena; and under ThreadSanitizer, whose allocator it is not, only the main
+         * thread may call it). */
+        int trimmed = l->index == 0 ? malloc_trim(0) : 0;
         if (handles > 0 || trimmed)
             log_debug(NULL, NULL, "loop %u quiet: released %zu pooled worker handle(s)%s", l->index,
                       handles, trimmed ? ", returned free heap memory to the system" : "");
