@@ -80,15 +80,51 @@ static const UintVar uint_vars[] = {
     {"THREADS", NULL, 1, CONFIG_THREADS_MAX, offsetof(Config, threads)},
 };
 
-/* The CPUs this process may run on (CPUAffinity=, cpusets of cgroups and containers), at least
- * one and at most CONFIG_THREADS_MAX. */
+uint32_t config_cpus_of_quota(const char *cpu_max)
+{
+    unsigned long long quota, period;
+    if (!cpu_max || sscanf(cpu_max, "%llu %llu", &quota, &period) != 2 || period == 0)
+        return 0; /* "max …": no quota */
+    unsigned long long n = (quota + period - 1) / period;
+    return n < 1 ? 1 : n > CONFIG_THREADS_MAX ? CONFIG_THREADS_MAX : (uint32_t)n;
+}
+
+/* The CPU quota of this process's cgroup (cgroup v2's cpu.max: CPUQuota=, a container's CPU
+ * limit) in whole CPUs, rounded up; 0 when there is none or it cannot be read. */
+static uint32_t cpus_of_cgroup_quota(void)
+{
+    char line[512], path[640], text[64] = "";
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strncmp(line, "0::", 3) == 0;
+    fclose(f);
+    if (!found)
+        return 0;
+    line[strcspn(line, "\n")] = '\0';
+    snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpu.max", strcmp(line + 3, "/") ? line + 3 : "");
+    f = fopen(path, "re");
+    if (!f)
+        return 0;
+    if (!fgets(text, sizeof(text), f))
+        text[0] = '\0';
+    fclose(f);
+    return config_cpus_of_quota(text);
+}
+
+/* The CPUs this process may run on (CPUAffinity=, cpusets of cgroups and containers), no more
+ * than its cgroup's CPU quota allows, at least one and at most CONFIG_THREADS_MAX. */
 static uint32_t cpus_available(void)
 {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof(set), &set) < 0)
         return 1;
     int n = CPU_COUNT(&set);
-    return n < 1 ? 1 : n > CONFIG_THREADS_MAX ? CONFIG_THREADS_MAX : (uint32_t)n;
+    uint32_t cpus = n < 1 ? 1 : n > CONFIG_THREADS_MAX ? CONFIG_THREADS_MAX : (uint32_t)n;
+    uint32_t quota = cpus_of_cgroup_quota();
+    return quota > 0 && quota < cpus ? quota : cpus;
 }
 
 /* Jobs that may wait for the worker by default, per connection to it: enough that a burst

@@ -38,5 +38,10 @@ int config_load(Config *c, config_lookup_fn lookup, void *userdata, const char *
                 const char **ret_value);
 void config_done(Config *c);
 
+/* Whole CPUs (rounded up) of a cgroup v2 cpu.max text ("200000 100000": 2), 0 for "max" or
+ * text that is not a quota. THREADS defaults to the CPUs of sched_getaffinity(), no more than
+ * this. */
+uint32_t config_cpus_of_quota(const char *cpu_max);
+
 /* Writes "NAME=value" lines of the effective configuration, as --check-config prints them. */
 int config_dump(const Config *c, char **ret);

@@ -594,7 +594,8 @@ static void test_spool_dir(void **state)
     assert_string_equal(rn, "SPOOL_MAX_JOBS");
 }
 
-/* THREADS: by default the CPUs this process may run on (sched_getaffinity), else 1 to 256. */
+/* THREADS: by default the CPUs this process may run on (sched_getaffinity, capped by a cgroup
+ * CPU quota), else 1 to 256. */
 static void test_threads(void **state)
 {
     (void)state;
@@ -604,7 +605,8 @@ static void test_threads(void **state)
     assert_int_equal(config_load(&c, table_lookup, none, &rn, &rv), 0);
     cpu_set_t set;
     assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
-    assert_int_equal(c.threads, CPU_COUNT(&set));
+    /* no more than the CPUs allowed (fewer under a cgroup CPU quota), at least one */
+    assert_true(c.threads >= 1 && c.threads <= (uint32_t)CPU_COUNT(&set));
     config_done(&c);
 
     /* fewer CPUs allowed: fewer loops */
@@ -631,6 +633,20 @@ static void test_threads(void **state)
     assert_string_equal(rn, "THREADS");
     Var many[] = {{"THREADS", "257"}, {NULL, NULL}};
     assert_int_equal(config_load(&c, table_lookup, many, &rn, &rv), -EINVAL);
+}
+
+/* A cgroup's CPU quota caps the default THREADS: cpu.max in whole CPUs, rounded up. */
+static void test_cpus_of_quota(void **state)
+{
+    (void)state;
+    assert_int_equal(config_cpus_of_quota("max 100000\n"), 0);
+    assert_int_equal(config_cpus_of_quota("200000 100000\n"), 2);
+    assert_int_equal(config_cpus_of_quota("150000 100000"), 2);
+    assert_int_equal(config_cpus_of_quota("50000 100000"), 1);
+    assert_int_equal(config_cpus_of_quota("100000000 1000"), CONFIG_THREADS_MAX);
+    assert_int_equal(config_cpus_of_quota("5000 0"), 0);
+    assert_int_equal(config_cpus_of_quota(""), 0);
+    assert_int_equal(config_cpus_of_quota(NULL), 0);
 }
 
 /* MAX_PENDING_JOBS follows WORKER_MAX_CONNECTIONS unless it is set. */
@@ -730,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_dump_custom),
         cmocka_unit_test(test_spool_dir),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_cpus_of_quota),
         cmocka_unit_test(test_parse_uint32_good),
         cmocka_unit_test(test_parse_uint32_bad),
         cmocka_unit_test(test_pending_jobs_default_follows_worker_connections),
