@@ -167,9 +167,9 @@ static void test_quiet_releases_memory(void **state)
     /* Ticks come every 5 s: the first one after the burst sees it, the next one is quiet. Each
      * event loop releases its own handles: together, the 8 of the burst. */
     unsigned released = 0;
-    for (int i = 0; i < 12 && released < N; i++) {
+    for (int i = 0; i < 25 && released < N; i++) {
         if (i)
-            (void)service_log_contains(&svc, "quiet: released"); /* waits up to 2 s */
+            sleep(1);
         released = handles_released(&svc);
     }
     assert_int_equal(released, N);
