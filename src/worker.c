@@ -122,10 +122,23 @@ static BreakerState shared_state(Worker *w)
     return st;
 }
 
-static void waiters_add(Worker *w, size_t n)
+/* Takes a place under MAX_PENDING_JOBS for the whole process: the check and the count in one
+ * atomic step, so that two loops cannot both take the last place. false: none is left. */
+static bool shared_reserve(Worker *w)
 {
-    w->n_waiters += n;
-    __atomic_add_fetch(&w->shared->n_waiters, n, __ATOMIC_RELAXED);
+    size_t n = __atomic_load_n(&w->shared->n_waiters, __ATOMIC_RELAXED);
+    do
+        if (n >= w->config->max_pending_jobs)
+            return false;
+    while (!__atomic_compare_exchange_n(&w->shared->n_waiters, &n, n + 1, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED));
+    return true;
+}
+
+/* A place shared_reserve() took and no request waits in. */
+static void shared_unreserve(Worker *w)
+{
+    __atomic_sub_fetch(&w->shared->n_waiters, 1, __ATOMIC_RELAXED);
 }
 
 static void waiters_sub(Worker *w, size_t n)
@@ -917,14 +930,16 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
     if (place_len > PLACE_ID_MAX || job_len > JOB_ID_MAX || rid_len > REQUEST_ID_MAX)
         return refused_error(-EINVAL);
 
-    if (__atomic_load_n(&w->shared->n_waiters, __ATOMIC_RELAXED) >= w->config->max_pending_jobs)
+    if (!shared_reserve(w))
         return (WorkerEnqueueResult){.admission = WORKER_REFUSED_FULL, .retry_after_usec = 1000000};
 
     /* Made before the lookup, so that a new call is in the table in the same critical section
      * that found none (two loops must not both start one); freed again when joining. */
     WorkerCall *c = malloc(sizeof(*c));
-    if (!c)
+    if (!c) {
+        shared_unreserve(w);
         return refused_error(-ENOMEM);
+    }
     call_clear(c);
     c->worker = w;
     c->retries = retries;
@@ -955,16 +970,19 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
         }
         pthread_mutex_unlock(&sh->lock);
         free(c);
-        if (r < 0)
+        if (r < 0) {
+            shared_unreserve(w);
             return refused_error(r);
+        }
         metrics_inc(&w->metrics->shared_calls);
-        waiters_add(w, 1);
+        w->n_waiters++;
         return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
     }
     bool probe;
     if (!shared_allow(w, &probe)) {
         pthread_mutex_unlock(&sh->lock);
         free(c);
+        shared_unreserve(w);
         WorkerEnqueueResult res = {.admission = WORKER_REFUSED_BREAKER_OPEN};
         (void)worker_ready(w, &res.retry_after_usec, &res.reason);
         return res;
@@ -977,6 +995,7 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
         if (probe)
             (void)shared_record(w, false, true);
         free(c);
+        shared_unreserve(w);
         return refused_error(r);
     }
 
@@ -992,7 +1011,7 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
 
     LIST_PREPEND(calls, w->calls, w->calls_tail, c);
     __atomic_store_n(&w->n_calls, w->n_calls + 1, __ATOMIC_RELAXED);
-    waiters_add(w, 1);
+    w->n_waiters++;
     if (call_dispatch(c) < 0) {
         call_free(c); /* a probe reports its failure there */
         return refused_error(-ENOMEM);
