@@ -32,8 +32,9 @@ typedef struct LoopShared {
     uint64_t started_monotonic_usec, started_realtime_usec;
     Loop **loops; /* every loop, for GET /metrics */
     size_t n_loops;
-    int wake_fd;        /* the manager's eventfd: a loop drained */
-    size_t total_conns; /* atomic: client connections of every loop (MAX_CONNECTIONS) */
+    int wake_fd;             /* the manager's eventfd: a loop drained */
+    size_t total_conns;      /* atomic: client connections of every loop (MAX_CONNECTIONS) */
+    uint64_t heartbeat_usec; /* how often each loop shows it runs (the watchdog's looks) */
 } LoopShared;
 
 typedef enum LoopRequest {

@@ -355,6 +355,12 @@ static int manager_setup_loops(Manager *m)
         .n_loops = m->n_loops,
         .wake_fd = m->wake_fd,
     };
+    /* Each loop beats several times between two looks of the watchdog (every WatchdogSec/2), so
+     * that a loop that runs is never taken for a stuck one. */
+    if (sd_watchdog_enabled(false, &m->watchdog_usec) <= 0)
+        m->watchdog_usec = 0;
+    m->shared.heartbeat_usec =
+        m->watchdog_usec && m->watchdog_usec / 8 < 1000000 ? m->watchdog_usec / 8 : 1000000;
     worker_shared_init(&m->shared.worker, &m->config, (unsigned)m->n_loops);
     if (m->n_loops > 1) {
         m->shared.worker.on_slot_free = loop_on_worker_slot_free;
@@ -377,7 +383,7 @@ static int manager_setup_timers(Manager *m)
     (void)sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
     (void)sd_event_source_set_description(m->status_timer, "status");
 
-    if (sd_watchdog_enabled(false, &m->watchdog_usec) > 0 && m->watchdog_usec > 0) {
+    if (m->watchdog_usec > 0) {
         r = sd_event_add_time_relative(m->event, &m->watchdog_timer, CLOCK_MONOTONIC,
                                        m->watchdog_usec / 2, m->watchdog_usec / 20,
                                        on_watchdog_timer, m);
@@ -385,8 +391,7 @@ static int manager_setup_timers(Manager *m)
             return r;
         (void)sd_event_source_set_enabled(m->watchdog_timer, SD_EVENT_ON);
         (void)sd_event_source_set_description(m->watchdog_timer, "watchdog");
-    } else
-        m->watchdog_usec = 0;
+    }
     return 0;
 }
 
@@ -485,7 +490,9 @@ Manager *manager_free(Manager *m)
     if (!m)
         return NULL;
     /* Every loop's worker first (its calls end without calling back), then the delivery that
-     * waited on the first one's, then the spool. */
+     * waited on the first one's, then the spool (its thread finishes what was asked, then its
+     * ports go: the loops' sd-events are still there), then the loops. */
+    bool shared_init = m->loops != NULL;
     m->shared.worker.on_slot_free = NULL;
     for (size_t i = 0; m->loops && i < m->n_loops; i++) {
         loop_join(m->loops[i]);
@@ -493,12 +500,12 @@ Manager *manager_free(Manager *m)
             m->loops[i]->worker = worker_free(m->loops[i]->worker);
     }
     m->delivery = spool_delivery_free(m->delivery);
+    m->shared.spool = spool_free(m->shared.spool);
     for (size_t i = 0; m->loops && i < m->n_loops; i++)
         m->loops[i] = loop_free(m->loops[i]);
     free(m->loops);
     free(m->heartbeats);
-    m->shared.spool = spool_free(m->shared.spool);
-    if (m->loops)
+    if (shared_init)
         worker_shared_done(&m->shared.worker);
     sd_event_source_disable_unref(m->sigterm);
     sd_event_source_disable_unref(m->sigint);

@@ -53,7 +53,13 @@ int server_init(Server *s, const Config *c, uv_loop_t *loop)
     return 0;
 }
 
-static void on_connection(uv_stream_t *listener, int status);
+static int on_listener_io(sd_event_source *src, int fd, uint32_t revents, void *userdata);
+
+static void listener_enable(Listener *l, bool on)
+{
+    if (l->io)
+        (void)sd_event_source_set_enabled(l->io, on ? SD_EVENT_ON : SD_EVENT_OFF);
+}
 
 void server_resume(Server *s)
 {
@@ -64,7 +70,7 @@ void server_resume(Server *s)
         Listener *l = &s->listeners[i];
         if (l->paused && l->open) {
             l->paused = false;
-            on_connection(&l->h.stream, 0); /* pauses again when at the cap */
+            listener_enable(l, true); /* the socket's queue is read again; at the cap, pauses */
         }
     }
 }
@@ -75,7 +81,7 @@ static void on_conn_closed(uv_handle_t *h)
     Server *s = c->server;
     h2o_linklist_unlink(&c->link);
     __atomic_store_n(&s->n_conns, s->n_conns - 1, __ATOMIC_RELAXED);
-    bool was_full = __atomic_fetch_sub(s->total_conns, 1, __ATOMIC_RELAXED) >= s->max_conns;
+    bool was_full = __atomic_fetch_sub(s->total_conns, 1, __ATOMIC_SEQ_CST) >= s->max_conns;
     free(c);
     if (!s->draining)
         server_resume(s);
@@ -94,46 +100,75 @@ static void conn_close_when_idle(Conn *c)
         (void)shutdown(fd, SHUT_RD);
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+/* Out of descriptors: accepting stops for a moment (the socket stays readable, and would wake
+ * the loop again at once). */
+static int on_accept_retry(sd_event_source *src, uint64_t usec, void *userdata)
 {
-    Listener *l = (Listener *)listener;
-    Server *s = l->server;
-    if (status < 0) {
-        log_warn(NULL, LOG_FIELDS(.error = uv_strerror(status)), "accept failed: %s",
-                 uv_strerror(status));
-        return;
-    }
+    (void)src, (void)usec;
+    Server *s = userdata;
+    for (size_t i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i].open && !s->listeners[i].paused)
+            listener_enable(&s->listeners[i], true);
+    return 0;
+}
 
-    /* At the cap, leave the connection unaccepted: libuv then stops watching the listener and
-     * the others wait in the kernel's backlog (or systemd's socket) until a slot frees. The cap
-     * counts every loop's connections. */
-    if (__atomic_add_fetch(s->total_conns, 1, __ATOMIC_RELAXED) > s->max_conns) {
-        __atomic_sub_fetch(s->total_conns, 1, __ATOMIC_RELAXED);
-        l->paused = true;
-        __atomic_store_n(&s->paused, true, __ATOMIC_RELAXED);
-        return;
-    }
+/* Stops watching the listening sockets for usec. */
+static void accept_pause(Server *s, uint64_t usec)
+{
+    for (size_t i = 0; i < s->n_listeners; i++)
+        listener_enable(&s->listeners[i], false);
+    if (!s->accept_retry) {
+        if (sd_event_add_time_relative(s->event, &s->accept_retry, CLOCK_MONOTONIC, usec, 100,
+                                       on_accept_retry, s) < 0) {
+            on_accept_retry(NULL, 0, s);
+            return;
+        }
+        (void)sd_event_source_set_description(s->accept_retry, "accept-retry");
+    } else
+        (void)sd_event_source_set_time_relative(s->accept_retry, usec);
+    (void)sd_event_source_set_enabled(s->accept_retry, SD_EVENT_ONESHOT);
+}
 
+static void accept_back_off(Server *s, int error)
+{
+    log_warn(NULL, LOG_FIELDS(.error = strerror(error)), "accept failed: %s; retrying in 100 ms",
+             strerror(error));
+    accept_pause(s, 100000);
+}
+
+/* Whether this loop holds more than its share of every loop's connections (by more than one):
+ * it then leaves new ones to the others for a moment. */
+static bool over_share(const Server *s)
+{
+    size_t total = __atomic_load_n(s->total_conns, __ATOMIC_RELAXED);
+    return s->n_loops > 1 && s->n_conns > total / s->n_loops + 1;
+}
+
+/* One new connection (its place under the cap already taken): libuv and h2o take the accepted
+ * descriptor. */
+static void server_adopt(Server *s, int fd, bool is_unix)
+{
     Conn *c = calloc(1, sizeof(*c));
-    int r =
-        c ? (l->is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp))
-          : -ENOMEM;
-    if (r < 0) {
+    if (!c) {
         __atomic_sub_fetch(s->total_conns, 1, __ATOMIC_RELAXED);
-        free(c);
+        close(fd);
         return;
     }
     c->server = s;
     c->errors = &s->errors;
+    /* libuv's init of a handle without flags cannot fail; the handle is then the loop's */
+    (void)(is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp));
     h2o_linklist_insert(&s->conns, &c->link);
     __atomic_store_n(&s->n_conns, s->n_conns + 1, __ATOMIC_RELAXED);
     if (s->errors.metrics)
         metrics_inc(&s->errors.metrics->connections_accepted);
-    if (uv_accept(listener, &c->h.stream) < 0) {
+    int r = is_unix ? uv_pipe_open(&c->h.pipe, fd) : uv_tcp_open(&c->h.tcp, fd);
+    if (r < 0) {
+        close(fd);
         uv_close(&c->h.handle, on_conn_closed);
         return;
     }
-    if (!l->is_unix)
+    if (!is_unix)
         (void)uv_tcp_nodelay(&c->h.tcp, 1);
 
     c->sock = h2o_uv_socket_create(&c->h.stream, on_conn_closed);
@@ -145,21 +180,67 @@ static void on_connection(uv_stream_t *listener, int status)
     h2o_accept(&s->accept_ctx, c->sock);
 }
 
+/* The listening socket is readable. Each loop watches it and takes ONE connection per wake-up
+ * (sd-event watches it level-triggered: while more wait, it wakes again after the loop's other
+ * work), so that connections arriving together spread over the loops as they have time, where
+ * libuv's own accept would take the whole queue on the first loop to wake. */
+static int on_listener_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+    (void)src, (void)revents;
+    Listener *l = userdata;
+    Server *s = l->server;
+
+    /* Keep-alive clients that connect together (a load balancer's pool, wrk) would otherwise
+     * mostly land on the loop that happens to run: one that has more than its share waits a
+     * millisecond, while the others (watching the same socket) take the next ones. */
+    if (over_share(s)) {
+        accept_pause(s, 1000);
+        return 0;
+    }
+
+    /* At the cap (every loop's connections count), stop reading the socket's queue: the clients
+     * wait in the kernel's backlog (or systemd's socket) until a slot frees on any loop. */
+    if (__atomic_add_fetch(s->total_conns, 1, __ATOMIC_SEQ_CST) > s->max_conns) {
+        /* Paused first, then the place given back: a loop that closes a connection meanwhile
+         * either sees the pause (and wakes this loop) or left a place this check sees. */
+        l->paused = true;
+        listener_enable(l, false);
+        __atomic_store_n(&s->paused, true, __ATOMIC_SEQ_CST);
+        if (__atomic_sub_fetch(s->total_conns, 1, __ATOMIC_SEQ_CST) < s->max_conns)
+            server_resume(s);
+        return 0;
+    }
+    int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) {
+        int e = errno;
+        __atomic_sub_fetch(s->total_conns, 1, __ATOMIC_RELAXED);
+        if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+            accept_back_off(s, e);
+        /* EAGAIN: another loop took it; ECONNABORTED and the like: that client is gone */
+        return 0;
+    }
+    uv_update_time(s->loop); /* called from sd-event: libuv's cached clock is stale */
+    server_adopt(s, cfd, l->is_unix);
+    return 0;
+}
+
 /* Takes fd: it is the listener's from here on, or closed when the listener cannot start. */
 static int listener_start(Server *s, Listener *l, int fd, bool is_unix)
 {
-    _cleanup_close_ int owned = fd;
     l->server = s;
     l->is_unix = is_unix;
-    int r = is_unix ? uv_pipe_init(s->loop, &l->h.pipe, 0) : uv_tcp_init(s->loop, &l->h.tcp);
-    if (r < 0)
-        return r;
+    l->fd = fd;
     l->open = true;
-    r = is_unix ? uv_pipe_open(&l->h.pipe, owned) : uv_tcp_open(&l->h.tcp, owned);
+    /* Several loops wake for one connection: the others' accept must not block. (The flag is
+     * the open file description's, so every loop's descriptor of the socket has it.) */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -errno;
+    int r = sd_event_add_io(s->event, &l->io, fd, EPOLLIN, on_listener_io, l);
     if (r < 0)
         return r;
-    TAKE_FD(owned);
-    return uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
+    (void)sd_event_source_set_description(l->io, "listener");
+    return 0;
 }
 
 static int bind_port(uint16_t port)
@@ -272,13 +353,13 @@ int server_listen(Server *s, const ListenFds *fds)
 static void describe_one(const Listener *l, char *buf, size_t n)
 {
     struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    int r = l->is_unix ? 0 : uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len);
+    socklen_t len = sizeof(ss);
+    int r = getsockname(l->fd, (struct sockaddr *)&ss, &len);
     if (l->is_unix) {
-        char path[108];
-        size_t pl = sizeof(path);
-        if (uv_pipe_getsockname(&l->h.pipe, path, &pl) == 0)
-            snprintf(buf, n, "unix:%.*s", (int)pl, path);
+        const struct sockaddr_un *u = (const struct sockaddr_un *)&ss;
+        if (r == 0 && len > offsetof(struct sockaddr_un, sun_path) && u->sun_path[0])
+            snprintf(buf, n, "unix:%.*s", (int)(len - offsetof(struct sockaddr_un, sun_path)),
+                     u->sun_path);
         else
             snprintf(buf, n, "unix");
         return;
@@ -318,7 +399,8 @@ static void stop_listening(Server *s)
     for (size_t i = 0; i < s->n_listeners; i++)
         if (s->listeners[i].open) {
             s->listeners[i].open = false;
-            uv_close(&s->listeners[i].h.handle, NULL);
+            s->listeners[i].io = sd_event_source_disable_unref(s->listeners[i].io);
+            close(s->listeners[i].fd);
         }
 }
 
@@ -376,6 +458,7 @@ void server_done(Server *s)
     if (!s->loop)
         return;
     stop_listening(s);
+    s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
     http2_limits_stop(&s->h2_limits);
     /* h2o asserts when a context with open connections is disposed: after a forced shutdown
      * those are left to the process exit. */

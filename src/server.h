@@ -13,11 +13,12 @@
 #include "metrics.h"
 
 typedef struct Listener {
-    StreamHandle h;
+    int fd;
+    sd_event_source *io; /* on the server's loop: on_listener_io */
     Server *server;
     bool is_unix;
     bool open;
-    bool paused; /* a connection is waiting in libuv for a free slot */
+    bool paused; /* at the cap: the socket is not watched until a slot frees */
 } Listener;
 
 typedef void (*server_conn_fn)(Server *s, void *userdata);
@@ -28,6 +29,8 @@ struct Server {
     h2o_accept_ctx_t accept_ctx;
     h2o_pathconf_t *pathconf;
     uv_loop_t *loop;
+    sd_event *event; /* the loop's sd-event, which watches the listening sockets */
+    sd_event_source *accept_retry;
     bool ctx_initialized;
 
     Listener *listeners;
@@ -42,6 +45,7 @@ struct Server {
      * own) == max_conns, accepting pauses until one closes, on whichever loop */
     size_t max_conns;
     size_t *total_conns; /* atomic */
+    size_t n_loops;      /* sharing total_conns: each takes its share of new connections */
     size_t own_total;
     bool paused; /* atomic: a listener of this server is paused */
     bool draining;

@@ -67,13 +67,15 @@ struct SpoolNotice {
 /* An event loop's way in: results of its adds come back to it through its eventfd. */
 struct SpoolPort {
     Spool *spool;
+    SpoolPort *next; /* every port of the spool: freed with it */
     sd_event_source *wakeup;
     int efd;
     SpoolOp *out_head, *out_tail; /* under spool->lock: done, for this loop */
 };
 
 struct Spool {
-    SpoolPort *main; /* the loop of spool_new: fetches, notices, the changed callback */
+    SpoolPort *main;  /* the loop of spool_new: fetches, notices, the changed callback */
+    SpoolPort *ports; /* every port, main included: freed once the thread is joined */
     SpoolCallbacks cb;
     size_t n_adding; /* atomic: adds from every loop waiting for their commit */
     size_t max_adding;
@@ -479,14 +481,19 @@ int spool_port_new(Spool *s, sd_event *e, SpoolPort **ret)
         return r;
     }
     (void)sd_event_source_set_description(p->wakeup, "spool");
+    pthread_mutex_lock(&s->lock);
+    p->next = s->ports;
+    s->ports = p;
+    pthread_mutex_unlock(&s->lock);
     *ret = p;
     return 0;
 }
 
-SpoolPort *spool_port_free(SpoolPort *p)
+/* Once the thread is joined: nothing can reach p any more. */
+static void spool_port_free(SpoolPort *p)
 {
     if (!p)
-        return NULL;
+        return;
     pthread_mutex_lock(&p->spool->lock);
     SpoolOp *ops = p->out_head;
     p->out_head = p->out_tail = NULL;
@@ -495,7 +502,6 @@ SpoolPort *spool_port_free(SpoolPort *p)
     sd_event_source_disable_unref(p->wakeup);
     close(p->efd);
     free(p);
-    return NULL;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Spool *, spool_free);
@@ -551,7 +557,12 @@ Spool *spool_free(Spool *s)
         pthread_join(s->thread, NULL);
     }
     op_list_free(s->in_head);
-    s->main = spool_port_free(s->main);
+    while (s->ports) {
+        SpoolPort *p = s->ports;
+        s->ports = p->next;
+        spool_port_free(p);
+    }
+    s->main = NULL;
     for (SpoolNotice *x = s->notices_head, *next; x; x = next) {
         next = x->next;
         free(x);

@@ -64,10 +64,10 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
  * Callbacks of what was asked are not called. Takes NULL. */
 Spool *spool_free(Spool *s);
 
-/* A port for loop e (another event loop than spool_new's, which has its own: spool_main_port);
- * free it on that loop once nothing it asked is pending, before the spool. */
+/* A port for loop e (another event loop than spool_new's, which has its own: spool_main_port).
+ * The spool frees its ports (spool_free, after its thread is joined): free the spool once the
+ * loops no longer run, before their sd-events go. */
 int spool_port_new(Spool *s, sd_event *e, SpoolPort **ret);
-SpoolPort *spool_port_free(SpoolPort *p);
 SpoolPort *spool_main_port(Spool *s);
 Spool *spool_of_port(const SpoolPort *p);
 

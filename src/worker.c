@@ -62,8 +62,9 @@ struct Worker {
     size_t n_remote;      /* requests of this loop waiting on other loops' calls */
     WorkerShared *shared; /* the breaker and the pending count of every loop's worker */
     CURLU *url; /* the worker's /enqueue, parsed once rather than by curl at every transfer */
-    unsigned n_active; /* transfers curl has; every loop's: shared->active (at most
-                        * WORKER_MAX_CONNECTIONS) */
+    unsigned n_active; /* transfers curl has: at most max_own, or every loop's shared->active at
+                        * most WORKER_MAX_CONNECTIONS */
+    unsigned max_own;  /* this loop's share of WORKER_MAX_CONNECTIONS; 0: the shared count */
     WorkerCall *queue_head, *queue_tail; /* calls waiting for a free connection, oldest first */
     unsigned n_queued;                   /* as n_calls */
     size_t n_waiters; /* requests waiting on this worker's calls (also in shared->n_waiters) */
@@ -77,8 +78,10 @@ void worker_shared_init(WorkerShared *s, const Config *c, unsigned n_loops)
     *s = (WorkerShared){0};
     for (size_t i = 0; i < WORKER_SHARDS; i++)
         pthread_mutex_init(&s->shards[i].lock, NULL);
+    n_loops = n_loops ? n_loops : 1;
     s->max_active = c->worker_max_connections;
-    s->connections_each = c->worker_max_connections / (n_loops ? n_loops : 1);
+    s->n_loops = n_loops;
+    s->connections_each = c->worker_max_connections / n_loops;
     if (s->connections_each == 0)
         s->connections_each = 1;
     pthread_mutex_init(&s->lock, NULL);
@@ -185,6 +188,7 @@ struct WorkerCall {
     bool queued;               /* waiting for a free connection */
     bool timed_out_connecting; /* the last attempt's timeout came before any connection */
     bool bad_answer;           /* the last attempt's answer was too large or malformed */
+    bool queue_timeout;        /* WORKER_TIMEOUT_MS passed while it waited for a slot */
     Waiter first;
     Waiter *more; /* requests of this loop that joined the call */
     size_t n_more;
@@ -349,12 +353,20 @@ static void queue_push(Worker *w, WorkerCall *c)
     __atomic_store_n(&w->n_queued, w->n_queued + 1, __ATOMIC_RELAXED);
 }
 
-/* A connection slot, out of WORKER_MAX_CONNECTIONS for every loop. Sequentially consistent with
- * the queue counts: a loop that queues a call and then finds a slot free takes it, and a loop
- * that frees a slot and then sees calls queued elsewhere wakes that loop (on_slot_free), so no
- * call waits for a slot that is free. */
+/* A connection slot, out of WORKER_MAX_CONNECTIONS for every loop. With at least one per loop,
+ * each loop has its own share (w->max_own) and no loop can starve another; with fewer than the
+ * loops, they take from one count. Sequentially consistent with the queue counts then: a loop
+ * that queues a call and then finds a slot free takes it, and a loop that frees a slot and then
+ * sees calls queued elsewhere wakes that loop (on_slot_free), so no call waits for a slot that
+ * is free. */
 static bool slot_take(Worker *w)
 {
+    if (w->max_own) {
+        if (w->n_active >= w->max_own)
+            return false;
+        w->n_active++;
+        return true;
+    }
     if (__atomic_add_fetch(&w->shared->active, 1, __ATOMIC_SEQ_CST) <= w->shared->max_active) {
         w->n_active++;
         return true;
@@ -366,6 +378,8 @@ static bool slot_take(Worker *w)
 static void slot_release(Worker *w)
 {
     w->n_active--;
+    if (w->max_own)
+        return; /* the loop's own queue takes it (worker_pump) */
     __atomic_sub_fetch(&w->shared->active, 1, __ATOMIC_SEQ_CST);
     if (w->shared->on_slot_free)
         w->shared->on_slot_free(w, w->shared->userdata);
@@ -464,6 +478,14 @@ void worker_pump(Worker *w)
     while (w->queue_head && slot_take(w)) {
         WorkerCall *c = w->queue_head;
         queue_unlink(w, c);
+        if (now - c->ready_usec >= (uint64_t)w->config->worker_timeout_ms * 1000) {
+            /* Its whole time went waiting for a slot (other loops held them): a timeout, but
+             * not the worker's, so no attempt and nothing for the breaker. */
+            slot_release(w);
+            c->queue_timeout = true;
+            call_finish(c, WORKER_TIMEOUT, 0, CURLE_OPERATION_TIMEDOUT);
+            continue;
+        }
         if (call_start_attempt(c, now) < 0)
             call_finish(c, WORKER_UNREACHABLE, 0, CURLE_OUT_OF_MEMORY);
     }
@@ -494,7 +516,9 @@ static void call_describe(const WorkerCall *c, WorkerOutcome o, long status, int
         break;
     case WORKER_TIMEOUT:
         snprintf(buf, n,
-                 c->timed_out_connecting ? "worker timeout while connecting" : "worker timeout");
+                 c->queue_timeout          ? "no free connection to the worker in time"
+                 : c->timed_out_connecting ? "worker timeout while connecting"
+                                           : "worker timeout");
         break;
     }
 }
@@ -789,7 +813,14 @@ int worker_new(sd_event *e, const Config *c, Metrics *metrics, WorkerShared *sha
         return -ENOMEM;
     if (curl_url_set(w->url, CURLUPART_URL, c->worker_enqueue, 0) != CURLUE_OK)
         return -EINVAL;
-    r = multi_setup(w->curl.multi, (long)shared->max_active, (long)shared->connections_each);
+    /* WORKER_MAX_CONNECTIONS shared out when each loop gets one or more (the first ones the
+     * remainder); else one count for all (max_own 0) */
+    unsigned index = __atomic_fetch_add(&shared->n_workers, 1, __ATOMIC_RELAXED);
+    if (shared->max_active >= shared->n_loops)
+        w->max_own = shared->max_active / shared->n_loops +
+                     (index % shared->n_loops < shared->max_active % shared->n_loops);
+    r = multi_setup(w->curl.multi, (long)(w->max_own ? w->max_own : shared->max_active),
+                    (long)(w->max_own ? w->max_own : shared->connections_each));
     if (r < 0)
         return r;
     *ret = TAKE_PTR(w);

@@ -54,13 +54,15 @@ typedef struct WorkerShared {
     unsigned active, max_active;
     /* idle connections each loop's worker keeps open: WORKER_MAX_CONNECTIONS shared out */
     unsigned connections_each;
+    unsigned n_loops, n_workers; /* n_workers atomic: a worker's index, for its share */
     /* A connection slot freed (on w's loop): loops with calls queued should worker_pump() */
     void (*on_slot_free)(Worker *w, void *userdata);
     void *userdata;
 } WorkerShared;
 
-/* For n_loops loops: WORKER_MAX_CONNECTIONS transfers at once over all of them; each keeps up
- * to WORKER_MAX_CONNECTIONS / n_loops idle connections (at least one). */
+/* For n_loops loops: WORKER_MAX_CONNECTIONS transfers at once over all of them, each loop its
+ * share when there is at least one a loop, else one count for all (each then keeps one idle
+ * connection, so up to n_loops connections may be open while one transfer runs). */
 void worker_shared_init(WorkerShared *s, const Config *c, unsigned n_loops);
 void worker_shared_done(WorkerShared *s);
 
