@@ -180,47 +180,67 @@ static void server_adopt(Server *s, int fd, bool is_unix)
     h2o_accept(&s->accept_ctx, c->sock);
 }
 
-/* The listening socket is readable. Each loop watches it and takes ONE connection per wake-up
- * (sd-event watches it level-triggered: while more wait, it wakes again after the loop's other
- * work), so that connections arriving together spread over the loops as they have time, where
- * libuv's own accept would take the whole queue on the first loop to wake. */
+/* Connections taken at most per wake-up: a loop busy with other work must still empty a burst of
+ * new connections from the queue (as libuv's own accept does), or a new client would wait
+ * behind them for many turns of the loop. */
+#define ACCEPT_BATCH 64
+
+/* The listening socket is readable. Each loop watches it (sd-event, level-triggered) and takes
+ * what is queued there, but while it holds more than its share of the process's connections it
+ * leaves the rest to the other loops, which watch the same socket: connections arriving
+ * together spread over the loops, where libuv's own accept would give the whole queue to the
+ * first loop to wake. Returns after one pass; what is left wakes it again. */
 static int on_listener_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
     (void)src, (void)revents;
     Listener *l = userdata;
     Server *s = l->server;
+    bool clock_synced = false;
 
-    /* Keep-alive clients that connect together (a load balancer's pool, wrk) would otherwise
-     * mostly land on the loop that happens to run: one that has more than its share waits a
-     * millisecond, while the others (watching the same socket) take the next ones. */
-    if (over_share(s)) {
-        accept_pause(s, 1000);
-        return 0;
+    for (unsigned n = 0; n < ACCEPT_BATCH; n++) {
+        /* Keep-alive clients that connect together (a load balancer's pool, wrk) would
+         * otherwise mostly land on the loop that happens to run: one that has more than its
+         * share waits a millisecond, while the others take the next ones. */
+        if (over_share(s)) {
+            accept_pause(s, 1000);
+            return 0;
+        }
+        /* At the cap (every loop's connections count), stop reading the socket's queue: the
+         * clients wait in the kernel's backlog (or systemd's socket) until a slot frees on any
+         * loop. */
+        if (__atomic_add_fetch(s->total_conns, 1, __ATOMIC_SEQ_CST) > s->max_conns) {
+            /* Paused first, then the place given back: a loop that closes a connection
+             * meanwhile either sees the pause (and wakes this loop) or left a place this check
+             * sees. */
+            l->paused = true;
+            listener_enable(l, false);
+            __atomic_store_n(&s->paused, true, __ATOMIC_SEQ_CST);
+            if (__atomic_sub_fetch(s->total_conns, 1, __ATOMIC_SEQ_CST) < s->max_conns)
+                server_resume(s);
+            return 0;
+        }
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            int e = errno;
+            __atomic_sub_fetch(s->total_conns, 1, __ATOMIC_RELAXED);
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+                accept_back_off(s, e);
+            /* EAGAIN: the queue is empty (or another loop took it); ECONNABORTED and the like:
+             * that client is gone */
+            break;
+        }
+        if (!clock_synced) {
+            uv_update_time(s->loop); /* called from sd-event: libuv's cached clock is stale */
+            clock_synced = true;
+        }
+        server_adopt(s, cfd, l->is_unix);
+        if (s->draining || !l->open)
+            break; /* an answer to h2o_accept may have started the drain */
     }
-
-    /* At the cap (every loop's connections count), stop reading the socket's queue: the clients
-     * wait in the kernel's backlog (or systemd's socket) until a slot frees on any loop. */
-    if (__atomic_add_fetch(s->total_conns, 1, __ATOMIC_SEQ_CST) > s->max_conns) {
-        /* Paused first, then the place given back: a loop that closes a connection meanwhile
-         * either sees the pause (and wakes this loop) or left a place this check sees. */
-        l->paused = true;
-        listener_enable(l, false);
-        __atomic_store_n(&s->paused, true, __ATOMIC_SEQ_CST);
-        if (__atomic_sub_fetch(s->total_conns, 1, __ATOMIC_SEQ_CST) < s->max_conns)
-            server_resume(s);
-        return 0;
-    }
-    int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (cfd < 0) {
-        int e = errno;
-        __atomic_sub_fetch(s->total_conns, 1, __ATOMIC_RELAXED);
-        if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
-            accept_back_off(s, e);
-        /* EAGAIN: another loop took it; ECONNABORTED and the like: that client is gone */
-        return 0;
-    }
-    uv_update_time(s->loop); /* called from sd-event: libuv's cached clock is stale */
-    server_adopt(s, cfd, l->is_unix);
+    /* libuv registers the new sockets in its epoll only when it next runs: at once, so that
+     * their first bytes are read now, not at its next event or timer. */
+    if (clock_synced)
+        (void)uv_run(s->loop, UV_RUN_NOWAIT);
     return 0;
 }
 
@@ -240,6 +260,9 @@ static int listener_start(Server *s, Listener *l, int fd, bool is_unix)
     if (r < 0)
         return r;
     (void)sd_event_source_set_description(l->io, "listener");
+    /* Before libuv's source, which a busy client keeps pending at every turn: new clients are
+     * let in however busy the loop is. */
+    (void)sd_event_source_set_priority(l->io, SD_EVENT_PRIORITY_IMPORTANT);
     return 0;
 }
 
