@@ -17,10 +17,11 @@
 # (bench/h2o-floor.c): libh2o's own HTTP/1 client doing the same; and /enqueue through h2o's own
 # reverse proxy (bench/h2o-proxy.c), a forwarder made of libh2o alone: both for comparison.
 # The spool (issue #11): a third service, THREADS=1, with SPOOL_DIR on disk (under /var/tmp, not
-# a tmpfs; BENCH_SPOOL_DIR to choose) and its worker down answers jobs `queued` (spool-queued,
-# each round, compared with enqueue-THREADS1: target >= 0.8x); after the rounds the worker comes
-# back (an nginx answering 201 on its port) and the jobs spooled are timed until
-# argus_spool_jobs is 0.
+# a tmpfs; BENCH_SPOOL_DIR to choose; SPOOL_MAX_JOBS at its highest, so that the runs never fill
+# it: about 0.3 KiB of disk a job, a few GiB for long runs) and its worker down answers jobs
+# `queued` (spool-queued, each round, compared with enqueue-THREADS1: target >= 0.8x); after
+# the rounds the worker comes back (an nginx answering 201 on its port) and the jobs spooled are
+# timed until argus_spool_jobs is 0.
 # Usage: bench/run.sh [SECONDS_PER_RUN (default 10)] [ROUNDS (default 3)]
 set -euo pipefail
 secs=${1:-10}
@@ -105,7 +106,7 @@ spool_worker_port=$(free_port) # nothing listens there until the delivery is mea
 spool_port=$(free_port) # THREADS=1, like the service it is compared with
 systemd-socket-activate -l "127.0.0.1:$spool_port" \
     -E WORKER_NODE_URL="http://127.0.0.1:$spool_worker_port" -E SPOOL_DIR="$spool_dir" \
-    -E BREAKER_COOLDOWN_SEC=1 -E LOG_LEVEL=info -E THREADS=1 "$daemon" 2>/dev/null &
+    -E BREAKER_COOLDOWN_SEC=1 -E SPOOL_MAX_JOBS=100000000 -E LOG_LEVEL=info -E THREADS=1 "$daemon" 2>/dev/null &
 spool_pid=$!
 pids+=("$spool_pid")
 h2o_port=$(free_port)
