@@ -685,22 +685,7 @@ void spool_state(Spool *s, SpoolState *ret)
     pthread_mutex_unlock(&s->lock);
 }
 
-size_t spool_adding(const Spool *s)
-{
-    return __atomic_load_n(&s->n_adding, __ATOMIC_RELAXED);
-}
-
-Spool *spool_of_port(const SpoolPort *p)
-{
-    return p->spool;
-}
-
 SpoolPort *spool_main_port(Spool *s)
 {
     return s->main;
-}
-
-const char *spool_dir(const Spool *s)
-{
-    return s->dir;
 }

@@ -69,7 +69,6 @@ Spool *spool_free(Spool *s);
  * loops no longer run, before their sd-events go. */
 int spool_port_new(Spool *s, sd_event *e, SpoolPort **ret);
 SpoolPort *spool_main_port(Spool *s);
-Spool *spool_of_port(const SpoolPort *p);
 
 /* Spools a job (reason: why it is spooled, kept as its last error); done is called on the port's
  * loop once the record is committed or refused, never from inside this call. Returns -ENOMEM
@@ -93,6 +92,3 @@ int spool_dead(Spool *s, int64_t id, const char *error);
 int spool_forget(Spool *s, const char *job_id);
 
 void spool_state(Spool *s, SpoolState *ret);
-/* Adds waiting for their commit, from every loop. */
-size_t spool_adding(const Spool *s);
-const char *spool_dir(const Spool *s);
