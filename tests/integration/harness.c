@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define PLACE_BODY_MAX 256
+
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
@@ -584,6 +586,20 @@ Response http_post_json(const Service *svc, const char *path, const char *body)
     char url[256];
     snprintf(url, sizeof(url), "%s%s", svc->base, path);
     return http_request("POST", url, "application/json", body, NULL);
+}
+
+Response service_enqueue(const Service *svc, const char *place_id)
+{
+    char body[PLACE_BODY_MAX];
+    snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place_id);
+    return http_post_json(svc, "/enqueue", body);
+}
+
+Response service_get(const Service *svc, const char *path)
+{
+    char url[160];
+    snprintf(url, sizeof(url), "%s%s", svc->base, path);
+    return http_request("GET", url, NULL, NULL, NULL);
 }
 
 void response_free(Response *r)

@@ -90,6 +90,9 @@ void service_cleanup(Service *svc);
 Response http_request(const char *method, const char *url, const char *content_type,
                       const char *body, const char *extra_header);
 Response http_post_json(const Service *svc, const char *path, const char *body);
+/* POST /enqueue of {"placeId":place_id}, and a GET of path, on the service. */
+Response service_enqueue(const Service *svc, const char *place_id);
+Response service_get(const Service *svc, const char *path);
 void response_free(Response *r);
 /* The value of a sample in the service's GET /metrics (checked to be Prometheus text 0.0.4),
  * or -1 when it has none. */

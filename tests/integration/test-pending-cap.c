@@ -30,16 +30,9 @@ static int send_job(const Service *svc, const char *place)
     return fd;
 }
 
-static Response post(const Service *svc, const char *place)
-{
-    char body[256];
-    snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place);
-    return http_post_json(svc, "/enqueue", body);
-}
-
 static void assert_refused_by_cap(const Service *svc, const char *place)
 {
-    Response r = post(svc, place);
+    Response r = service_enqueue(svc, place);
     assert_int_equal(r.status, 503);
     json_object *o = json_tokener_parse(r.body), *e;
     assert_non_null(o);
@@ -103,7 +96,7 @@ static void test_cap_refuses_at_once_and_counts_gone_clients(void **state)
     /* The queued calls' time limit counted from their arrival: all four are over within about
      * one WORKER_TIMEOUT_MS, not two. Then the service takes jobs again. */
     assert_true(service_wait_metric(&svc, "argus_pending_jobs", 0, 5000));
-    Response r = post(&svc, other);
+    Response r = service_enqueue(&svc, other);
     assert_int_equal(r.status, 202);
     response_free(&r);
     assert_int_equal(service_stop(&svc, SIGTERM), 0);

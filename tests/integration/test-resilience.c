@@ -20,20 +20,6 @@ static void stop(Service *svc)
     service_cleanup(svc);
 }
 
-static Response post(const Service *svc, const char *place_id)
-{
-    char body[256];
-    snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place_id);
-    return http_post_json(svc, "/enqueue", body);
-}
-
-static Response get(const Service *svc, const char *path)
-{
-    char url[160];
-    snprintf(url, sizeof(url), "%s%s", svc->base, path);
-    return http_request("GET", url, NULL, NULL, NULL);
-}
-
 static const char *member(json_object *o, const char *k)
 {
     json_object *v;
@@ -42,7 +28,7 @@ static const char *member(json_object *o, const char *k)
 
 static void assert_ready(const Service *svc, bool ready)
 {
-    Response r = get(svc, "/ready");
+    Response r = service_get(svc, "/ready");
     json_object *o = json_tokener_parse(r.body);
     assert_non_null(o);
     if (ready) {
@@ -72,14 +58,14 @@ static void test_breaker_opens_fails_fast_and_recovers(void **state)
     for (int i = 0; i < 3; i++) {
         char place[64];
         snprintf(place, sizeof(place), "status503-brk-%d", i);
-        Response r = post(&svc, place);
+        Response r = service_enqueue(&svc, place);
         assert_int_equal(r.status, 502);
         response_free(&r);
     }
     assert_ready(&svc, false);
 
     /* Open: a good job fails fast with 503 and never reaches the worker. */
-    Response r = post(&svc, "brk-fast");
+    Response r = service_enqueue(&svc, "brk-fast");
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "worker enqueue failed: circuit breaker open"));
     char ra[16];
@@ -89,19 +75,19 @@ static void test_breaker_opens_fails_fast_and_recovers(void **state)
 
     /* After the cool-down a failing probe opens it again … */
     usleep(1100 * 1000);
-    r = post(&svc, "status503-brk-probe");
+    r = service_enqueue(&svc, "status503-brk-probe");
     assert_int_equal(r.status, 502);
     response_free(&r);
     assert_ready(&svc, false);
 
     /* … and a good probe closes it. */
     usleep(1100 * 1000);
-    r = post(&svc, "brk-probe-ok");
+    r = service_enqueue(&svc, "brk-probe-ok");
     assert_int_equal(r.status, 202);
     response_free(&r);
     assert_int_equal(standin_count(&group_standin, "brk-probe-ok"), 1);
     assert_ready(&svc, true);
-    r = post(&svc, "brk-after");
+    r = service_enqueue(&svc, "brk-after");
     assert_int_equal(r.status, 202);
     response_free(&r);
     assert_true(service_log_contains(&svc, "circuit breaker open"));
@@ -116,7 +102,7 @@ static void test_worker_4xx_does_not_open_the_breaker(void **state)
     for (int i = 0; i < 4; i++) {
         char place[64];
         snprintf(place, sizeof(place), "status400-nobrk-%d", i);
-        Response r = post(&svc, place);
+        Response r = service_enqueue(&svc, place);
         assert_int_equal(r.status, 502);
         response_free(&r);
     }
@@ -156,7 +142,7 @@ static void test_duplicates_share_one_call(void **state)
     assert_int_equal(standin_count(&group_standin, "status500-dupfail"), 3);
 
     /* Once done, the same job is forwarded again. */
-    Response r = post(&svc, "slow700-dup");
+    Response r = service_enqueue(&svc, "slow700-dup");
     assert_int_equal(r.status, 202);
     response_free(&r);
     assert_int_equal(standin_count(&group_standin, "slow700-dup"), 2);
@@ -168,14 +154,14 @@ static void test_short_retry_after_is_honoured(void **state)
     (void)state;
     Service svc;
     service_start_for_group(&svc, "WORKER_RETRIES=2", NULL, NULL);
-    Response r = post(&svc, "retry1s-short");
+    Response r = service_enqueue(&svc, "retry1s-short");
     assert_int_equal(r.status, 202);
     response_free(&r);
     assert_int_equal(standin_count(&group_standin, "retry1s-short"), 2);
     assert_true(service_log_contains(&svc, "retrying in 1000ms"));
 
     /* A long one is not waited for: the client gets it. */
-    r = post(&svc, "retry30s-long");
+    r = service_enqueue(&svc, "retry30s-long");
     assert_int_equal(r.status, 502);
     char ra[16];
     assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
@@ -192,14 +178,14 @@ static void test_pooled_handle_forgets_retry_after(void **state)
     (void)state;
     Service svc;
     service_start_for_group(&svc, "WORKER_RETRIES=1", NULL, NULL);
-    Response r = post(&svc, "retry30s-stale");
+    Response r = service_enqueue(&svc, "retry30s-stale");
     assert_int_equal(r.status, 502);
     char ra[16];
     assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
     response_free(&r);
 
     /* Then a 503 without Retry-After on the same (pooled) handle: retried, no Retry-After. */
-    r = post(&svc, "status503-after-stale");
+    r = service_enqueue(&svc, "status503-after-stale");
     assert_int_equal(r.status, 502);
     assert_false(response_header(&r, "Retry-After", ra, sizeof(ra)));
     response_free(&r);
@@ -214,12 +200,12 @@ static void test_reset_and_truncated_answers_are_502(void **state)
     service_start_for_group(&svc, "WORKER_RETRIES=1", NULL, NULL);
     const char *places[] = {"reset-conn", "truncated-body"};
     for (size_t i = 0; i < 2; i++) {
-        Response r = post(&svc, places[i]);
+        Response r = service_enqueue(&svc, places[i]);
         assert_int_equal(r.status, 502);
         assert_non_null(strstr(r.body, "worker enqueue failed: worker connection failed"));
         response_free(&r);
     }
-    Response r = get(&svc, "/health");
+    Response r = service_get(&svc, "/health");
     assert_int_equal(r.status, 200);
     response_free(&r);
     stop(&svc);

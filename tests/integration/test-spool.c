@@ -91,20 +91,6 @@ static void stop(Service *svc)
     service_cleanup(svc);
 }
 
-static Response post(const Service *svc, const char *place_id)
-{
-    char body[256];
-    snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place_id);
-    return http_post_json(svc, "/enqueue", body);
-}
-
-static Response get(const Service *svc, const char *path)
-{
-    char url[160];
-    snprintf(url, sizeof(url), "%s%s", svc->base, path);
-    return http_request("GET", url, NULL, NULL, NULL);
-}
-
 static const char *member(json_object *o, const char *k)
 {
     json_object *v;
@@ -114,7 +100,7 @@ static const char *member(json_object *o, const char *k)
 /* POSTs a job and checks the answer is 202 queued with its placeId and jobId. */
 static void post_queued(const Service *svc, const char *place_id)
 {
-    Response r = post(svc, place_id);
+    Response r = service_enqueue(svc, place_id);
     assert_int_equal(r.status, 202);
     json_object *o = json_tokener_parse(r.body);
     assert_non_null(o);
@@ -147,7 +133,7 @@ static bool wait_counts(const Standin *s, const char *const *places, size_t n, u
 
 static void assert_ready_200(const Service *svc)
 {
-    Response r = get(svc, "/ready");
+    Response r = service_get(svc, "/ready");
     assert_int_equal(r.status, 200);
     response_free(&r);
 }
@@ -306,7 +292,7 @@ static void full_spool(const char *breaker_threshold)
     post_queued(&svc, "full-1");
     post_queued(&svc, "full-2");
     post_queued(&svc, "full-3");
-    Response r = post(&svc, "full-4");
+    Response r = service_enqueue(&svc, "full-4");
     assert_int_equal(r.status, 503);
     char ra[16];
     assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
@@ -357,7 +343,7 @@ static void test_dead_letter_and_inline_refusal(void **state)
     usleep(2500 * 1000); /* past the delivery's first backoff: still not tried again */
     assert_int_equal(standin_count(&f.worker, "status400-dead-1"), 1);
 
-    Response r = post(&svc, "status400-inline-1");
+    Response r = service_enqueue(&svc, "status400-inline-1");
     assert_int_equal(r.status, 502);
     response_free(&r);
     assert_int_equal(standin_count(&f.worker, "status400-inline-1"), 1);
@@ -387,13 +373,13 @@ static void test_breaker_counts_attempts(void **state)
     Service svc;
     service_start(&svc, env);
     assert_ready_200(&svc);
-    Response r = post(&svc, "hang-breaker-attempts");
+    Response r = service_enqueue(&svc, "hang-breaker-attempts");
     assert_true(r.status == 504 || r.status == 503 || r.status == 502);
     response_free(&r);
     assert_int_equal(standin_count(&worker, "hang-breaker-attempts"), 2);
     assert_true(service_metric(&svc, "argus_breaker_state") == 1);
     assert_true(service_metric(&svc, "argus_spool_up") == -1); /* no spool: no series */
-    r = get(&svc, "/ready");
+    r = service_get(&svc, "/ready");
     assert_int_equal(r.status, 503);
     response_free(&r);
     stop(&svc);
@@ -435,7 +421,7 @@ static void test_no_spool_unless_configured(void **state)
     const char *env[] = {f.env_worker, NULL};
     Service svc;
     service_start(&svc, env);
-    Response r = post(&svc, "nospool-1");
+    Response r = service_enqueue(&svc, "nospool-1");
     assert_int_equal(r.status, 503);
     response_free(&r);
     assert_true(service_metric(&svc, "argus_spool_up") == -1);
@@ -501,7 +487,7 @@ static void test_recovers_without_client_traffic(void **state)
     assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 
     /* Its add waits 5 s for the lock, then fails: answered as without a spool. */
-    Response r = post(&svc, "locked-refused");
+    Response r = service_enqueue(&svc, "locked-refused");
     assert_true(r.status == 503 || r.status == 504);
     char ra[16];
     assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
@@ -570,7 +556,7 @@ static void test_inline_success_forgets_the_spooled_copy(void **state)
     assert_true(wait_log_count(&svc, "delivery from the spool failed, will retry: ", 3, 15000));
 
     spooled_worker_back(&f);
-    Response r = post(&svc, place);
+    Response r = service_enqueue(&svc, place);
     assert_int_equal(r.status, 202);
     json_object *o = json_tokener_parse(r.body);
     assert_non_null(o);
@@ -621,7 +607,7 @@ static void test_spool_file_removed_under_the_daemon(void **state)
     size_t n_queued = 0;
     for (int i = 0; i < 5 && n_queued < 2; i++) {
         snprintf(names[i], sizeof(names[i]), "removed-after-%d", i);
-        Response r = post(&svc, names[i]);
+        Response r = service_enqueue(&svc, names[i]);
         if (r.status == 202) {
             json_object *o = json_tokener_parse(r.body);
             assert_non_null(o);

@@ -74,17 +74,10 @@ static void assert_worker_error(const Response *r, long status, const char *plac
     json_object_put(o);
 }
 
-static Response post(const Service *s, const char *place_id)
-{
-    char body[256];
-    snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place_id);
-    return http_post_json(s, "/enqueue", body);
-}
-
 static void test_500_then_201_is_retried_to_success(void **state)
 {
     (void)state;
-    Response r = post(&svc, "fail1x-retry");
+    Response r = service_enqueue(&svc, "fail1x-retry");
     assert_int_equal(r.status, 202);
     response_free(&r);
     assert_int_equal(standin_count(&standin, "fail1x-retry"), 2);
@@ -93,7 +86,7 @@ static void test_500_then_201_is_retried_to_success(void **state)
 static void test_persistent_500_is_502_after_retries(void **state)
 {
     (void)state;
-    Response r = post(&svc, "status500-always");
+    Response r = service_enqueue(&svc, "status500-always");
     assert_worker_error(&r, 502, "status500-always", "HTTP 500");
     response_free(&r);
     assert_int_equal(standin_count(&standin, "status500-always"), ATTEMPTS);
@@ -102,7 +95,7 @@ static void test_persistent_500_is_502_after_retries(void **state)
 static void test_429_is_retried(void **state)
 {
     (void)state;
-    Response r = post(&svc, "status429-busy");
+    Response r = service_enqueue(&svc, "status429-busy");
     assert_worker_error(&r, 502, "status429-busy", "HTTP 429");
     response_free(&r);
     assert_int_equal(standin_count(&standin, "status429-busy"), ATTEMPTS);
@@ -111,11 +104,11 @@ static void test_429_is_retried(void **state)
 static void test_400_is_502_and_never_retried(void **state)
 {
     (void)state;
-    Response r = post(&svc, "status400-once");
+    Response r = service_enqueue(&svc, "status400-once");
     assert_worker_error(&r, 502, "status400-once", "HTTP 400");
     response_free(&r);
     assert_int_equal(standin_count(&standin, "status400-once"), 1);
-    r = post(&svc, "status404-once");
+    r = service_enqueue(&svc, "status404-once");
     assert_worker_error(&r, 502, "status404-once", "HTTP 404");
     response_free(&r);
     assert_int_equal(standin_count(&standin, "status404-once"), 1);
@@ -124,7 +117,7 @@ static void test_400_is_502_and_never_retried(void **state)
 static void test_hang_is_504(void **state)
 {
     (void)state;
-    Response r = post(&svc, "hang-forever");
+    Response r = service_enqueue(&svc, "hang-forever");
     assert_worker_error(&r, 504, "hang-forever", "worker timeout");
     assert_null(strstr(r.body, "while connecting")); /* it was connected */
     response_free(&r);
@@ -155,7 +148,7 @@ static void test_connect_timeout_is_named(void **state)
     const char *env[] = {worker, "WORKER_TIMEOUT_MS=300", "WORKER_RETRIES=0", NULL};
     Service s;
     service_start(&s, env);
-    Response r = post(&s, "behind-a-firewall");
+    Response r = service_enqueue(&s, "behind-a-firewall");
     assert_worker_error(&r, 504, "behind-a-firewall", "worker timeout while connecting");
     response_free(&r);
     assert_int_equal(service_stop(&s, SIGTERM), 0);
@@ -168,7 +161,7 @@ static void test_connect_timeout_is_named(void **state)
 static void test_close_without_answer_is_502(void **state)
 {
     (void)state;
-    Response r = post(&svc, "close-early");
+    Response r = service_enqueue(&svc, "close-early");
     assert_worker_error(&r, 502, "close-early", "worker connection failed");
     response_free(&r);
     /* curl retries a dropped connection once on its own; we count at least our attempts. */
@@ -178,7 +171,7 @@ static void test_close_without_answer_is_502(void **state)
 static void test_garbage_answer_is_502(void **state)
 {
     (void)state;
-    Response r = post(&svc, "garbage-answer");
+    Response r = service_enqueue(&svc, "garbage-answer");
     assert_worker_error(&r, 502, "garbage-answer", "worker connection failed");
     response_free(&r);
 }
@@ -189,7 +182,7 @@ static void test_garbage_answer_is_502(void **state)
 static void test_huge_header_line_is_502_and_retried(void **state)
 {
     (void)state;
-    Response r = post(&svc, "bighead-line");
+    Response r = service_enqueue(&svc, "bighead-line");
     assert_worker_error(&r, 502, "bighead-line",
                         "worker answer too large or malformed: a header line over curl's 100 KiB");
     response_free(&r);
@@ -209,7 +202,7 @@ static void test_answer_over_64k_is_502_and_retried(void **state)
         {"bigbodycl-announced", "body over 64 KiB"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        Response r = post(&svc, cases[i].place);
+        Response r = service_enqueue(&svc, cases[i].place);
         char why[96];
         snprintf(why, sizeof(why), "worker answer too large or malformed: %s", cases[i].why);
         assert_worker_error(&r, 502, cases[i].place, why);
@@ -231,7 +224,7 @@ static void test_worker_retry_after_is_capped(void **state)
         {"retry120s-kept", "HTTP 429", "120"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        Response r = post(&svc, cases[i].place);
+        Response r = service_enqueue(&svc, cases[i].place);
         assert_worker_error(&r, 502, cases[i].place, cases[i].status);
         char ra[32] = "";
         assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
@@ -245,7 +238,7 @@ static void test_worker_retry_after_is_capped(void **state)
 static void test_unreachable_is_503_with_retry_after(void **state)
 {
     (void)state;
-    Response r = post(&dead_svc, "nobody-home");
+    Response r = service_enqueue(&dead_svc, "nobody-home");
     assert_worker_error(&r, 503, "nobody-home", "worker unreachable");
     char ra[16];
     assert_true(response_header(&r, "Retry-After", ra, sizeof(ra)));
@@ -256,7 +249,7 @@ static void test_unreachable_is_503_with_retry_after(void **state)
 static void test_service_still_healthy_after_faults(void **state)
 {
     (void)state;
-    Response r = post(&svc, "after-faults");
+    Response r = service_enqueue(&svc, "after-faults");
     assert_int_equal(r.status, 202);
     response_free(&r);
     assert_true(service_wait_notify(&svc, "READY=1", 1000));
