@@ -58,7 +58,9 @@ static void help(void)
            "  spool requeue-dead  every dead letter waits again\n"
            "\n"
            "Environment: PORT, WORKER_NODE_URL, LOG_LEVEL, WORKER_TIMEOUT_MS, WORKER_RETRIES,\n"
-           "WORKER_MAX_CONNECTIONS, MAX_BODY_BYTES, SHUTDOWN_TIMEOUT_SEC, IDLE_EXIT_SEC, HTTP2.\n"
+           "WORKER_MAX_CONNECTIONS, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_PENDING_JOBS,\n"
+           "BREAKER_THRESHOLD, BREAKER_COOLDOWN_SEC, SHUTDOWN_TIMEOUT_SEC, IDLE_EXIT_SEC, HTTP2,\n"
+           "THREADS, SPOOL_DIR, SPOOL_MAX_JOBS.\n"
            "See argus-orchestrator(8).\n");
 }
 
