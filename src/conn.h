@@ -4,10 +4,11 @@
 #include <h2o.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 /* One client connection as the server (server.c) and the modules under it that watch its bytes
- * (read-guard.c, http2-limits.c, error-filter.c) see it. */
+ * (read-guard.c, http2-limits.c, error-filter.c, write-timeout.c) see it. */
 
 /* The largest request head (request line and header fields, or an HTTP/2 header block). */
 #define HEAD_MAX_BYTES (64 * 1024)
@@ -43,6 +44,12 @@ typedef struct Conn {
     /* Bytes written when its last request was done, SIZE_MAX once it carried HTTP/2: the
      * error filter tells h2o's own 400 at close by it. */
     size_t written_at_request_done;
+    /* The progress of its writing write-timeout.c last saw (libh2o's bytes_written, libuv's
+     * write queue), when it saw it change (uv_now), and whether it gave the connection up. */
+    size_t write_seen_bytes;
+    size_t write_seen_queued;
+    uint64_t write_seen_at;
+    bool write_timed_out;
 } Conn;
 
 /* The connection a request arrived on (the Conn its socket carries), or NULL. */

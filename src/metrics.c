@@ -144,10 +144,14 @@ static void put_worker(Buffer *o, const Metrics *m, const MetricsGauges *g)
         "argus_requests_in_flight %llu\n"
         "# HELP argus_connections_open Open client connections.\n"
         "# TYPE argus_connections_open gauge\n"
-        "argus_connections_open %llu\n",
+        "argus_connections_open %llu\n"
+        "# HELP argus_write_timeouts_total Client connections closed because their answer "
+        "waited 10 s without a byte taken by the client.\n"
+        "# TYPE argus_write_timeouts_total counter\n"
+        "argus_write_timeouts_total %llu\n",
         (unsigned long long)m->retries, (unsigned long long)m->shared_calls, g->breaker_state,
         (unsigned long long)m->breaker_opened, (unsigned long long)g->in_flight,
-        (unsigned long long)g->connections);
+        (unsigned long long)g->connections, (unsigned long long)m->write_timeouts);
 }
 
 /* The pending-job cap and the calls queued for a free connection. */

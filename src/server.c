@@ -350,8 +350,12 @@ int server_listen(Server *s, const ListenFds *fds)
 
     h2o_context_init(&s->ctx, s->loop, &s->globalconf);
     s->ctx_initialized = true;
+    int r = write_timeout_start(&s->write_timeout, s->loop, &s->conns, REQUEST_TIMEOUT_MS,
+                                s->errors.metrics ? &s->errors.metrics->write_timeouts : NULL);
+    if (r < 0)
+        return r;
     if (s->globalconf.http1.upgrade_to_http2) {
-        int r = http2_limits_start(&s->h2_limits, s->loop, &s->ctx, REQUEST_TIMEOUT_MS);
+        r = http2_limits_start(&s->h2_limits, s->loop, &s->ctx, REQUEST_TIMEOUT_MS);
         if (r < 0)
             return r;
     }
@@ -366,7 +370,7 @@ int server_listen(Server *s, const ListenFds *fds)
         if (fd < 0)
             return -errno;
         s->n_listeners = i + 1;
-        int r = listener_start(s, &s->listeners[i], fd, fds->is_unix[i]);
+        r = listener_start(s, &s->listeners[i], fd, fds->is_unix[i]);
         if (r < 0)
             return r;
     }
@@ -483,6 +487,7 @@ void server_done(Server *s)
     stop_listening(s);
     s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
     http2_limits_stop(&s->h2_limits);
+    write_timeout_stop(&s->write_timeout);
     /* h2o asserts when a context with open connections is disposed: after a forced shutdown
      * those are left to the process exit. */
     if (s->ctx_initialized && s->n_conns == 0) {

@@ -11,6 +11,7 @@
 #include "http1-framing.h"
 #include "http2-limits.h"
 #include "metrics.h"
+#include "write-timeout.h"
 
 typedef struct Listener {
     int fd;
@@ -38,6 +39,7 @@ struct Server {
     bool socket_activated;
 
     Http2Limits h2_limits; /* while HTTP2=on */
+    WriteTimeout write_timeout;
 
     h2o_linklist_t conns;
     size_t n_conns; /* written on the loop's thread with atomic stores: read from any */

@@ -60,6 +60,7 @@ static void test_render_counts_and_format(void **state)
     metrics_count_request(&m, ROUTE_OTHER, 418); /* not one of ours: "other" */
     m.attempts[ATTEMPT_TIMEOUT] = 3;
     m.retries = 2;
+    m.write_timeouts = 4;
     metrics_observe(&m.worker_latency, 300);     /* 0.0003 s: first bucket */
     metrics_observe(&m.worker_latency, 20000);   /* 0.02 s */
     metrics_observe(&m.worker_latency, 9000000); /* 9 s: only +Inf */
@@ -80,6 +81,7 @@ static void test_render_counts_and_format(void **state)
     assert_true(sample(t, "argus_worker_retries_total") == 2);
     assert_true(sample(t, "argus_requests_in_flight") == 7);
     assert_true(sample(t, "argus_connections_open") == 3);
+    assert_true(sample(t, "argus_write_timeouts_total") == 4);
     assert_true(sample(t, "argus_breaker_state") == 1);
     assert_true(sample(t, "process_start_time_seconds") == 1e9);
     assert_true(sample(t, "argus_build_info{version=\"1.2.3\"}") == 1);

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+#include "write-timeout.h"
+
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "log.h"
+#include "metrics.h"
+
+#define SWEEP_INTERVAL_MS 1000
+
+/* Whether c's answer has waited timeout_ms without a byte of it going out. Progress is a new
+ * write of libh2o (its bytes_written counts a write when it starts) or a part of the one in
+ * flight taken by the kernel (libuv's write queue shrinks): a slow reader of a long answer is
+ * not a stalled one. */
+static bool write_stalled(Conn *c, uint64_t now, uint64_t timeout_ms)
+{
+    size_t queued = c->h.stream.write_queue_size;
+    size_t written = c->sock->bytes_written;
+    if (queued == 0 || queued != c->write_seen_queued || written != c->write_seen_bytes) {
+        c->write_seen_queued = queued;
+        c->write_seen_bytes = written;
+        c->write_seen_at = now;
+        return false;
+    }
+    return now - c->write_seen_at >= timeout_ms;
+}
+
+/* Through libh2o's own path, as http2-limits.c does; but SHUT_RD alone changes nothing here:
+ * HTTP/1 does not read while an answer is written, and HTTP/2 waits for the write in flight
+ * before it closes. Shutting the writing side too fails that write (EPIPE), on which libh2o
+ * closes the connection (HTTP/1 once the requests it has read already fail the same way). The
+ * lingering close is turned off first: the answer is given up, and the kernel would otherwise
+ * keep the closed socket and the data in its buffer, probing the client's shut window. */
+static void give_up(Conn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno(&c->h.handle, &fd) != 0)
+        return;
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    (void)shutdown(fd, SHUT_RDWR);
+}
+
+static void on_sweep(uv_timer_t *timer)
+{
+    WriteTimeout *w = timer->data;
+    uint64_t now = uv_now(timer->loop);
+    for (h2o_linklist_t *l = w->conns->next; l != w->conns; l = l->next) {
+        Conn *c = H2O_STRUCT_FROM_MEMBER(Conn, link, l);
+        if (!c->sock || c->write_timed_out || uv_is_closing(&c->h.handle) ||
+            !write_stalled(c, now, w->timeout_ms))
+            continue;
+        const char *why = "client stopped reading its answers";
+        log_info(MSGID_REJECTED, LOG_FIELDS(.error = why), "%s; closing the connection", why);
+        if (w->closed)
+            metrics_inc(w->closed);
+        c->write_timed_out = true;
+        give_up(c);
+    }
+}
+
+int write_timeout_start(WriteTimeout *w, uv_loop_t *loop, h2o_linklist_t *conns,
+                        uint64_t timeout_ms, uint64_t *closed)
+{
+    int r = uv_timer_init(loop, &w->sweep);
+    if (r < 0)
+        return r;
+    w->sweep.data = w;
+    w->conns = conns;
+    w->timeout_ms = timeout_ms;
+    w->closed = closed;
+    w->on = true;
+    /* Only open connections need it, and they keep the loop alive themselves: a loop without
+     * any does not wake every second for it. */
+    uv_unref((uv_handle_t *)&w->sweep);
+    return uv_timer_start(&w->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
+}
+
+void write_timeout_stop(WriteTimeout *w)
+{
+    if (!w->on)
+        return;
+    w->on = false;
+    uv_close((uv_handle_t *)&w->sweep, NULL);
+}
