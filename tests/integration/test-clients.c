@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Slow, hostile and odd clients: a connection cap that queues instead of refusing, clients
- * trickling bytes, malformed HTTP, chunked bodies over the limit, HTTP/2 while it is off. */
+ * trickling bytes or never reading the answers, malformed HTTP, chunked bodies over the limit,
+ * HTTP/2 while it is off. */
 #include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -11,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -132,6 +137,113 @@ static void test_slow_headers_and_bodies_are_closed(void **state)
     stop(&svc);
 }
 
+#define PIPELINED 50000
+
+/* Pipelines `n` GET /health at fd (non-blocking) until all are sent or the daemon has not taken
+ * a byte for a second: it stopped reading. Returns the requests sent. */
+static size_t pipeline_health(int fd, size_t n)
+{
+    static const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t len = sizeof(req) - 1, total = n * len, sent = 0;
+    char *buf = malloc(total);
+    assert_non_null(buf);
+    for (size_t i = 0; i < n; i++)
+        memcpy(buf + i * len, req, len);
+    while (sent < total) {
+        ssize_t k = send(fd, buf + sent, total - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k > 0) {
+            sent += (size_t)k;
+            continue;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (k < 0 && errno == EAGAIN && poll(&p, 1, 1000) > 0)
+            continue;
+        break;
+    }
+    free(buf);
+    return sent / len;
+}
+
+/* A client with a small receive buffer that pipelines GET /health and never reads: the
+ * daemon's answers fill both socket buffers, and its write stalls. */
+static int non_reading_client(const Service *svc, size_t *ret_sent)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    int small = 4096; /* before connect: it sets the window the connection starts with */
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)svc->port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    *ret_sent = pipeline_health(fd, PIPELINED);
+    assert_true(*ret_sent > 1000);
+    return fd;
+}
+
+/* A client that sends requests but never reads the answers: once its receive buffer and the
+ * daemon's send buffer are full, the answer waits to be written, and after 10 s of that the
+ * daemon closes the connection (libh2o alone kept it for ever). Others are served meanwhile. */
+static void test_non_reading_client_is_closed(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, NULL, NULL);
+    size_t sent;
+    int fd = non_reading_client(&svc, &sent);
+    long long stalled_at = now_ms();
+
+    Response r = service_get(&svc, "/health");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    /* open: the stalled one and the scrape's own; closed, the scrape's alone */
+    assert_true(service_metric(&svc, "argus_connections_open") >= 2);
+    long long closed_at = 0;
+    while (!closed_at && now_ms() - stalled_at < 25000) {
+        if (service_metric(&svc, "argus_connections_open") == 1)
+            closed_at = now_ms();
+        else
+            usleep(250 * 1000);
+    }
+    if (!closed_at || closed_at - stalled_at < 5000) {
+        close(fd);
+        service_cleanup(&svc); /* its drain would wait for the connection too */
+        if (!closed_at)
+            fail_msg("a client that does not read still connected after 25 s (%zu requests sent)",
+                     sent);
+        fail_msg("closed after %lld ms: sooner than the timeout", closed_at - stalled_at);
+    }
+    assert_true(service_metric(&svc, "argus_write_timeouts_total") == 1);
+    assert_true(service_log_contains(&svc, "client stopped reading its answers"));
+    /* reset, not a FIN queued behind the answers it never takes */
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    assert_true(p.revents & (POLLHUP | POLLERR));
+    close(fd);
+    stop(&svc);
+}
+
+/* Nor does such a client hold the drain on SIGTERM until the shutdown timeout (here longer
+ * than the wait): it has no request pending, but its answer never leaves. */
+static void test_non_reading_client_does_not_hold_the_drain(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, "SHUTDOWN_TIMEOUT_SEC=60", NULL);
+    size_t sent;
+    int fd = non_reading_client(&svc, &sent);
+    long long stalled_at = now_ms();
+    kill(svc.pid, SIGTERM);
+    int status = service_wait_exit(&svc, 25000);
+    long long exited_after = now_ms() - stalled_at;
+    close(fd);
+    service_cleanup(&svc);
+    if (status != 0)
+        fail_msg("the daemon did not exit 0 within 25 s of SIGTERM (status %d)", status);
+    if (exited_after < 5000)
+        fail_msg("exited after %lld ms: sooner than the timeout", exited_after);
+}
+
 static void test_malformed_http_is_400_and_closed(void **state)
 {
     (void)state;
@@ -231,6 +343,8 @@ int main(void)
         cmocka_unit_test(test_connection_cap_queues),
         cmocka_unit_test(test_trickling_clients_do_not_block_others),
         cmocka_unit_test(test_slow_headers_and_bodies_are_closed),
+        cmocka_unit_test(test_non_reading_client_is_closed),
+        cmocka_unit_test(test_non_reading_client_does_not_hold_the_drain),
         cmocka_unit_test(test_malformed_http_is_400_and_closed),
         cmocka_unit_test(test_chunked_body_over_limit_is_413),
         cmocka_unit_test(test_http2_only_when_on),
