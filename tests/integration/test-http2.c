@@ -5,6 +5,8 @@
  * hand (HPACK literals without Huffman coding), so any byte sequence can be sent. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -444,6 +447,81 @@ static void test_stalled_answer_is_closed(void **state)
     stop_within(3000);
 }
 
+#define FRAME_WINDOW_UPDATE 0x8
+
+/* Sends what it can of n bytes without blocking for more than a second at a time; false once
+ * the daemon stopped taking them (or closed). */
+static bool send_paced(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k > 0) {
+            p += k;
+            n -= (size_t)k;
+            continue;
+        }
+        struct pollfd w = {.fd = fd, .events = POLLOUT};
+        if (k < 0 && errno == EAGAIN && poll(&w, 1, 1000) > 0)
+            continue;
+        return false;
+    }
+    return true;
+}
+
+/* A client that opens every flow-control window but stops reading its TCP connection: once the
+ * socket buffers are full the daemon's write stalls, and libh2o waits for it even after the
+ * answer limit above shuts the reading side. The write timeout closes it (with a reset). */
+static void test_tcp_stalled_answers_are_closed(void **state)
+{
+    (void)state;
+    start(NULL, NULL);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    int small = 4096; /* before connect: it sets the window the connection starts with */
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)svc.port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    Buf b = {0};
+    static const uint8_t max_window[6] = {0, 4, 0x7f, 0xff, 0xff, 0xff};
+    static const uint8_t grow[4] = {0x7f, 0xff, 0, 0}; /* the connection's window, near 2^31 */
+    put(&b, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+    frame(&b, FRAME_SETTINGS, 0, 0, max_window, 6);
+    frame(&b, FRAME_WINDOW_UPDATE, 0, 0, grow, 4);
+    assert_true(send_paced(fd, b.p, b.len));
+    /* GET /metrics (6 KB answers) 50 streams at a time, under the 100 concurrent ones */
+    bool taking = true;
+    for (uint32_t stream = 1; taking && stream < 8000; stream += 100) {
+        b.len = 0;
+        for (uint32_t i = 0; i < 100; i += 2)
+            request_headers(&b, stream + i, "GET", "/metrics", true);
+        taking = send_paced(fd, b.p, b.len);
+        usleep(50 * 1000);
+    }
+    free(b.p);
+    long long stalled_at = now_ms();
+    long long closed_at = 0;
+    while (!closed_at && now_ms() - stalled_at < 25000) {
+        if (service_metric(&svc, "argus_connections_open") == 1)
+            closed_at = now_ms();
+        else
+            usleep(250 * 1000);
+    }
+    if (!closed_at) {
+        close(fd);
+        service_cleanup(&svc);
+        fail_msg("an HTTP/2 client that does not read still connected after 25 s");
+    }
+    assert_true(service_metric(&svc, "argus_write_timeouts_total") == 1);
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    assert_true(p.revents & (POLLHUP | POLLERR));
+    close(fd);
+    assert_health_fast("after a client that does not read");
+    stop_within(3000);
+}
+
 /* Many clients each sending an unfinished 400 KB header block in CONTINUATION frames: each is
  * closed near the limit, so the daemon stays small. */
 static void test_many_unfinished_header_blocks(void **state)
@@ -502,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_h2c_upgrade_with_ambiguous_framing),
         cmocka_unit_test(test_too_many_header_fields),
         cmocka_unit_test(test_stalled_answer_is_closed),
+        cmocka_unit_test(test_tcp_stalled_answers_are_closed),
         cmocka_unit_test(test_many_unfinished_header_blocks),
     };
     return cmocka_run_group_tests(tests, standin_group_setup, standin_group_teardown);
