@@ -45,9 +45,11 @@ typedef struct Conn {
      * error filter tells h2o's own 400 at close by it. */
     size_t written_at_request_done;
     /* The progress of its writing write-timeout.c last saw (libh2o's bytes_written, libuv's
-     * write queue), when it saw it change (uv_now), and whether it gave the connection up. */
+     * write queue, the kernel's send queue), when it saw it change (uv_now), and whether it
+     * gave the connection up. */
     size_t write_seen_bytes;
     size_t write_seen_queued;
+    size_t write_seen_kernel;
     uint64_t write_seen_at;
     bool write_timed_out;
 } Conn;

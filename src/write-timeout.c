@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "write-timeout.h"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "conn.h"
@@ -9,17 +11,33 @@
 
 #define SWEEP_INTERVAL_MS 1000
 
+/* The bytes of c the kernel holds that the client has not taken yet (SIOCOUTQ: not acknowledged
+ * on TCP, not read on AF_UNIX); 0 when it cannot tell. */
+static size_t kernel_queued(Conn *c)
+{
+    uv_os_fd_t fd;
+    int n;
+    if (uv_fileno(&c->h.handle, &fd) != 0 || ioctl(fd, SIOCOUTQ, &n) < 0 || n < 0)
+        return 0;
+    return (size_t)n;
+}
+
 /* Whether c's answer has waited timeout_ms without a byte of it going out. Progress is a new
- * write of libh2o (its bytes_written counts a write when it starts) or a part of the one in
- * flight taken by the kernel (libuv's write queue shrinks): a slow reader of a long answer is
- * not a stalled one. */
+ * write of libh2o (its bytes_written counts a write when it starts), a part of the one in
+ * flight taken by the kernel (libuv's write queue shrinks), or a part of the kernel's send
+ * buffer taken by the client: a slow reader of a long answer is not a stalled one. The last is
+ * needed because the kernel wakes a writer only once a third of its send buffer (up to
+ * megabytes) is free, so libuv's queue stands still for as long as a slow reader takes that. */
 static bool write_stalled(Conn *c, uint64_t now, uint64_t timeout_ms)
 {
     size_t queued = c->h.stream.write_queue_size;
     size_t written = c->sock->bytes_written;
-    if (queued == 0 || queued != c->write_seen_queued || written != c->write_seen_bytes) {
+    size_t in_kernel = queued == 0 ? 0 : kernel_queued(c);
+    if (queued == 0 || queued != c->write_seen_queued || written != c->write_seen_bytes ||
+        in_kernel != c->write_seen_kernel) {
         c->write_seen_queued = queued;
         c->write_seen_bytes = written;
+        c->write_seen_kernel = in_kernel;
         c->write_seen_at = now;
         return false;
     }

@@ -223,6 +223,39 @@ static void test_non_reading_client_is_closed(void **state)
     stop(&svc);
 }
 
+/* A client that reads its backlog slowly (40 KB/s, less than a third of the send buffer the
+ * kernel grows to in 10 s, so libuv's write stands still meanwhile) is not taken for one that
+ * stopped reading. */
+static void test_slow_reader_is_not_closed(void **state)
+{
+    (void)state;
+    Service svc;
+    start(&svc, NULL, NULL);
+    size_t sent;
+    int fd = non_reading_client(&svc, &sent);
+    char buf[4096];
+    size_t got = 0;
+    bool reset = false;
+    for (long long t0 = now_ms(); now_ms() - t0 < 15000 && !reset;) {
+        ssize_t k = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (k > 0)
+            got += (size_t)k;
+        else if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+            reset = true;
+        usleep(100 * 1000);
+    }
+    long long timeouts = service_metric(&svc, "argus_write_timeouts_total");
+    close(fd);
+    if (reset || timeouts != 0) {
+        service_cleanup(&svc);
+        fail_msg("a client reading 40 KB/s was closed (%zu bytes read of the answers to %zu "
+                 "requests, %lld write timeouts)",
+                 got, sent, timeouts);
+    }
+    assert_true(got > 100 * 1000);
+    stop(&svc);
+}
+
 /* Nor does such a client hold the drain on SIGTERM until the shutdown timeout (here longer
  * than the wait): it has no request pending, but its answer never leaves. */
 static void test_non_reading_client_does_not_hold_the_drain(void **state)
@@ -345,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_slow_headers_and_bodies_are_closed),
         cmocka_unit_test(test_non_reading_client_is_closed),
         cmocka_unit_test(test_non_reading_client_does_not_hold_the_drain),
+        cmocka_unit_test(test_slow_reader_is_not_closed),
         cmocka_unit_test(test_malformed_http_is_400_and_closed),
         cmocka_unit_test(test_chunked_body_over_limit_is_413),
         cmocka_unit_test(test_http2_only_when_on),
