@@ -198,13 +198,10 @@ static void test_non_reading_client_is_closed(void **state)
     response_free(&r);
     /* open: the stalled one and the scrape's own; closed, the scrape's alone */
     assert_true(service_metric(&svc, "argus_connections_open") >= 2);
-    long long closed_at = 0;
-    while (!closed_at && now_ms() - stalled_at < 25000) {
-        if (service_metric(&svc, "argus_connections_open") == 1)
-            closed_at = now_ms();
-        else
-            usleep(250 * 1000);
-    }
+    long long closed_at = service_wait_metric(&svc, "argus_connections_open", 1,
+                                              (int)(25000 - (now_ms() - stalled_at)))
+                              ? now_ms()
+                              : 0;
     if (!closed_at || closed_at - stalled_at < 5000) {
         close(fd);
         service_cleanup(&svc); /* its drain would wait for the connection too */

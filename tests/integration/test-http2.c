@@ -500,15 +500,7 @@ static void test_tcp_stalled_answers_are_closed(void **state)
         usleep(50 * 1000);
     }
     free(b.p);
-    long long stalled_at = now_ms();
-    long long closed_at = 0;
-    while (!closed_at && now_ms() - stalled_at < 25000) {
-        if (service_metric(&svc, "argus_connections_open") == 1)
-            closed_at = now_ms();
-        else
-            usleep(250 * 1000);
-    }
-    if (!closed_at) {
+    if (!service_wait_metric(&svc, "argus_connections_open", 1, 25000)) {
         close(fd);
         service_cleanup(&svc);
         fail_msg("an HTTP/2 client that does not read still connected after 25 s");
