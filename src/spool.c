@@ -200,7 +200,7 @@ static int op_run(Spool *s, SpoolOp *op)
     case OP_DELIVERED:
         return spool_store_delete(s->store, op->id);
     case OP_ATTEMPT_FAILED:
-        return spool_store_note_attempt(s->store, op->id, op->job.last_error);
+        return spool_store_retry_later(s->store, op->id, 0, op->job.last_error);
     case OP_DEAD:
         return spool_store_mark_dead(s->store, op->id, op->job.last_error);
     case OP_FORGET:
