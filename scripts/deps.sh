@@ -6,7 +6,7 @@
 
 # Building (scripts/run, scripts/test): gcc without its recommends lacks the C library's headers
 # (libc6-dev), and libh2o-dev's h2o.h includes openssl/ssl.h without depending on libssl-dev;
-# libsqlite3-dev for the spool (src/spool-store.c).
+# libsqlite3-dev for the spool (src/spool/spool-store.c).
 BUILD_PACKAGES=(gcc libc6-dev pkg-config meson ninja-build
     libh2o-dev libssl-dev libuv1-dev libsystemd-dev libcurl4-openssl-dev libjson-c-dev
     libsqlite3-dev)

@@ -9,8 +9,8 @@
  * the documented default when none is);
  * - config_dump leaves out a variable that config_load read, or prints one twice;
  * - config_dump's output, loaded again, does not give the same Config and the same dump.
- * Variables that table does not list (src/config.c has more) are checked by the round trip and,
- * for numbers, by value. Built by scripts/fuzz. */
+ * Variables that table does not list (src/core/config.c has more) are checked by the round trip
+ * and, for numbers, by value. Built by scripts/fuzz. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target: the JSON writer of the log lines (src/json-writer.c) on any bytes. The input
- * is cut at each NUL into strings (a C string ends there), written as the values of one object
- * and as the keys of another. Besides crashes, leaks and sanitizer reports, it aborts when:
- * - a line is not valid UTF-8 (by a reference decoder written here, apart from src/utf8.c);
+/* libFuzzer target: the JSON writer of the log lines (src/basic/json-writer.c) on any bytes. The
+ * input is cut at each NUL into strings (a C string ends there), written as the values of one
+ * object and as the keys of another. Besides crashes, leaks and sanitizer reports, it aborts when:
+ * - a line is not valid UTF-8 (by a reference decoder written here, apart from src/basic/utf8.c);
  * - json-c, strict and validating UTF-8, does not read it as the object written;
  * - a value or key read back is not the input string with each maximal ill-formed UTF-8
  *   subpart replaced by U+FFFD (so a valid string comes back as it was);

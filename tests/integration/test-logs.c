@@ -22,7 +22,7 @@
 #include "harness.h"
 
 #define FFFD "\xef\xbf\xbd"
-#define PROTOCOL_ERROR_MSGID "baaf71ffbd0147ef80b3715a385d509b" /* src/log-fields.h */
+#define PROTOCOL_ERROR_MSGID "baaf71ffbd0147ef80b3715a385d509b" /* src/log/log-fields.h */
 #define LOGGED "h2o answered "                                  /* its log message */
 
 static void start(Service *svc, const char *a)

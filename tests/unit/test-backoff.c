@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/backoff.h: exponential backoff with equal jitter. */
+/* Unit tests of src/worker/backoff.h: exponential backoff with equal jitter. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>

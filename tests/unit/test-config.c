@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/config.h, src/parse-util.h and src/log-level.h: config_load over a table,
- * config_dump, parse_uint32, log levels. */
+/* Unit tests of src/core/config.h, src/basic/parse-util.h and src/log/log-level.h: config_load over
+ * a table, config_dump, parse_uint32, log levels. */
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>

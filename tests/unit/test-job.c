@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/job.h: placeId validation, /enqueue body parsing, job ids. */
+/* Unit tests of src/core/job.h: placeId validation, /enqueue body parsing, job ids. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

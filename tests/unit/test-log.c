@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/log.h: journal stream detection, the JSON-lines sink on stderr, the journal
+/* Unit tests of src/log/log.h: journal stream detection, the JSON-lines sink on stderr, the journal
  * sink, and both under several threads at once. */
 #include <setjmp.h>
 #include <stdarg.h>

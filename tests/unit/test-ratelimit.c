@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/ratelimit.h: one event per interval, and the count of those held back. */
+/* Unit tests of src/basic/ratelimit.h: one event per interval, and the count of those held back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>

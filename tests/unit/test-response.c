@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/response.h: every JSON body parses back to exactly the members of README.md's
- * "API". */
+/* Unit tests of src/core/response.h: every JSON body parses back to exactly the members of
+ * README.md's "API". */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/http-util.h's header helpers: X-Request-Id and Content-Type checks. */
+/* Unit tests of src/core/http-util.h's header helpers: X-Request-Id and Content-Type checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* `argus-orchestrator spool …` (src/spool-cli.c): the built binary ($ARGUS_BINARY) run against a
- * temporary spool made with spool-store, its output and exit status. */
+/* `argus-orchestrator spool …` (src/spool/spool-cli.c): the built binary ($ARGUS_BINARY) run
+ * against a temporary spool made with spool-store, its output and exit status. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>

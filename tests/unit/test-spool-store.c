@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The spool's storage (src/spool-store.c) against a temporary directory: order, group commit,
+/* The spool's storage (src/spool/spool-store.c) against a temporary directory: order, group commit,
  * duplicates, dead letters, the bound, the marker, reopening, corrupt files moved aside, another
  * connection's commits, and I/O errors on a read-only and on a full filesystem (a tmpfs mounted
  * in a private mount namespace, in a child process). */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/timefmt.h: RFC 3339 timestamps and Go's time.Duration.String(). */
+/* Unit tests of src/basic/timefmt.h: RFC 3339 timestamps and Go's time.Duration.String(). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

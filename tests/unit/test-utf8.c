@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/utf8.h: RFC 3629 validity, and U+FFFD for each maximal ill-formed subpart. */
+/* Unit tests of src/basic/utf8.h: RFC 3629 validity, and U+FFFD for each maximal ill-formed
+ * subpart. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>

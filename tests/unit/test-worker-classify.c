@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/worker.h's pure part: classifying one attempt, and the client's status. */
+/* Unit tests of src/worker/worker.h's pure part: classifying one attempt, and the client's
+ * status. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>

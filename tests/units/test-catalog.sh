@@ -1,5 +1,5 @@
 #!/bin/bash
-# The journal catalog: every MESSAGE_ID the daemon logs (the MSGID_ defines of src/log-fields.h)
+# The journal catalog: every MESSAGE_ID the daemon logs (the MSGID_ defines of src/log/log-fields.h)
 # has an entry, every entry has its Subject, Defined-By and Support lines, and journalctl builds
 # its catalog database from the file (in a scratch root, not the system's).
 # Usage: test-catalog.sh LOG_FIELDS_H CATALOG

@@ -32,7 +32,7 @@ grep -q '^ListenStream=8080$' "$socket" && ok "ListenStream=8080" || bad "Listen
 grep -q '^WantedBy=sockets.target$' "$socket" && ok "socket in sockets.target" ||
     bad "socket in sockets.target"
 # The spool: the service's state directory is the default SPOOL_DIR, and the .path starts the
-# service while the spool's marker file is there (src/spool-store.h, SPOOL_MARKER).
+# service while the spool's marker file is there (src/spool/spool-store.h, SPOOL_MARKER).
 grep -q '^StateDirectory=argus-orchestrator$' "$service" && ok "StateDirectory=argus-orchestrator" ||
     bad "StateDirectory=argus-orchestrator"
 grep -q '^PathExists=/var/lib/argus-orchestrator/spool.pending$' "$path" &&
