@@ -6,7 +6,6 @@
 
 #include "config.h"
 #include "metrics.h"
-#include "server.h"
 #include "spool.h"
 #include "worker.h"
 
@@ -23,8 +22,7 @@ typedef struct ApiSettings {
     /* GET /metrics and STATUS=: every loop's counters summed, and the gauges of the moment */
     void (*collect)(Metrics *ret_sum, MetricsGauges *ret_gauges, void *userdata);
     Metrics *metrics;
-    const Server *server; /* its connection count, for GET /metrics */
-    uv_loop_t *loop;      /* its clock is refreshed before answering from outside libuv */
+    uv_loop_t *loop; /* its clock is refreshed before answering from outside libuv */
     uint64_t started_monotonic_usec, started_realtime_usec;
     /* Called when a POST /enqueue that waited for the worker is done (the drain and the idle
      * exit wait for api_pending() to come back to 0). */

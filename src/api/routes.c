@@ -17,6 +17,7 @@
 #include "job.h"
 #include "log.h"
 #include "response.h"
+#include "server.h"
 #include "spool.h"
 #include "timefmt.h"
 
