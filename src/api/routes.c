@@ -16,8 +16,8 @@
 #include "http-util.h"
 #include "job.h"
 #include "log.h"
+#include "read-guard.h"
 #include "response.h"
-#include "server.h"
 #include "spool.h"
 #include "timefmt.h"
 
@@ -182,7 +182,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     /* Whatever follows a request with ambiguous or chunked framing on the connection may be a
      * request smuggled past a proxy: the connection ends with the answer. */
     Http1Framing framing;
-    server_request_framing(req, &framing);
+    read_guard_request_framing(req, &framing);
     if (framing.problem || framing.chunked)
         req->http1_is_persistent = 0;
     if (framing.problem) {

@@ -109,3 +109,21 @@ void read_guard_attach(Conn *c)
     c->stream_io = c->h.stream.io_watcher.cb;
     c->h.stream.io_watcher.cb = on_io;
 }
+
+void read_guard_request_framing(h2o_req_t *req, Http1Framing *ret)
+{
+    *ret = (Http1Framing){0};
+    h2o_socket_t *sock = req->version < 0x200 ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    if (!sock)
+        return;
+    /* The request's own bytes are still at the start of the input buffer while the handler
+     * runs: libh2o consumes them once the answer is sent. */
+    Conn *c = sock->on_close.data;
+    if (c && c->head_checked == sock->input->bytes) {
+        ret->chunked = c->head_chunked;
+        ret->head_length = 1;
+    } else
+        http1_framing_inspect(sock->input->bytes, sock->input->size, ret);
+    if (c)
+        c->head_checked = NULL; /* the next head may start at the same address */
+}

@@ -8,7 +8,6 @@
 #include "config.h"
 #include "conn.h"
 #include "error-filter.h"
-#include "http1-framing.h"
 #include "http2-limits.h"
 #include "metrics.h"
 #include "write-timeout.h"
@@ -92,9 +91,6 @@ void server_resume(Server *s);
  * the others close once their last pending request is answered (server_conn_release). */
 void server_drain(Server *s);
 
-/* How an HTTP/1 request is framed, from its raw head (read-guard.c has usually read it
- * already); for HTTP/2 requests, nothing. */
-void server_request_framing(h2o_req_t *req, Http1Framing *ret);
 void server_conn_hold(Conn *c);
 void server_conn_release(Conn *c);
 
