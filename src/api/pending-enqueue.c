@@ -16,7 +16,7 @@ static void on_guard_dispose(void *p)
         return;
     pe->req = NULL;
     pe->guard = NULL;
-    server_conn_release(pe->conn);
+    conn_release(pe->conn);
     pe->conn = NULL;
 }
 
@@ -38,7 +38,7 @@ PendingEnqueue *pending_enqueue_new(h2o_req_t *req, void *owner)
 void pending_enqueue_hold(PendingEnqueue *pe)
 {
     pe->conn = conn_of_request(pe->req);
-    server_conn_hold(pe->conn);
+    conn_hold(pe->conn);
 }
 
 h2o_req_t *pending_enqueue_untie(PendingEnqueue *pe)
@@ -47,7 +47,7 @@ h2o_req_t *pending_enqueue_untie(PendingEnqueue *pe)
     if (!req)
         return NULL;
     pe->guard->pe = NULL;
-    server_conn_release(pe->conn);
+    conn_release(pe->conn);
     pe->req = NULL;
     pe->guard = NULL;
     pe->conn = NULL;

@@ -4,8 +4,8 @@
 #include <h2o.h>
 #include <stdint.h>
 
+#include "conn.h"
 #include "job.h"
-#include "server.h"
 #include "worker.h"
 
 typedef struct RequestGuard RequestGuard;

@@ -33,7 +33,8 @@ typedef struct Conn {
     ErrorFilter *errors; /* the server's: the read path and the close note errors there */
     h2o_socket_t *sock;
     h2o_linklist_t link;
-    unsigned pending; /* requests on it waiting for the worker */
+    unsigned pending;     /* requests on it waiting for the worker */
+    const bool *draining; /* the server's: the last of them answered then closes it */
     /* libuv's I/O callback of the stream and libh2o's read callbacks (read-guard.c) */
     uv__io_cb stream_io;
     uv_alloc_cb h2o_alloc;
@@ -53,6 +54,16 @@ typedef struct Conn {
     uint64_t write_seen_at;
     bool write_timed_out;
 } Conn;
+
+/* Ends a connection through h2o's own path: after SHUT_RD its next read sees EOF, so h2o closes
+ * it once any response it is writing has been sent. */
+void conn_close_when_idle(Conn *c);
+
+/* A request on c waits for the worker: while one does, a drain leaves c open for its answer.
+ * Both take NULL. */
+void conn_hold(Conn *c);
+/* The last one done during a drain closes c when idle. */
+void conn_release(Conn *c);
 
 /* The connection a request arrived on (the Conn its socket carries), or NULL. */
 static inline Conn *conn_of_request(h2o_req_t *req)

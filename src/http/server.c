@@ -91,15 +91,6 @@ static void on_conn_closed(uv_handle_t *h)
         s->on_conn_change(s, s->userdata);
 }
 
-/* Ends a connection through h2o's own path: after SHUT_RD its next read sees EOF, so h2o closes
- * it once any response it is writing has been sent. */
-static void conn_close_when_idle(Conn *c)
-{
-    uv_os_fd_t fd;
-    if (uv_fileno(&c->h.handle, &fd) == 0)
-        (void)shutdown(fd, SHUT_RD);
-}
-
 /* Out of descriptors: accepting stops for a moment (the socket stays readable, and would wake
  * the loop again at once). */
 static int on_accept_retry(sd_event_source *src, uint64_t usec, void *userdata)
@@ -155,6 +146,7 @@ static void server_adopt(Server *s, int fd, bool is_unix)
         return;
     }
     c->server = s;
+    c->draining = &s->draining;
     c->errors = &s->errors;
     /* libuv's init of a handle without flags cannot fail; the handle is then the loop's */
     (void)(is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp));
@@ -445,21 +437,6 @@ void server_drain(Server *s)
         if (c->pending == 0)
             conn_close_when_idle(c);
     }
-}
-
-void server_conn_hold(Conn *c)
-{
-    if (c)
-        c->pending++;
-}
-
-void server_conn_release(Conn *c)
-{
-    if (!c)
-        return;
-    c->pending--;
-    if (c->pending == 0 && c->server->draining)
-        conn_close_when_idle(c);
 }
 
 void server_done(Server *s)

@@ -88,11 +88,8 @@ void server_describe(const Server *s, char *buf, size_t n);
 void server_resume(Server *s);
 
 /* Stops accepting, asks h2o to wind down, and closes every connection with no pending request;
- * the others close once their last pending request is answered (server_conn_release). */
+ * the others close once their last pending request is answered (conn_release). */
 void server_drain(Server *s);
-
-void server_conn_hold(Conn *c);
-void server_conn_release(Conn *c);
 
 /* For an invalid configuration under socket activation: the connections already queued on the
  * passed sockets would start the service again at once, again and again until systemd's start
