@@ -20,7 +20,7 @@ static void on_guard_dispose(void *p)
     pe->conn = NULL;
 }
 
-PendingEnqueue *pending_enqueue_new(h2o_req_t *req, void *owner)
+PendingEnqueue *pending_enqueue_new(h2o_req_t *req, ApiHandler *owner)
 {
     PendingEnqueue *pe = calloc(1, sizeof(*pe));
     RequestGuard *g = pe ? h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_guard_dispose) : NULL;

@@ -8,6 +8,7 @@
 #include "job.h"
 #include "worker.h"
 
+typedef struct ApiHandler ApiHandler; /* api.h */
 typedef struct RequestGuard RequestGuard;
 
 /* Why a job went to the spool, which says how its client is answered should the spool refuse
@@ -22,7 +23,7 @@ typedef enum EnqueueFallback {
  * that the job is still forwarded and the drain still waits for it: a guard in the request's
  * pool clears .req (and lets the connection go) when the request dies first. */
 typedef struct PendingEnqueue {
-    void *owner;
+    ApiHandler *owner;
     h2o_req_t *req; /* NULL once the request is gone */
     RequestGuard *guard;
     Conn *conn; /* held open during a drain until the answer */
@@ -38,7 +39,7 @@ typedef struct PendingEnqueue {
 } PendingEnqueue;
 
 /* Tied to req; NULL when out of memory. */
-PendingEnqueue *pending_enqueue_new(h2o_req_t *req, void *owner);
+PendingEnqueue *pending_enqueue_new(h2o_req_t *req, ApiHandler *owner);
 
 /* The worker took it: the connection stays open for the answer, even through a drain. */
 void pending_enqueue_hold(PendingEnqueue *pe);
