@@ -214,16 +214,19 @@ static int loop_setup_server(Loop *l)
     int r = uv_event_attach(&l->uv, l->event);
     if (r < 0)
         return r;
-    r = server_init(&l->server, sh->config, &l->uv.loop);
+    r = server_init(&l->server, &(const ServerSettings){
+                                    .config = sh->config,
+                                    .loop = &l->uv.loop,
+                                    .event = l->event,
+                                    .total_conns = &l->shared->total_conns,
+                                    .n_loops = sh->n_loops,
+                                    .metrics = &l->metrics,
+                                    .on_conn_change = on_conn_change,
+                                    .on_slot_free = on_slot_free,
+                                    .userdata = l,
+                                });
     if (r < 0)
         return r;
-    l->server.total_conns = &l->shared->total_conns; /* MAX_CONNECTIONS over every loop */
-    l->server.on_slot_free = on_slot_free;
-    l->server.event = l->event;
-    l->server.n_loops = sh->n_loops;
-    l->server.on_conn_change = on_conn_change;
-    l->server.errors.metrics = &l->metrics;
-    l->server.userdata = l;
     r = worker_new(l->event, sh->config, &l->metrics, &l->shared->worker, &l->worker);
     if (r < 0)
         return r;

@@ -17,17 +17,21 @@
 #include "error-filter.h"
 #include "http2-limits.h"
 #include "log.h"
-#include "macro.h"
 #include "raw-answer.h"
 #include "read-guard.h"
 
 #define REQUEST_TIMEOUT_MS 10000
-#define LISTEN_BACKLOG 4096
 
-int server_init(Server *s, const Config *c, uv_loop_t *loop)
+int server_init(Server *s, const ServerSettings *settings)
 {
+    const Config *c = settings->config;
     memset(s, 0, sizeof(*s));
-    s->loop = loop;
+    s->loop = settings->loop;
+    s->event = settings->event;
+    s->n_loops = settings->n_loops;
+    s->on_conn_change = settings->on_conn_change;
+    s->on_slot_free = settings->on_slot_free;
+    s->userdata = settings->userdata;
     h2o_linklist_init_anchor(&s->conns);
 
     h2o_config_init(&s->globalconf);
@@ -43,11 +47,12 @@ int server_init(Server *s, const Config *c, uv_loop_t *loop)
     /* h2o answers some errors itself (malformed requests, 413) from the host's fallback path:
      * both paths get the filter that gives those answers the JSON shape of README.md's "API". */
     error_filter_init(&s->errors);
+    s->errors.metrics = settings->metrics;
     error_filter_register(s->pathconf, &s->errors);
     error_filter_register(&host->fallback_path, &s->errors);
 
     s->max_conns = c->max_connections;
-    s->total_conns = &s->own_total;
+    s->total_conns = settings->total_conns ? settings->total_conns : &s->own_total;
     s->accept_ctx.ctx = &s->ctx;
     s->accept_ctx.hosts = s->globalconf.hosts;
     return 0;
@@ -256,83 +261,6 @@ static int listener_start(Server *s, Listener *l, int fd, bool is_unix)
      * let in however busy the loop is. */
     (void)sd_event_source_set_priority(l->io, SD_EVENT_PRIORITY_IMPORTANT);
     return 0;
-}
-
-static int bind_port(uint16_t port)
-{
-    _cleanup_close_ int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -errno;
-    int on = 1, off = 0;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
-    struct sockaddr_in6 sa = {
-        .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = IN6ADDR_ANY_INIT};
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
-        return -errno;
-    return TAKE_FD(fd);
-}
-
-void listen_fds_done(ListenFds *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (l->fds[i] >= 0)
-            close(l->fds[i]);
-    free(l->fds);
-    free(l->is_unix);
-    *l = (ListenFds){0};
-}
-
-static int listen_fds_alloc(ListenFds *l, size_t n)
-{
-    l->fds = calloc(n, sizeof(int));
-    l->is_unix = calloc(n, sizeof(bool));
-    if (!l->fds || !l->is_unix)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        l->fds[i] = -EBADF;
-    l->n = n;
-    return 0;
-}
-
-int listen_fds_collect(ListenFds *ret, uint16_t port)
-{
-    *ret = (ListenFds){0};
-    char **names = NULL;
-    int n = sd_listen_fds_with_names(1, &names);
-    if (n < 0)
-        return n;
-    for (int i = 0; names && i < n; i++)
-        free(names[i]);
-    free(names);
-
-    int r = listen_fds_alloc(ret, n > 0 ? (size_t)n : 1);
-    if (r < 0) {
-        listen_fds_done(ret);
-        return r;
-    }
-    if (n == 0) {
-        ret->fds[0] = bind_port(port);
-        if (ret->fds[0] < 0) {
-            r = ret->fds[0];
-            listen_fds_done(ret);
-            return r;
-        }
-        return 1;
-    }
-    ret->socket_activated = true;
-    for (int i = 0; i < n; i++) {
-        int fd = SD_LISTEN_FDS_START + i;
-        ret->fds[i] = fd;
-        if (sd_is_socket(fd, AF_UNIX, SOCK_STREAM, 1) > 0)
-            ret->is_unix[i] = true;
-        else if (sd_is_socket(fd, AF_INET, SOCK_STREAM, 1) <= 0 &&
-                 sd_is_socket(fd, AF_INET6, SOCK_STREAM, 1) <= 0) {
-            listen_fds_done(ret);
-            return -ENOTSOCK;
-        }
-    }
-    return n;
 }
 
 int server_listen(Server *s, const ListenFds *fds)

@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "error-filter.h"
 #include "http2-limits.h"
+#include "listen.h"
 #include "metrics.h"
 #include "write-timeout.h"
 
@@ -22,6 +23,21 @@ typedef struct Listener {
 } Listener;
 
 typedef void (*server_conn_fn)(Server *s, void *userdata);
+
+/* What a server is given by its owner; all of it must outlive the server. */
+typedef struct ServerSettings {
+    const Config *config;
+    uv_loop_t *loop;
+    sd_event *event; /* the loop's, which watches the listening sockets */
+    /* MAX_CONNECTIONS over every loop: the connections of every loop (atomic; NULL: this
+     * server's own), and how many loops share them */
+    size_t *total_conns;
+    size_t n_loops;
+    Metrics *metrics; /* its counters: connections, h2o's own error answers, write timeouts */
+    server_conn_fn on_conn_change;
+    server_conn_fn on_slot_free;
+    void *userdata;
+} ServerSettings;
 
 struct Server {
     h2o_globalconf_t globalconf;
@@ -50,7 +66,7 @@ struct Server {
     size_t own_total;
     bool paused; /* atomic: a listener of this server is paused */
     bool draining;
-    ErrorFilter errors; /* h2o's own error answers; the owner points .metrics at its counters */
+    ErrorFilter errors; /* h2o's own error answers, counted in the settings' metrics */
 
     /* Told whenever a connection opens or closes (idle-exit and drain bookkeeping). */
     server_conn_fn on_conn_change;
@@ -60,22 +76,9 @@ struct Server {
     void *userdata;
 };
 
-/* Sets up h2o's configuration (limits, timeouts, HTTP/2 on or off) for loop; server_listen
- * makes its context. Register handlers on s->pathconf before server_listen. */
-int server_init(Server *s, const Config *c, uv_loop_t *loop);
-
-/* The listening sockets of the process: the ones systemd passed (TCP and AF_UNIX streams), or
- * [::]:port bound here. Every event loop accepts from all of them. */
-typedef struct ListenFds {
-    int *fds;
-    bool *is_unix;
-    size_t n;
-    bool socket_activated;
-} ListenFds;
-
-/* Returns the number of sockets, or a negative errno (then nothing is left open). */
-int listen_fds_collect(ListenFds *ret, uint16_t port);
-void listen_fds_done(ListenFds *l);
+/* Sets up h2o's configuration (limits, timeouts, HTTP/2 on or off) for the settings' loop;
+ * server_listen makes its context. Register handlers on s->pathconf before server_listen. */
+int server_init(Server *s, const ServerSettings *settings);
 
 /* Sets up h2o's context, then accepts on (a duplicate of) each of fds. Returns the number of
  * listeners, or a negative errno. */
