@@ -9,8 +9,6 @@
 
 #include "log.h"
 
-#define SWEEP_INTERVAL_MS 1000
-
 static uint64_t ms_between(const struct timeval *from, const struct timeval *to)
 {
     int64_t ms = ((int64_t)to->tv_sec - from->tv_sec) * 1000 + (to->tv_usec - from->tv_usec) / 1000;
@@ -61,42 +59,15 @@ const char *http2_conn_over_time_limits(h2o_http2_conn_t *conn, const struct tim
     return why;
 }
 
-static void on_sweep(uv_timer_t *timer)
+void http2_limits_check(Conn *c, const struct timeval *now, uint64_t timeout_ms)
 {
-    Http2Limits *lim = timer->data;
-    h2o_linklist_t *conns = &lim->ctx->http2._conns;
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    for (h2o_linklist_t *l = conns->next; l != conns; l = l->next) {
-        h2o_http2_conn_t *conn = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, l);
-        const char *why = http2_conn_over_time_limits(conn, &now, lim->request_timeout_ms);
-        if (!why || !conn->sock)
-            continue;
-        log_info(MSGID_REJECTED, LOG_FIELDS(.error = why), "%s; closing the connection", why);
-        /* through libh2o's own path: the next read sees the end of the stream and closes */
-        int fd = h2o_socket_get_fd(conn->sock);
-        if (fd >= 0)
-            (void)shutdown(fd, SHUT_RD);
-    }
-}
-
-int http2_limits_start(Http2Limits *l, uv_loop_t *loop, h2o_context_t *ctx,
-                       uint64_t request_timeout_ms)
-{
-    int r = uv_timer_init(loop, &l->sweep);
-    if (r < 0)
-        return r;
-    l->sweep.data = l;
-    l->ctx = ctx;
-    l->request_timeout_ms = request_timeout_ms;
-    l->on = true;
-    return uv_timer_start(&l->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
-}
-
-void http2_limits_stop(Http2Limits *l)
-{
-    if (!l->on)
+    h2o_http2_conn_t *conn = http2_conn_of_socket(c->sock);
+    const char *why = conn ? http2_conn_over_time_limits(conn, now, timeout_ms) : NULL;
+    if (!why || !conn->sock)
         return;
-    l->on = false;
-    uv_close((uv_handle_t *)&l->sweep, NULL);
+    log_info(MSGID_REJECTED, LOG_FIELDS(.error = why), "%s; closing the connection", why);
+    /* through libh2o's own path: the next read sees the end of the stream and closes */
+    int fd = h2o_socket_get_fd(conn->sock);
+    if (fd >= 0)
+        (void)shutdown(fd, SHUT_RD);
 }

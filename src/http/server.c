@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -19,8 +20,10 @@
 #include "log.h"
 #include "raw-answer.h"
 #include "read-guard.h"
+#include "write-timeout.h"
 
 #define REQUEST_TIMEOUT_MS 10000
+#define SWEEP_INTERVAL_MS 1000
 
 int server_init(Server *s, const ServerSettings *settings)
 {
@@ -263,6 +266,40 @@ static int listener_start(Server *s, Listener *l, int fd, bool is_unix)
     return 0;
 }
 
+/* The time limits libh2o 2.2.5 lacks, of every connection: the write timeout and, with
+ * HTTP2=on, HTTP/2's request and answer timeouts. */
+static void on_sweep(uv_timer_t *timer)
+{
+    Server *s = timer->data;
+    uint64_t now = uv_now(s->loop);
+    uint64_t *closed = s->errors.metrics ? &s->errors.metrics->write_timeouts : NULL;
+    bool http2 = s->globalconf.http1.upgrade_to_http2;
+    struct timeval wall; /* libh2o's request timestamps are the wall clock's */
+    if (http2)
+        gettimeofday(&wall, NULL);
+    for (h2o_linklist_t *l = s->conns.next; l != &s->conns; l = l->next) {
+        Conn *c = H2O_STRUCT_FROM_MEMBER(Conn, link, l);
+        if (!c->sock || uv_is_closing(&c->h.handle))
+            continue;
+        write_timeout_check(c, now, REQUEST_TIMEOUT_MS, closed);
+        if (http2)
+            http2_limits_check(c, &wall, REQUEST_TIMEOUT_MS);
+    }
+}
+
+static int sweep_start(Server *s)
+{
+    int r = uv_timer_init(s->loop, &s->sweep);
+    if (r < 0)
+        return r;
+    s->sweep.data = s;
+    s->sweep_on = true;
+    /* Only open connections need it, and they keep the loop alive themselves: a loop without
+     * any does not wake every second for it. */
+    uv_unref((uv_handle_t *)&s->sweep);
+    return uv_timer_start(&s->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
+}
+
 int server_listen(Server *s, const ListenFds *fds)
 {
     assert(s);
@@ -270,15 +307,9 @@ int server_listen(Server *s, const ListenFds *fds)
 
     h2o_context_init(&s->ctx, s->loop, &s->globalconf);
     s->ctx_initialized = true;
-    int r = write_timeout_start(&s->write_timeout, s->loop, &s->conns, REQUEST_TIMEOUT_MS,
-                                s->errors.metrics ? &s->errors.metrics->write_timeouts : NULL);
+    int r = sweep_start(s);
     if (r < 0)
         return r;
-    if (s->globalconf.http1.upgrade_to_http2) {
-        r = http2_limits_start(&s->h2_limits, s->loop, &s->ctx, REQUEST_TIMEOUT_MS);
-        if (r < 0)
-            return r;
-    }
 
     s->socket_activated = fds->socket_activated;
     s->listeners = calloc(fds->n, sizeof(Listener));
@@ -373,8 +404,10 @@ void server_done(Server *s)
         return;
     stop_listening(s);
     s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
-    http2_limits_stop(&s->h2_limits);
-    write_timeout_stop(&s->write_timeout);
+    if (s->sweep_on) {
+        s->sweep_on = false;
+        uv_close((uv_handle_t *)&s->sweep, NULL); /* the uv loop runs afterwards to close it */
+    }
     /* h2o asserts when a context with open connections is disposed: after a forced shutdown
      * those are left to the process exit. */
     if (s->ctx_initialized && s->n_conns == 0) {

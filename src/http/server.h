@@ -8,10 +8,8 @@
 #include "config.h"
 #include "conn.h"
 #include "error-filter.h"
-#include "http2-limits.h"
 #include "listen.h"
 #include "metrics.h"
-#include "write-timeout.h"
 
 typedef struct Listener {
     int fd;
@@ -53,8 +51,8 @@ struct Server {
     size_t n_listeners;
     bool socket_activated;
 
-    Http2Limits h2_limits; /* while HTTP2=on */
-    WriteTimeout write_timeout;
+    uv_timer_t sweep; /* once a second, every connection's time limits */
+    bool sweep_on;
 
     h2o_linklist_t conns;
     size_t n_conns; /* written on the loop's thread with atomic stores: read from any */

@@ -9,8 +9,6 @@
 #include "log.h"
 #include "metrics.h"
 
-#define SWEEP_INTERVAL_MS 1000
-
 /* The bytes of c the kernel holds that the client has not taken yet (SIOCOUTQ: not acknowledged
  * on TCP, not read on AF_UNIX); 0 when it cannot tell. */
 static size_t kernel_queued(Conn *c)
@@ -60,45 +58,14 @@ static void give_up(Conn *c)
     (void)shutdown(fd, SHUT_RDWR);
 }
 
-static void on_sweep(uv_timer_t *timer)
+void write_timeout_check(Conn *c, uint64_t now, uint64_t timeout_ms, uint64_t *closed)
 {
-    WriteTimeout *w = timer->data;
-    uint64_t now = uv_now(timer->loop);
-    for (h2o_linklist_t *l = w->conns->next; l != w->conns; l = l->next) {
-        Conn *c = H2O_STRUCT_FROM_MEMBER(Conn, link, l);
-        if (!c->sock || c->write_timed_out || uv_is_closing(&c->h.handle) ||
-            !write_stalled(c, now, w->timeout_ms))
-            continue;
-        const char *why = "client stopped reading its answers";
-        log_info(MSGID_REJECTED, LOG_FIELDS(.error = why), "%s; closing the connection", why);
-        if (w->closed)
-            metrics_inc(w->closed);
-        c->write_timed_out = true;
-        give_up(c);
-    }
-}
-
-int write_timeout_start(WriteTimeout *w, uv_loop_t *loop, h2o_linklist_t *conns,
-                        uint64_t timeout_ms, uint64_t *closed)
-{
-    int r = uv_timer_init(loop, &w->sweep);
-    if (r < 0)
-        return r;
-    w->sweep.data = w;
-    w->conns = conns;
-    w->timeout_ms = timeout_ms;
-    w->closed = closed;
-    w->on = true;
-    /* Only open connections need it, and they keep the loop alive themselves: a loop without
-     * any does not wake every second for it. */
-    uv_unref((uv_handle_t *)&w->sweep);
-    return uv_timer_start(&w->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
-}
-
-void write_timeout_stop(WriteTimeout *w)
-{
-    if (!w->on)
+    if (c->write_timed_out || !write_stalled(c, now, timeout_ms))
         return;
-    w->on = false;
-    uv_close((uv_handle_t *)&w->sweep, NULL);
+    const char *why = "client stopped reading its answers";
+    log_info(MSGID_REJECTED, LOG_FIELDS(.error = why), "%s; closing the connection", why);
+    if (closed)
+        metrics_inc(closed);
+    c->write_timed_out = true;
+    give_up(c);
 }
