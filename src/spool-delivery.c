@@ -30,6 +30,7 @@ struct SpoolDelivery {
     bool fetching;              /* a fetch is under way */
     bool at_end;                /* no due job past the cursor */
     bool restart;               /* the next fetch starts from the first job */
+    unsigned walk_starts;       /* deliveries this walk started */
     bool stopped;               /* draining */
     uint64_t walk_started_usec; /* CLOCK_REALTIME: when it last started from the first job */
     uint64_t generation, reset_generation; /* the spool's, when last seen */
@@ -336,11 +337,16 @@ static void on_fetched(int error, const SpoolJob *jobs, size_t n, void *userdata
             if (delivery_pace_free(&d->pace, clock_usec(CLOCK_MONOTONIC), &wait) == 0 ||
                 !delivery_start(d, &jobs[i]))
                 break;
+            d->walk_starts++;
         }
         d->cursor = jobs[i].id;
     }
     d->n_ended = 0;
     d->at_end = i == n && n < d->asked;
+    /* At the end of a walk that started deliveries, once more from the first job: one skipped
+     * because it was under way may wait again. A walk that started none ends there. */
+    if (d->at_end && d->walk_starts > 0)
+        d->restart = true;
     gauges_update(d);
     delivery_pump(d);
 }
@@ -386,6 +392,7 @@ static void delivery_pump(SpoolDelivery *d)
     if (d->restart) {
         d->cursor = 0;
         d->restart = d->at_end = false;
+        d->walk_starts = 0;
         d->walk_started_usec = clock_usec(CLOCK_REALTIME);
     } else if (d->at_end || st.stats.jobs == 0)
         return; /* nothing due: new jobs, a change or the due timer wake it */

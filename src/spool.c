@@ -291,6 +291,7 @@ static bool spool_try_recover(Spool *s)
         return false;
     notice_post(s, SPOOL_NOTICE_AVAILABLE, s->dir, NULL);
     s->failing = false;
+    s->reset = true;
     return true;
 }
 
@@ -341,9 +342,10 @@ static int group_apply(Spool *s, SpoolOp *ops)
     return spool_store_commit(s->store);
 }
 
-/* One group: one transaction, one commit, one fsync. A group committed into a file removed or
- * replaced meanwhile (its identity checked after the commit, before anything is answered) is
- * written again into the spool opened again; if that fails too, it fails (adds refused). */
+/* One group: one transaction, one commit, one fsync. A group that found the file removed or
+ * replaced (at begin, or committed into it: its identity is checked again after the commit,
+ * before anything is answered) is written again into the spool opened again; if that fails
+ * too, it fails (adds refused). */
 static void group_run(Spool *s, SpoolOp *ops)
 {
     if (!s->store && clock_usec(CLOCK_MONOTONIC) >= s->next_open_usec)
@@ -357,7 +359,9 @@ static void group_run(Spool *s, SpoolOp *ops)
     }
 
     int r = group_apply(s, ops);
-    if (r == 0 && spool_store_check_identity(s->store) == -ESTALE) {
+    if (r == 0)
+        r = spool_store_check_identity(s->store);
+    if (r == -ESTALE) { /* found at begin, or after the commit */
         spool_reopen(s, -ESTALE);
         r = s->store ? group_apply(s, ops) : -ENXIO;
         if (r == 0)
@@ -370,6 +374,7 @@ static void group_run(Spool *s, SpoolOp *ops)
     if (s->failing) {
         notice_post(s, SPOOL_NOTICE_AVAILABLE, s->dir, NULL);
         s->failing = false;
+        s->reset = true; /* writes may have failed meanwhile: the delivery walks again */
     }
     for (SpoolOp *op = ops; op; op = op->next)
         if (op->type == OP_ADD && op->error == 0 && !op->duplicate) {
