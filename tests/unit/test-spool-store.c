@@ -207,7 +207,7 @@ static void test_duplicates(void **state)
     spool_store_close(s);
 }
 
-static void test_delete_and_note_attempt(void **state)
+static void test_delete_and_retry_later(void **state)
 {
     Fixture *f = *state;
     SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
@@ -216,8 +216,8 @@ static void test_delete_and_note_attempt(void **state)
     SpoolJob out[4];
     size_t n;
     assert_int_equal(spool_store_fetch(s, false, 0, out, 4, &n), 0);
-    assert_int_equal(spool_store_note_attempt(s, out[0].id, "timeout"), 0);
-    assert_int_equal(spool_store_note_attempt(s, out[0].id, "worker answered 503"), 0);
+    assert_int_equal(spool_store_retry_later(s, out[0].id, 0, "timeout"), 0);
+    assert_int_equal(spool_store_retry_later(s, out[0].id, 0, "worker answered 503"), 0);
     assert_int_equal(spool_store_fetch(s, false, 0, out, 4, &n), 0);
     assert_int_equal(out[0].attempts, 2);
     assert_string_equal(out[0].last_error, "worker answered 503");
@@ -225,7 +225,7 @@ static void test_delete_and_note_attempt(void **state)
 
     assert_int_equal(spool_store_delete(s, out[0].id), 0);
     assert_int_equal(spool_store_delete(s, out[0].id), -ENOENT);
-    assert_int_equal(spool_store_note_attempt(s, out[0].id, "x"), -ENOENT);
+    assert_int_equal(spool_store_retry_later(s, out[0].id, 0, "x"), -ENOENT);
     assert_int_equal(spool_store_mark_dead(s, 999999, "x"), -ENOENT);
     assert_int_equal(stats(s).jobs, 1);
     char buf[64];
@@ -262,11 +262,14 @@ static void test_dead_letters_and_requeue(void **state)
     st = stats(s);
     assert_int_equal(st.jobs, 3);
     assert_int_equal(st.dead, 0);
-    assert_string_equal(places(s, false, buf, sizeof(buf)), "c,a,b"); /* b as the newest */
+    /* b in its place (it was the newest before this release), then c, and a's new record */
+    assert_string_equal(places(s, false, buf, sizeof(buf)), "b,c,a");
     assert_int_equal(spool_store_fetch(s, false, 0, out, 8, &n), 0);
     assert_int_equal(n, 3);
-    assert_string_equal(out[2].last_error, "worker answered 422");
-    assert_false(out[2].dead);
+    assert_string_equal(out[0].place_id, "b");
+    assert_string_equal(out[0].last_error, "worker answered 422");
+    assert_int_equal(out[0].attempts, 0);
+    assert_false(out[0].dead);
     assert_true(marker_exists(f->dir));
 
     assert_int_equal(spool_store_requeue_dead(s, &requeued), 0); /* none: a group of its own */
@@ -372,7 +375,7 @@ static void test_stats_and_reopen(void **state)
     size_t n;
     assert_int_equal(spool_store_fetch(s, false, 0, out, 4, &n), 0);
     assert_int_equal(spool_store_mark_dead(s, out[0].id, "gone"), 0);
-    assert_int_equal(spool_store_note_attempt(s, out[1].id, "timeout"), 0);
+    assert_int_equal(spool_store_retry_later(s, out[1].id, 0, "timeout"), 0);
     st = stats(s);
     assert_int_equal(st.jobs, 3);
     assert_int_equal(st.dead, 1);
@@ -904,7 +907,7 @@ int main(void)
         T(test_order_and_paging),
         T(test_group_commit_and_rollback),
         T(test_duplicates),
-        T(test_delete_and_note_attempt),
+        T(test_delete_and_retry_later),
         T(test_dead_letters_and_requeue),
         T(test_max_jobs),
         T(test_marker),
