@@ -33,8 +33,7 @@ typedef struct SpoolJob {
     int64_t id;            /* the order of arrival: oldest first; what `spool list` prints */
     uint64_t created_usec; /* CLOCK_REALTIME, when spooled (kept by a requeue) */
     uint64_t since_usec;   /* when its lifetime (SPOOL_MAX_AGE_SEC) began: spooled or requeued */
-    uint64_t
-        due_usec; /* CLOCK_REALTIME of its next attempt; 0: due now (a passed time may read 0) */
+    uint64_t due_usec;     /* CLOCK_REALTIME of its next attempt; 0: due now, or passed */
     uint64_t last_attempt_usec; /* when its last delivery attempt ended; 0: never tried */
     unsigned attempts;          /* delivery attempts so far (the inline one not counted) */
     bool dead;                  /* the worker refused it for good (a 4xx), or it expired */
