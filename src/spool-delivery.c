@@ -191,6 +191,9 @@ static void delivery_failed(SpoolDelivery *d, const Delivery *dl, const WorkerRe
         return;
     }
     (void)spool_retry_later(d->s.spool, dl->id, due, r->reason);
+    /* The spool's next due time tells it too, unless an earlier one (of a job due but not
+     * tried yet) hides it. */
+    timer_arm(d, &d->due_timer, CLOCK_REALTIME, due, false, on_due_timer, "spool-delivery-due");
     metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_RETRY]);
     log_warn(MSGID_WORKER_RETRY, fields,
              "delivery from the spool failed, will retry: %s (attempt %u, next in %llu s)",
