@@ -917,7 +917,8 @@ static void collect_id(const char *job_id, void *userdata)
 }
 
 /* hold/release: never due while held, not in the counts of jobs, the oldest, or the marker, but
- * against SPOOL_MAX_JOBS; forget leaves a held record; a dead letter cannot be held. */
+ * against SPOOL_MAX_JOBS; forget leaves a held record; another connection's hold and release are
+ * seen (held_ids, the counts, the marker). */
 static void test_hold_and_release(void **state)
 {
     Fixture *f = *state;
@@ -976,16 +977,26 @@ static void test_hold_and_release(void **state)
     assert_string_equal(buf, "reviews:a:start");
     assert_false(marker_exists(f->dir));
 
-    /* a held job refused for good (its attempt was under way): a dead letter, not held */
+    spool_store_close(cli);
+    spool_store_close(s);
+}
+
+/* A held job refused for good (its attempt was under way when it was held): a dead letter, not
+ * held; a dead letter cannot be held or released. */
+static void test_hold_and_dead_letters(void **state)
+{
+    Fixture *f = *state;
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add_n(s, 1);
+    assert_int_equal(spool_store_hold(s, 1, true), 0);
     assert_int_equal(spool_store_mark_dead(s, 1, "worker answered 400"), 0);
-    st = stats(s);
+    SpoolStats st = stats(s);
     assert_int_equal(st.held, 0);
     assert_int_equal(st.dead, 1);
     assert_false(get(s, 1).held);
     assert_int_equal(spool_store_hold(s, 1, true), -ENOENT);
     assert_int_equal(spool_store_hold(s, 1, false), -ENOENT);
     assert_int_equal(spool_store_hold(s, 99, true), -ENOENT);
-    spool_store_close(cli);
     spool_store_close(s);
 
     s = open_store(f->dir, 0); /* counted again from the file */
@@ -1531,6 +1542,7 @@ int main(void)
         T(test_requeue_dead_keeps_the_oldest),
         T(test_flush),
         T(test_hold_and_release),
+        T(test_hold_and_dead_letters),
         T(test_counts_after_rollback_and_reopen),
         T(test_check_identity),
         T(test_migrate_v1),
