@@ -543,6 +543,32 @@ static void test_corrupt_other_schema(void **state)
     free(data);
 }
 
+/* A spool of version 1 whose table lacks a column: corrupt, and not migrated first (moved aside
+ * as it was). */
+static void test_corrupt_old_version(void **state)
+{
+    Fixture *f = *state;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, SPOOL_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, created_usec INTEGER,"
+            " place_id TEXT, job_id TEXT, request_id TEXT, attempts INTEGER, dead INTEGER);"
+            "CREATE UNIQUE INDEX jobs_waiting ON jobs (job_id) WHERE dead = 0;"
+            "CREATE INDEX jobs_by_state ON jobs (dead, id);"
+            "PRAGMA application_id = 1095911251; PRAGMA user_version = 1;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    size_t len;
+    char *data = slurp(path, &len);
+    check_corrupt(f->dir, data, len, NULL, 0);
+    free(data);
+}
+
 /* A truncated (0-byte) spool.sqlite beside a WAL that holds committed jobs: SQLite would drop
  * that WAL on opening (and the jobs in it), so it is corrupt: -EBADMSG, or with REPAIR both
  * files moved aside, the WAL's bytes intact, and a fresh store. */
@@ -917,7 +943,8 @@ static void collect_id(const char *job_id, void *userdata)
 }
 
 /* hold/release: never due while held, not in the counts of jobs, the oldest, or the marker, but
- * against SPOOL_MAX_JOBS; forget leaves a held record; a dead letter cannot be held. */
+ * against SPOOL_MAX_JOBS; forget leaves a held record; another connection's hold and release are
+ * seen (held_ids, the counts, the marker). */
 static void test_hold_and_release(void **state)
 {
     Fixture *f = *state;
@@ -976,16 +1003,26 @@ static void test_hold_and_release(void **state)
     assert_string_equal(buf, "reviews:a:start");
     assert_false(marker_exists(f->dir));
 
-    /* a held job refused for good (its attempt was under way): a dead letter, not held */
+    spool_store_close(cli);
+    spool_store_close(s);
+}
+
+/* A held job refused for good (its attempt was under way when it was held): a dead letter, not
+ * held; a dead letter cannot be held or released. */
+static void test_hold_and_dead_letters(void **state)
+{
+    Fixture *f = *state;
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add_n(s, 1);
+    assert_int_equal(spool_store_hold(s, 1, true), 0);
     assert_int_equal(spool_store_mark_dead(s, 1, "worker answered 400"), 0);
-    st = stats(s);
+    SpoolStats st = stats(s);
     assert_int_equal(st.held, 0);
     assert_int_equal(st.dead, 1);
     assert_false(get(s, 1).held);
     assert_int_equal(spool_store_hold(s, 1, true), -ENOENT);
     assert_int_equal(spool_store_hold(s, 1, false), -ENOENT);
     assert_int_equal(spool_store_hold(s, 99, true), -ENOENT);
-    spool_store_close(cli);
     spool_store_close(s);
 
     s = open_store(f->dir, 0); /* counted again from the file */
@@ -1518,6 +1555,7 @@ int main(void)
         T(test_corrupt_garbage),
         T(test_corrupt_truncated),
         T(test_corrupt_other_schema),
+        T(test_corrupt_old_version),
         T(test_corrupt_empty_file_beside_wal),
         T(test_removed_or_replaced_under_an_open_store),
         T(test_forget),
@@ -1531,6 +1569,7 @@ int main(void)
         T(test_requeue_dead_keeps_the_oldest),
         T(test_flush),
         T(test_hold_and_release),
+        T(test_hold_and_dead_letters),
         T(test_counts_after_rollback_and_reopen),
         T(test_check_identity),
         T(test_migrate_v1),
