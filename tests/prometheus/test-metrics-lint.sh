@@ -1,12 +1,13 @@
 #!/bin/bash
 # GET /metrics of the daemon with a spool, read as Prometheus reads it: `promtool check metrics`
-# has nothing to say (names, types, HELP lines, suffixes), and every metric and spool result the
-# alert rules use is exported, so that no rule watches a series that does not exist.
+# has nothing to say (names, types, HELP lines, suffixes); every metric and spool result the
+# alert rules use is exported, so that no rule watches a series that does not exist; and the
+# metrics exported are those the README's "GET /metrics" table documents, no more, no fewer.
 # The daemon runs socket-activated on loopback with a spool in a scratch directory, a job
 # spooled (the stand-in answers 503 for it), and is stopped with SIGTERM.
-# Usage: test-metrics-lint.sh ARGUS_BINARY STANDIN_BINARY RULES_FILE
+# Usage: test-metrics-lint.sh ARGUS_BINARY STANDIN_BINARY RULES_FILE README
 set -uo pipefail
-argus=$1 standin=$2 rules=$3
+argus=$1 standin=$2 rules=$3 readme=$4
 skip() {
     echo "skipped: $*"
     exit 77
@@ -90,6 +91,21 @@ if curl -s -m 10 -o "$work/metrics" "$base/metrics" && [ -s "$work/metrics" ]; t
                 bad "$name{result=\"$v\"}, selected by an alert rule, is not in /metrics"
         done
     done < <(sed -n 's/.*\(argus_[a-z_]*\){result=~*"\([^"]*\)"}.*/\1 \2/p' <<<"$exprs")
+    # The README's table: every `argus_…` or `process_…` name between "### GET /metrics" and the
+    # next heading of its level or above.
+    sed -n 's/^# TYPE \([a-z_]*\) .*/\1/p' "$work/metrics" | sort -u >"$work/live"
+    awk '/^### GET \/metrics/ { on = 1; next } on && /^##? / { on = 0 } on' "$readme" |
+        grep -o '`\(argus\|process\)_[a-z_]*' | tr -d '`' | sort -u >"$work/documented"
+    if [ ! -s "$work/documented" ]; then
+        bad "no metric found in the README's \"GET /metrics\" section"
+    else
+        missing=$(comm -23 "$work/documented" "$work/live" | tr '\n' ' ')
+        undocumented=$(comm -13 "$work/documented" "$work/live" | tr '\n' ' ')
+        [ -z "$missing" ] && ok "every metric the README documents is exported ($(wc -l <"$work/documented"))" ||
+            bad "documented in the README but not in /metrics: $missing"
+        [ -z "$undocumented" ] && ok "every metric exported is documented in the README" ||
+            bad "in /metrics but not in the README's table: $undocumented"
+    fi
 else
     bad "GET /metrics answered nothing"
 fi
