@@ -13,11 +13,16 @@ BUILD_PACKAGES=(gcc libc6-dev pkg-config meson ninja-build
 # Running it in the foreground (scripts/run), on top of BUILD_PACKAGES: curl, for the README's
 # examples.
 RUN_PACKAGES=(curl)
-# scripts/test, on top of BUILD_PACKAGES: cmocka; systemd for systemd-socket-activate (integration
-# and soak tests), systemd-journald, systemd-cat and journalctl (journal test) and systemd-analyze
-# (units test); curl, ss, unshare, mount and shuf (journal test); clang-format and git (the format
-# check, on the files git knows).
+# scripts/test, on top of BUILD_PACKAGES: cmocka; systemd for systemd-socket-activate (integration,
+# soak and metrics-lint tests), systemd-journald, systemd-cat and journalctl (journal test) and
+# systemd-analyze (units test); curl, ss, unshare, mount and shuf (journal and metrics-lint tests);
+# clang-format and git (the format check, on the files git knows).
 TEST_PACKAGES=(libcmocka-dev systemd curl iproute2 util-linux coreutils clang-format git)
+# .ci/run alone, on top of TEST_PACKAGES: prometheus for promtool (the alert-rules and
+# metrics-lint tests, which skip without it). Debian 12 has promtool in no other package, and
+# installing it starts a Prometheus server where systemd runs: not for a developer's
+# ./scripts/test.
+PROMTOOL_PACKAGES=(prometheus)
 # scripts/build-deb, on top of BUILD_PACKAGES and TEST_PACKAGES (the package's build runs the
 # tests); git lists the files that go into the package.
 DEB_PACKAGES=(build-essential debhelper dpkg-dev lintian git)

@@ -39,8 +39,9 @@ static void raise_fd_limit(void)
 static void help(void)
 {
     printf("Usage: argus-orchestrator [--check-config | --probe URL | --help | --version]\n"
-           "       argus-orchestrator spool status | list [--dead] | requeue-dead "
-           "[--spool-dir DIR]\n"
+           "       argus-orchestrator spool status | list [--dead] | show ID | delete ID... |\n"
+           "                 requeue ID... | requeue-dead | flush | hold ID... | release ID...\n"
+           "                 [--json] [--spool-dir DIR]\n"
            "\n"
            "Takes review-collection jobs over HTTP and forwards them to the Argus worker node.\n"
            "Listens on the sockets systemd passes, or on [::]:$PORT when run by hand.\n"
@@ -53,14 +54,20 @@ static void help(void)
            "  --version       show the version\n"
            "\n"
            "Commands on the spool (argus-orchestrator spool --help says more):\n"
-           "  spool status        jobs waiting, the oldest one, dead letters\n"
+           "  spool status        jobs waiting, held, dead letters, the oldest, the next attempt\n"
            "  spool list [--dead] the jobs waiting, or the dead letters, oldest first\n"
+           "  spool show ID       every field of one job\n"
+           "  spool delete ID...  remove jobs\n"
+           "  spool requeue ID... jobs wait again in their place, due now, attempts from 0\n"
            "  spool requeue-dead  every dead letter waits again\n"
+           "  spool flush         every waiting job not held is due now\n"
+           "  spool hold ID...    never try these jobs until they are released\n"
+           "  spool release ID... try them again\n"
            "\n"
            "Environment: PORT, WORKER_NODE_URL, LOG_LEVEL, WORKER_TIMEOUT_MS, WORKER_RETRIES,\n"
            "WORKER_MAX_CONNECTIONS, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_PENDING_JOBS,\n"
            "BREAKER_THRESHOLD, BREAKER_COOLDOWN_SEC, SHUTDOWN_TIMEOUT_SEC, IDLE_EXIT_SEC, HTTP2,\n"
-           "THREADS, SPOOL_DIR, SPOOL_MAX_JOBS.\n"
+           "THREADS, SPOOL_DIR, SPOOL_MAX_JOBS, SPOOL_RETRY_MAX_SEC, SPOOL_MAX_AGE_SEC.\n"
            "See argus-orchestrator(8).\n");
 }
 
