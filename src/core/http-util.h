@@ -22,3 +22,9 @@ const char *http_reason_phrase(int status);
 
 /* Retry-After in whole seconds for a wait of usec: rounded up, at least 1. */
 uint64_t http_retry_after_sec(uint64_t usec);
+
+/* The URL for a log line, its user info hidden: "user:***@host" where it had "user:password@host",
+ * "***@host" where it had a user info without a password. Everything before the last '@' after
+ * the scheme counts as user info (a password may hold a '/' or an '@' that should have been
+ * escaped); a URL without '@' is copied as it is. 0, or -ENOMEM. */
+int url_redact_userinfo(const char *url, char **ret);

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "credentials.h"
+#include "http-util.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -127,8 +128,13 @@ static int load_config(Config *ret, bool check_only)
     log_setup(LOG_LEVEL_INFO);
     int r = config_load(ret, lookup_env, NULL, &bad_name, &bad_value);
     if (r == -EINVAL) {
+        /* a URL with user info is refused, and its password must not reach the log either */
+        _cleanup_free_ char *shown = NULL;
+        const char *value = bad_value;
+        if (strcmp(bad_name, "WORKER_NODE_URL") == 0)
+            value = url_redact_userinfo(bad_value, &shown) < 0 ? "(not shown)" : shown;
         log_error(MSGID_CONFIG_INVALID, LOG_FIELDS(.error = bad_name),
-                  "invalid configuration: %s=%s", bad_name, bad_value);
+                  "invalid configuration: %s=%s", bad_name, value);
         if (!check_only)
             server_refuse_pending("service unavailable: invalid configuration");
         return EXIT_CONFIG;

@@ -128,13 +128,10 @@ static int check_config_with_creds(const char *cdir, char *out, size_t n)
     return run_capture(argv, env, out, n);
 }
 
-/* The daemon socket-activated with that credentials folder, refusing to start: the connection
- * that started it gets a 503; its exit status and its log (stderr). */
-static int start_with_creds(const char *cdir, char *out, size_t n)
+/* The daemon socket-activated with env, refusing to start: the connection that started it gets
+ * a 503; its exit status and its log (stderr). */
+static int start_refused(const char *const *env, char *out, size_t n)
 {
-    char env_dir[96];
-    snprintf(env_dir, sizeof(env_dir), "CREDENTIALS_DIRECTORY=%s", cdir);
-    const char *env[] = {env_dir, "WORKER_NODE_URL=http://127.0.0.1:9", NULL};
     Service s;
     service_start(&s, env);
     Response r = service_get(&s, "/health");
@@ -148,6 +145,14 @@ static int start_with_creds(const char *cdir, char *out, size_t n)
     fclose(f);
     service_cleanup(&s);
     return st;
+}
+
+static int start_with_creds(const char *cdir, char *out, size_t n)
+{
+    char env_dir[96];
+    snprintf(env_dir, sizeof(env_dir), "CREDENTIALS_DIRECTORY=%s", cdir);
+    const char *env[] = {env_dir, "WORKER_NODE_URL=http://127.0.0.1:9", NULL};
+    return start_refused(env, out, n);
 }
 
 /* A token no client can send, or a credential that is not a file (a FIFO would block the start
@@ -210,6 +215,34 @@ static void test_check_config_reads_token_and_warns_of_misspelling(void **state)
     assert_null(strstr(out, "misspelt"));
 }
 
+/* A WORKER_NODE_URL with user info is refused; the line that says so hides the password, at
+ * start as with --check-config. */
+static void test_worker_url_password_not_logged(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *env, *shown;
+    } cases[] = {
+        {"WORKER_NODE_URL=http://argus:pa55w0rd@worker.example:3000/x",
+         "WORKER_NODE_URL=http://argus:***@worker.example:3000/x"},
+        {"WORKER_NODE_URL=https://pa55w0rd@worker.example",
+         "WORKER_NODE_URL=https://***@worker.example"},
+        {"WORKER_NODE_URL=argus:pa55w0rd@worker.example:3000",
+         "WORKER_NODE_URL=argus:***@worker.example:3000"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[4096];
+        const char *env[] = {cases[i].env, NULL};
+        const char *check[] = {argus_binary(), "--check-config", NULL};
+        int st = run_capture(check, env, out, sizeof(out));
+        if (st != 78 || !strstr(out, cases[i].shown) || strstr(out, "pa55w0rd"))
+            fail_msg("--check-config with %s: exit %d, output: %s", cases[i].env, st, out);
+        st = start_refused(env, out, sizeof(out));
+        if (st != 78 || !strstr(out, cases[i].shown) || strstr(out, "pa55w0rd"))
+            fail_msg("start with %s: exit %d, output: %s", cases[i].env, st, out);
+    }
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -218,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_health_and_ready_stay_open),
         cmocka_unit_test(test_unusable_token_refused_at_start),
         cmocka_unit_test(test_check_config_reads_token_and_warns_of_misspelling),
+        cmocka_unit_test(test_worker_url_password_not_logged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

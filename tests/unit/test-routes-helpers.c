@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/core/http-util.h's header helpers: X-Request-Id and Content-Type checks. */
+/* Unit tests of src/core/http-util.h: X-Request-Id and Content-Type checks, a URL for the log. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,6 +131,28 @@ static void test_content_type_length_bound(void **state)
     assert_false(call(content_type_is_json, "application/json", 0));
 }
 
+static void redacts(const char *url, const char *want)
+{
+    char *got = NULL;
+    assert_int_equal(url_redact_userinfo(url, &got), 0);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_url_redact_userinfo(void **state)
+{
+    (void)state;
+    redacts("http://worker.example:3000/base", "http://worker.example:3000/base");
+    redacts("http://user:s3cret@worker:3000/x", "http://user:***@worker:3000/x");
+    redacts("https://tok3n@worker", "https://***@worker");
+    redacts("http://user:@worker", "http://user:***@worker");
+    redacts("http://u:p@ss@worker/", "http://u:***@worker/");
+    redacts("http://u:pa/ss@worker", "http://u:***@worker");
+    redacts("user:s3cret@worker:3000", "user:***@worker:3000");
+    redacts("http://@worker", "http://***@worker");
+    redacts("", "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_content_type_json),
         cmocka_unit_test(test_content_type_not_json),
         cmocka_unit_test(test_content_type_length_bound),
+        cmocka_unit_test(test_url_redact_userinfo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
