@@ -69,6 +69,24 @@ uint64_t http_retry_after_sec(uint64_t usec)
     return sec ? sec : 1;
 }
 
+bool http_target_absolute_path(const char *target, size_t len, size_t *ret_offset)
+{
+    size_t i;
+    if (len >= 7 && strncasecmp(target, "http://", 7) == 0)
+        i = 7;
+    else if (len >= 8 && strncasecmp(target, "https://", 8) == 0)
+        i = 8;
+    else
+        return false;
+    size_t host = i;
+    while (i < len && target[i] != '/' && target[i] != '?' && target[i] != '#')
+        i++;
+    if (i == host)
+        return false; /* "http:///path": no host */
+    *ret_offset = i;
+    return true;
+}
+
 int url_redact_userinfo(const char *url, char **ret)
 {
     const char *scheme_end = strstr(url, "://");
