@@ -21,9 +21,15 @@
 #include "spool.h"
 #include "timefmt.h"
 
+/* The route of the path; a target in absolute form ("POST http://host/enqueue", which RFC 9112
+ * says a server must accept) by the path in it: libh2o normalizes the whole URL as a path. */
 static MetricsRoute route_of(h2o_req_t *req)
 {
     h2o_iovec_t p = req->path_normalized;
+    size_t off, query_at, *norm_indexes;
+    if (http_target_absolute_path(req->path.base, req->path.len, &off))
+        p = h2o_url_normalize_path(&req->pool, req->path.base + off, req->path.len - off, &query_at,
+                                   &norm_indexes);
     if (h2o_memis(p.base, p.len, H2O_STRLIT("/enqueue")))
         return ROUTE_ENQUEUE;
     if (h2o_memis(p.base, p.len, H2O_STRLIT("/health")))

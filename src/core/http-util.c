@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "http-util.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 bool request_id_is_valid(const char *s, size_t len)
@@ -63,4 +67,39 @@ uint64_t http_retry_after_sec(uint64_t usec)
 {
     uint64_t sec = (usec + 999999) / 1000000;
     return sec ? sec : 1;
+}
+
+bool http_target_absolute_path(const char *target, size_t len, size_t *ret_offset)
+{
+    size_t i;
+    if (len >= 7 && strncasecmp(target, "http://", 7) == 0)
+        i = 7;
+    else if (len >= 8 && strncasecmp(target, "https://", 8) == 0)
+        i = 8;
+    else
+        return false;
+    size_t host = i;
+    while (i < len && target[i] != '/' && target[i] != '?' && target[i] != '#')
+        i++;
+    if (i == host)
+        return false; /* "http:///path": no host */
+    *ret_offset = i;
+    return true;
+}
+
+int url_redact_userinfo(const char *url, char **ret)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *start = scheme_end ? scheme_end + 3 : url;
+    const char *at = strrchr(start, '@');
+    int r;
+    if (!at)
+        r = asprintf(ret, "%s", url);
+    else {
+        /* the user's name is kept when a password follows it */
+        const char *colon = memchr(start, ':', (size_t)(at - start));
+        int keep = (int)(colon ? colon - url + 1 : start - url);
+        r = asprintf(ret, "%.*s***%s", keep, url, at);
+    }
+    return r < 0 ? -ENOMEM : 0;
 }

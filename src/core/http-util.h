@@ -22,3 +22,15 @@ const char *http_reason_phrase(int status);
 
 /* Retry-After in whole seconds for a wait of usec: rounded up, at least 1. */
 uint64_t http_retry_after_sec(uint64_t usec);
+
+/* Where the path of a request target in absolute form ("http://host[:port]/path?query", RFC 9112
+ * section 3.2.2) starts: true and its offset (len when the target has no path, which means
+ * "/"); false for a target in another form (origin form "/path", authority form, "*") or one
+ * that is not an http or https URL with a host. */
+bool http_target_absolute_path(const char *target, size_t len, size_t *ret_offset);
+
+/* The URL for a log line, its user info hidden: "user:***@host" where it had "user:password@host",
+ * "***@host" where it had a user info without a password. Everything before the last '@' after
+ * the scheme counts as user info (a password may hold a '/' or an '@' that should have been
+ * escaped); a URL without '@' is copied as it is. 0, or -ENOMEM. */
+int url_redact_userinfo(const char *url, char **ret);

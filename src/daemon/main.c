@@ -11,7 +11,9 @@
 
 #include "config.h"
 #include "credentials.h"
+#include "http-util.h"
 #include "log.h"
+#include "macro.h"
 #include "manager.h"
 #include "probe.h"
 #include "server.h"
@@ -133,8 +135,13 @@ static int load_config(Config *ret, bool check_only)
     log_setup(LOG_LEVEL_INFO);
     int r = config_load(ret, lookup_env, NULL, &bad_name, &bad_value);
     if (r == -EINVAL) {
+        /* a URL with user info is refused, and its password must not reach the log either */
+        _cleanup_free_ char *shown = NULL;
+        const char *value = bad_value;
+        if (strcmp(bad_name, "WORKER_NODE_URL") == 0)
+            value = url_redact_userinfo(bad_value, &shown) < 0 ? "(not shown)" : shown;
         log_error(MSGID_CONFIG_INVALID, LOG_FIELDS(.error = bad_name),
-                  "invalid configuration: %s=%s", bad_name, bad_value);
+                  "invalid configuration: %s=%s", bad_name, value);
         if (!check_only)
             server_refuse_pending("service unavailable: invalid configuration");
         return EXIT_CONFIG;
@@ -159,18 +166,52 @@ static int check_config(Config *config)
     return EXIT_SUCCESS;
 }
 
-/* The api-token credential, if there is one; returns 0, or the exit status when it is bad. */
-static int load_token(char **ret)
+/* Why credential_read() refused a credential, for the log line. */
+static const char *credential_error(int r)
 {
+    switch (r) {
+    case -EINVAL:
+        return "empty, larger than 4096 bytes, or with a NUL byte";
+    case -EBADFD:
+        return "not a regular file";
+    default:
+        return strerror(-r);
+    }
+}
+
+/* Without api-token, POST /enqueue is open: a credential named like a misspelt one is most
+ * likely meant to close it. */
+static void warn_misspelt_token(void)
+{
+    _cleanup_free_ char *name = NULL;
+    if (credential_find_misspelt_token(&name) >= 0 && name)
+        log_warn(MSGID_CONFIG_INVALID, LOG_FIELDS(.error = "api-token"),
+                 "no credential api-token, so POST /enqueue needs no token, but there is a "
+                 "credential named %s: a misspelt api-token?",
+                 name);
+}
+
+/* The api-token credential, if there is one; returns 0, or the exit status when it is bad or
+ * no client could send it (check_only: --check-config, with no connection waiting for an
+ * answer). The line says why, never what the token is. */
+static int load_token(bool check_only, char **ret)
+{
+    _cleanup_free_ char *token = NULL;
     *ret = NULL;
-    int r = credential_read("api-token", ret);
-    if (r < 0 && r != -ENOENT) {
+    int r = credential_read("api-token", &token);
+    if (r == -ENOENT) {
+        warn_misspelt_token();
+        return 0;
+    }
+    const char *why = r < 0 ? credential_error(r) : token_unsendable(token);
+    if (why) {
         log_error(MSGID_CONFIG_INVALID, LOG_FIELDS(.error = "api-token"),
-                  "invalid configuration: credential api-token cannot be used: %s",
-                  r == -EINVAL ? "empty or larger than 4096 bytes" : strerror(-r));
-        server_refuse_pending("service unavailable: invalid configuration");
+                  "invalid configuration: credential api-token cannot be used: %s", why);
+        if (!check_only)
+            server_refuse_pending("service unavailable: invalid configuration");
         return EXIT_CONFIG;
     }
+    *ret = TAKE_PTR(token);
     return 0;
 }
 
@@ -246,14 +287,15 @@ static int run(int argc, char **argv)
     r = load_config(&config, action == ACTION_CHECK_CONFIG);
     if (r != 0)
         return r;
-    if (action == ACTION_CHECK_CONFIG)
-        return check_config(&config);
-
     char *token;
-    r = load_token(&token);
+    r = load_token(action == ACTION_CHECK_CONFIG, &token);
     if (r != 0) {
         config_done(&config);
         return r;
+    }
+    if (action == ACTION_CHECK_CONFIG) {
+        free(token);
+        return check_config(&config);
     }
     return serve(&config, token);
 }

@@ -94,6 +94,18 @@ int probe_parse_status(const char *buf, size_t len)
     return status < 100 ? -1 : status;
 }
 
+bool probe_head_complete(const char *buf, size_t len)
+{
+    for (const char *p = buf, *end = buf + len; (p = memchr(p, '\n', (size_t)(end - p))); p++) {
+        const char *next = p + 1;
+        if (next < end && *next == '\r')
+            next++;
+        if (next < end && *next == '\n')
+            return true;
+    }
+    return false;
+}
+
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -179,14 +191,20 @@ static int exchange(int fd, const ProbeTarget *t, long long deadline)
         sent += (size_t)k;
     }
 
-    char buf[512];
+    /* The status line first (what is not HTTP/1 fails at once), then the rest of the head: a
+     * 200 whose headers never end is no healthy service. */
+    char buf[PROBE_HEAD_MAX];
     size_t have = 0;
+    int status = -1;
     for (;;) {
-        int status = probe_parse_status(buf, have);
-        if (status > 0)
-            return status;
-        if (have == sizeof(buf) || memchr(buf, '\n', have))
+        if (status < 0)
+            status = probe_parse_status(buf, have);
+        if (status < 0 && (have == sizeof(buf) || memchr(buf, '\n', have)))
             return -EPROTO; /* a whole first line that is not HTTP/1 */
+        if (status > 0 && probe_head_complete(buf, have))
+            return status;
+        if (have == sizeof(buf))
+            return -EBADMSG;
         ssize_t k = recv(fd, buf + have, sizeof(buf) - have, 0);
         int r = io_again(k, fd, POLLIN, deadline);
         if (r < 0)
@@ -194,7 +212,7 @@ static int exchange(int fd, const ProbeTarget *t, long long deadline)
         if (r > 0)
             continue;
         if (k == 0)
-            return have == 0 ? -ECONNRESET : -EPROTO;
+            return have == 0 ? -ECONNRESET : status > 0 ? -EBADMSG : -EPROTO;
         have += (size_t)k;
     }
 }
@@ -247,6 +265,11 @@ int probe_main(const char *url, const char *port_env, int timeout_ms)
         fprintf(stderr, "argus-orchestrator: --probe %s: answered HTTP %d\n", url, r);
     else if (r == -EPROTO)
         fprintf(stderr, "argus-orchestrator: --probe %s: the answer is not HTTP/1\n", url);
+    else if (r == -EBADMSG)
+        fprintf(stderr,
+                "argus-orchestrator: --probe %s: the answer's head does not end (cut short, or "
+                "larger than %d bytes)\n",
+                url, PROBE_HEAD_MAX);
     else if (r == -ENXIO)
         fprintf(stderr, "argus-orchestrator: --probe %s: cannot resolve %s\n", url, t.host);
     else

@@ -8,7 +8,7 @@
 #include <uv.h>
 
 /* One client connection as the server (server.c) and the modules under it that watch its bytes
- * (read-guard.c, http2-limits.c, error-filter.c, write-timeout.c) see it. */
+ * (read-guard.c, http2-limits.c, error-filter.c, write-timeout.c, linger.c) see it. */
 
 /* The largest request head (request line and header fields, or an HTTP/2 header block). */
 #define HEAD_MAX_BYTES (64 * 1024)
@@ -22,6 +22,7 @@ typedef struct ErrorFilter ErrorFilter;
 typedef union StreamHandle {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
+    uv_poll_t poll; /* while it lingers (linger.h), on a duplicate of its descriptor */
     uv_handle_t handle;
     uv_stream_t stream;
 } StreamHandle;
@@ -53,6 +54,15 @@ typedef struct Conn {
     size_t write_seen_kernel;
     uint64_t write_seen_at;
     bool write_timed_out;
+    /* Its lingering close (linger.h): the duplicate descriptor that outlives libh2o's close
+     * (while armed or lingering), what was read and dropped since, until when (uv_now), and the
+     * close callback that frees it then. */
+    int linger_fd;
+    bool linger_armed;
+    bool lingering;
+    size_t linger_read;
+    uint64_t linger_until;
+    uv_close_cb linger_done;
 } Conn;
 
 /* Ends a connection through h2o's own path: after SHUT_RD its next read sees EOF, so h2o closes

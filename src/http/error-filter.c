@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "conn.h"
+#include "linger.h"
 #include "log.h"
 #include "response.h"
 #include "timefmt.h"
@@ -119,6 +120,10 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
         snprintf(what, sizeof(what), "%.*s %.*s", (int)req->input.method.len,
                  req->input.method.base, (int)req->input.path.len, req->input.path.base);
         error_filter_note(((Filter *)self)->shared, "h2o", req->res.status, msg, what);
+        /* h2o answers a body over the limit (413), one it cannot read (400) or an expectation
+         * (417) before the body is read, and closes the connection after */
+        if (req->version < 0x200 && !req->http1_is_persistent)
+            linger_arm(conn_of_request(req));
         char *body = response_error(msg, rfc3339_now(), &len);
         if (body) {
             h2o_iovec_t b = h2o_strdup(&req->pool, body, len);

@@ -7,13 +7,17 @@
 #include "error-filter.h"
 #include "http1-framing.h"
 #include "http2-limits.h"
+#include "linger.h"
 #include "log.h"
 #include "raw-answer.h"
 
+/* Answers an HTTP/1 head the connection cannot go on after; libh2o closes it then, and the
+ * rest of the request the client is still sending is read in its lingering close. */
 static void refuse(Conn *c, int status, const char *message)
 {
     error_filter_note(c->errors, "argus-orchestrator", status, message,
                       "connection closed before the request was parsed");
+    linger_arm(c);
     uv_os_fd_t fd;
     if (uv_fileno(&c->h.handle, &fd) == 0)
         raw_answer_error(fd, status, message);

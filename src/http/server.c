@@ -17,6 +17,7 @@
 
 #include "error-filter.h"
 #include "http2-limits.h"
+#include "linger.h"
 #include "log.h"
 #include "raw-answer.h"
 #include "read-guard.h"
@@ -83,18 +84,34 @@ void server_resume(Server *s)
     }
 }
 
-static void on_conn_closed(uv_handle_t *h)
+/* The end of a connection, or of its lingering: its place under the cap is free. */
+static void on_conn_gone(uv_handle_t *h)
 {
     Conn *c = (Conn *)h;
     Server *s = c->server;
     h2o_linklist_unlink(&c->link);
-    __atomic_store_n(&s->n_conns, s->n_conns - 1, __ATOMIC_RELAXED);
     bool was_full = __atomic_fetch_sub(s->total_conns, 1, __ATOMIC_SEQ_CST) >= s->max_conns;
     free(c);
     if (!s->draining)
         server_resume(s);
     if (was_full && s->on_slot_free)
         s->on_slot_free(s, s->userdata);
+    if (s->on_conn_change)
+        s->on_conn_change(s, s->userdata);
+}
+
+/* libh2o (or the adoption) closed the connection: it is no longer open, though one answered
+ * before its request was read whole lingers a while (linger.h), still under the cap. */
+static void on_conn_closed(uv_handle_t *h)
+{
+    Conn *c = (Conn *)h;
+    Server *s = c->server;
+    c->sock = NULL; /* libh2o has freed it */
+    __atomic_store_n(&s->n_conns, s->n_conns - 1, __ATOMIC_RELAXED);
+    if (!linger_start(c, s->loop, s->draining, on_conn_gone)) {
+        on_conn_gone(h);
+        return;
+    }
     if (s->on_conn_change)
         s->on_conn_change(s, s->userdata);
 }
@@ -267,7 +284,7 @@ static int listener_start(Server *s, Listener *l, int fd, bool is_unix)
 }
 
 /* The time limits libh2o 2.2.5 lacks, of every connection: the write timeout and, with
- * HTTP2=on, HTTP/2's request and answer timeouts. */
+ * HTTP2=on, HTTP/2's request and answer timeouts; and the end of a lingering close. */
 static void on_sweep(uv_timer_t *timer)
 {
     Server *s = timer->data;
@@ -279,6 +296,7 @@ static void on_sweep(uv_timer_t *timer)
         gettimeofday(&wall, NULL);
     for (h2o_linklist_t *l = s->conns.next; l != &s->conns; l = l->next) {
         Conn *c = H2O_STRUCT_FROM_MEMBER(Conn, link, l);
+        linger_check(c, now);
         if (!c->sock || uv_is_closing(&c->h.handle))
             continue;
         write_timeout_check(c, now, REQUEST_TIMEOUT_MS, closed);
@@ -393,7 +411,9 @@ void server_drain(Server *s)
     h2o_context_request_shutdown(&s->ctx);
     for (h2o_linklist_t *l = s->conns.next; l != &s->conns; l = l->next) {
         Conn *c = H2O_STRUCT_FROM_MEMBER(Conn, link, l);
-        if (c->pending == 0)
+        if (c->lingering)
+            linger_end(c); /* nobody waits for it */
+        else if (c->pending == 0)
             conn_close_when_idle(c);
     }
 }

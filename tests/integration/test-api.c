@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -271,6 +272,57 @@ static void test_unknown_paths_404(void **state)
     }
 }
 
+/* One request written as is on a new connection; the answer's head and body. */
+static void raw_exchange(const char *raw, char *buf, size_t n)
+{
+    int fd = raw_connect(fx.svc.port);
+    assert_int_equal(write(fd, raw, strlen(raw)), (ssize_t)strlen(raw));
+    raw_read(fd, buf, n, 3000);
+    close(fd);
+}
+
+/* A target in absolute form (RFC 9112 section 3.2.2: a server must accept it) is routed by the
+ * path in it; one in authority form, or garbage, is not. */
+static void test_absolute_form_routed_by_path(void **state)
+{
+    (void)state;
+    char raw[512], buf[8192], place[64];
+    snprintf(place, sizeof(place), "absolute-form-%d", (int)getpid());
+    char body[128];
+    int bl = snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place);
+    snprintf(raw, sizeof(raw),
+             "POST http://orchestrator.example/enqueue HTTP/1.1\r\nHost: other.example\r\n"
+             "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+             bl, body);
+    raw_exchange(raw, buf, sizeof(buf));
+    if (strncmp(buf, "HTTP/1.1 202 ", 13) != 0)
+        fail_msg("POST in absolute form: %.300s", buf);
+    assert_int_equal(standin_count(&fx.standin, place), 1);
+
+    static const struct {
+        const char *target;
+        const char *status;
+    } gets[] = {
+        {"http://127.0.0.1/health", "HTTP/1.1 200 "},
+        {"HTTP://h:8080/ready?probe=1", "HTTP/1.1 200 "},
+        {"https://h/metrics", "HTTP/1.1 200 "},
+        {"http://h/./health", "HTTP/1.1 200 "},
+        {"http://h", "HTTP/1.1 404 "},
+        {"http://h/enqueuex", "HTTP/1.1 404 "},
+        {"http://h/x/../../health/x", "HTTP/1.1 404 "},
+        {"http:///health", "HTTP/1.1 404 "},
+        {"ftp://h/health", "HTTP/1.1 404 "},
+        {"127.0.0.1:80", "HTTP/1.1 404 "},
+    };
+    for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
+        snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+                 gets[i].target);
+        raw_exchange(raw, buf, sizeof(buf));
+        if (strncmp(buf, gets[i].status, strlen(gets[i].status)) != 0)
+            fail_msg("GET %s: expected %s, got %.300s", gets[i].target, gets[i].status, buf);
+    }
+}
+
 static void test_health(void **state)
 {
     (void)state;
@@ -343,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_wrong_content_type_415),
         cmocka_unit_test(test_methods_405_with_allow),
         cmocka_unit_test(test_unknown_paths_404),
+        cmocka_unit_test(test_absolute_form_routed_by_path),
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_metrics_move_with_requests),
     };

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,6 +105,7 @@ typedef struct Server {
     int fd;
     unsigned port;
     const char *answer; /* NULL: close without answering; "" : hold until the client leaves */
+    bool hold;          /* after the answer, hold until the client leaves */
     char request[2048];
     pthread_t thread;
 } Server;
@@ -123,8 +125,8 @@ static void *serve_one(void *userdata)
         s->request[have] = '\0';
     }
     if (s->answer && s->answer[0])
-        (void)!write(c, s->answer, strlen(s->answer));
-    else if (s->answer) {
+        (void)!send(c, s->answer, strlen(s->answer), MSG_NOSIGNAL);
+    if (s->answer && (!s->answer[0] || s->hold)) {
         char b[64];
         while (read(c, b, sizeof(b)) > 0)
             ;
@@ -133,10 +135,11 @@ static void *serve_one(void *userdata)
     return NULL;
 }
 
-static void server_start(Server *s, const char *answer)
+static void server_start_ex(Server *s, const char *answer, bool hold)
 {
     memset(s, 0, sizeof(*s));
     s->answer = answer;
+    s->hold = hold;
     s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(s->fd >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -152,6 +155,16 @@ static void server_stop(Server *s)
 {
     pthread_join(s->thread, NULL);
     close(s->fd);
+}
+
+static void server_start(Server *s, const char *answer)
+{
+    server_start_ex(s, answer, false);
+}
+
+static void server_start_holding(Server *s, const char *answer)
+{
+    server_start_ex(s, answer, true);
 }
 
 static int probe_server(Server *s, const char *path, int timeout_ms)
@@ -206,6 +219,62 @@ static void test_get(void **state)
     assert_int_equal(probe_get(&t, 10000), -ECONNREFUSED);
 }
 
+static bool complete(const char *s)
+{
+    return probe_head_complete(s, strlen(s));
+}
+
+static void test_head_complete(void **state)
+{
+    (void)state;
+    assert_true(complete("HTTP/1.1 200 OK\r\n\r\n"));
+    assert_true(complete("HTTP/1.1 200 OK\r\nA: b\r\nC: d\r\n\r\n{}"));
+    assert_true(complete("HTTP/1.1 200 OK\nA: b\n\n"));
+    assert_true(complete("HTTP/1.1 200 OK\r\nA: b\n\r\n"));
+    assert_false(complete("HTTP/1.1 200 OK\r\n"));
+    assert_false(complete("HTTP/1.1 200 OK\r\nA: b\r\n"));
+    assert_false(complete("HTTP/1.1 200 OK\r\nA: b\r\n\r"));
+    assert_false(complete("HTTP/1.1 200 OK\r\nA: b\r\r\n"));
+    assert_false(complete(""));
+}
+
+/* A 200 status line is not enough: the probe fails on a head that never ends, whether the server
+ * then holds the connection, closes it, or keeps sending header lines. */
+static void test_200_with_a_head_that_never_ends(void **state)
+{
+    (void)state;
+    Server s;
+
+    server_start_holding(&s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n");
+    assert_int_equal(probe_server(&s, "/health", 300), -ETIMEDOUT);
+    server_stop(&s);
+
+    server_start(&s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n");
+    assert_int_equal(probe_server(&s, "/health", 10000), -EBADMSG);
+    server_stop(&s);
+
+    size_t n = PROBE_HEAD_MAX + 64;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    size_t at = (size_t)snprintf(big, n + 1, "HTTP/1.1 200 OK\r\n");
+    while (at + 8 <= n)
+        at += (size_t)snprintf(big + at, n + 1 - at, "X: y\r\n");
+    server_start_holding(&s, big);
+    assert_int_equal(probe_server(&s, "/health", 10000), -EBADMSG);
+    server_stop(&s);
+    free(big);
+
+    server_start_holding(&s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+    assert_int_equal(probe_server(&s, "/health", 10000), 200); /* the body may wait */
+    server_stop(&s);
+
+    server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n");
+    char port[8];
+    snprintf(port, sizeof(port), "%u", s.port);
+    assert_int_equal(probe_main("/health", port, 10000), 1);
+    server_stop(&s);
+}
+
 static void test_main_exit_status(void **state)
 {
     (void)state;
@@ -232,6 +301,8 @@ int main(void)
         cmocka_unit_test(test_parse_url),
         cmocka_unit_test(test_parse_status),
         cmocka_unit_test(test_get),
+        cmocka_unit_test(test_head_complete),
+        cmocka_unit_test(test_200_with_a_head_that_never_ends),
         cmocka_unit_test(test_main_exit_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

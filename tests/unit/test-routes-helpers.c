@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of src/core/http-util.h's header helpers: X-Request-Id and Content-Type checks. */
+/* Unit tests of src/core/http-util.h: X-Request-Id and Content-Type checks, the path of
+ * an absolute-form target, a URL for the log. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,6 +132,62 @@ static void test_content_type_length_bound(void **state)
     assert_false(call(content_type_is_json, "application/json", 0));
 }
 
+static void test_absolute_form_target(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *target;
+        long path_at; /* -1: not in absolute form */
+    } cases[] = {
+        {"http://host/enqueue", 11},
+        {"HTTPS://host:8443/health?x=1", 17},
+        {"http://[::1]:8080/ready", 17},
+        {"http://host", 11},
+        {"http://host?q", 11},
+        {"/enqueue", -1},
+        {"/http://host/enqueue", -1},
+        {"host:8080", -1},
+        {"*", -1},
+        {"http:///enqueue", -1},
+        {"http:/host/enqueue", -1},
+        {"ftp://host/enqueue", -1},
+        {"http:/", -1},
+        {"", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].target), off = 12345;
+        char *copy = malloc(len ? len : 1); /* no NUL after it, as from h2o */
+        assert_non_null(copy);
+        memcpy(copy, cases[i].target, len);
+        bool abs = http_target_absolute_path(copy, len, &off);
+        free(copy);
+        if (abs != (cases[i].path_at >= 0) || (abs && (long)off != cases[i].path_at))
+            fail_msg("%s: %d at %zu", cases[i].target, abs, off);
+    }
+}
+
+static void redacts(const char *url, const char *want)
+{
+    char *got = NULL;
+    assert_int_equal(url_redact_userinfo(url, &got), 0);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_url_redact_userinfo(void **state)
+{
+    (void)state;
+    redacts("http://worker.example:3000/base", "http://worker.example:3000/base");
+    redacts("http://user:s3cret@worker:3000/x", "http://user:***@worker:3000/x");
+    redacts("https://tok3n@worker", "https://***@worker");
+    redacts("http://user:@worker", "http://user:***@worker");
+    redacts("http://u:p@ss@worker/", "http://u:***@worker/");
+    redacts("http://u:pa/ss@worker", "http://u:***@worker");
+    redacts("user:s3cret@worker:3000", "user:***@worker:3000");
+    redacts("http://@worker", "http://***@worker");
+    redacts("", "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +197,8 @@ int main(void)
         cmocka_unit_test(test_content_type_json),
         cmocka_unit_test(test_content_type_not_json),
         cmocka_unit_test(test_content_type_length_bound),
+        cmocka_unit_test(test_url_redact_userinfo),
+        cmocka_unit_test(test_absolute_form_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
