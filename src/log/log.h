@@ -38,9 +38,10 @@ bool log_enabled(LogLevel level);
  * sends each entry at once either way.
  *
  * Neither sink ever waits: an entry journald cannot take now, or JSON lines a pipe or socket on
- * stderr cannot take now, wait in a bounded queue (4 MiB; 16k journal entries), flushed when the
- * socket or pipe is writable again; past the bound entries are dropped and counted
- * (log_dropped), and one entry says how many once the sink takes entries again. */
+ * stderr cannot take now, wait in a bounded queue (log-backlog.h), flushed when the socket or
+ * pipe is writable again. Past its high-water mark the service sheds jobs (log_pressure); past
+ * its bound entries are dropped and counted (log_dropped), and one entry says how many once the
+ * sink takes entries again. */
 void log_set_buffered(bool on);
 void log_flush(void);
 
