@@ -30,13 +30,14 @@ printf '[Journal]\nStorage=volatile\nRateLimitIntervalSec=0\n' >"$work/journald.
 mount --bind "$work/journald.conf" /etc/systemd/journald.conf
 /lib/systemd/systemd-journald &
 jpid=$!
-pids+=($jpid)
+pids+=("$jpid")
 for _ in $(seq 100); do systemd-cat -t probe true 2>/dev/null && break; sleep 0.05; done
 "$standin" 0 127.0.0.1 >"$work/standin.out" &
 pids+=($!)
 for _ in $(seq 100); do grep -q PORT= "$work/standin.out" && break; sleep 0.05; done
 wport=$(sed -n 's/^PORT=//p' "$work/standin.out")
 port=$(shuf -i 20000-29999 -n 1)
+# shellcheck disable=SC2016 # expanded by the inner sh
 systemd-cat -t argus-orchestrator sh -c '
     js=$(stat -L -c "%d:%i" /proc/self/fd/2)
     exec systemd-socket-activate -l "127.0.0.1:$1" -E JOURNAL_STREAM="$js" \
