@@ -1,11 +1,12 @@
 #!/bin/bash
 # Benchmark under a real journald: the .deb installed in a container booted with systemd as PID 1
 # (scripts/in-container), the service socket-activated as shipped and forwarding to the worker
-# stand-in, driven by wrk (64 connections, distinct jobs) at LOG_LEVEL=info (one journal entry
-# per job) and at LOG_LEVEL=warn (none), the runs interleaved ROUNDS times
-# (bench/journald-inside.sh). Prints, per run, jobs/s, the service's and journald's CPU time per
-# job and the "job enqueued" entries journalctl finds per job answered; then the service's CPU per
-# job at info against warn. Needs root, systemd-nspawn and wrk (tests/e2e/'s packages).
+# stand-in, driven by wrk (a thread a CPU, as THREADS' default; 64 connections, distinct jobs) at
+# LOG_LEVEL=info (one journal entry per job) and at LOG_LEVEL=warn (none), the runs interleaved
+# ROUNDS times (bench/journald-inside.sh). Prints, per run, jobs answered 202 a second, the
+# service's and journald's CPU time per job, the "job enqueued" entries journalctl finds per 202
+# (1.0000 when none is dropped), the entries dropped and the jobs shed (503 for the log backlog) a
+# second; then the service's CPU per job at info against warn. Needs root, systemd-nspawn and wrk (tests/e2e/'s packages).
 # Usage: bench/journald.sh ARGUS_DEB STANDIN_BINARY [SECONDS_PER_RUN (default 8)] [ROUNDS (default 2)]
 set -euo pipefail
 deb=$(readlink -f "$1") standin=$(readlink -f "$2") secs=${3:-8} rounds=${4:-2}

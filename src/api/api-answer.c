@@ -52,9 +52,10 @@ void api_reject(ApiHandler *h, h2o_req_t *req, MetricsRoute route, int status, c
                 const char *request_id)
 {
     metrics_inc(&h->s.metrics->requests_rejected);
-    log_info(MSGID_REJECTED,
-             LOG_FIELDS(.request_id = request_id, .http_status = status, .error = message),
-             "request rejected: %.*s %.*s: %s", (int)req->method.len, req->method.base,
-             (int)req->path.len, req->path.base, message);
+    if (!log_rejection_summarised(status))
+        log_info(MSGID_REJECTED,
+                 LOG_FIELDS(.request_id = request_id, .http_status = status, .error = message),
+                 "request rejected: %.*s %.*s: %s", (int)req->method.len, req->method.base,
+                 (int)req->path.len, req->path.base, message);
     api_send_error(h, req, route, status, message);
 }

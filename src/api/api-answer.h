@@ -20,6 +20,7 @@ void api_send_json(ApiHandler *h, h2o_req_t *req, MetricsRoute route, int status
 /* {"status":"error","error":message,"timestamp":…} */
 void api_send_error(ApiHandler *h, h2o_req_t *req, MetricsRoute route, int status,
                     const char *message);
-/* An error answer before anything was forwarded: counted as rejected and logged at info. */
+/* An error answer before anything was forwarded: counted as rejected and logged at info, or
+ * summarised while the log sink is behind (log_rejection_summarised). */
 void api_reject(ApiHandler *h, h2o_req_t *req, MetricsRoute route, int status, const char *message,
                 const char *request_id);

@@ -97,6 +97,19 @@ static void refuse_full(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *pe,
     api_reject(h, req, ROUTE_ENQUEUE, 503, "too many pending jobs", pe->request_id);
 }
 
+/* The log sink is behind (log.h, README "Logs"): the job is shed, 503 with Retry-After: 1,
+ * rather than admitted and its entry dropped. Counted, not logged: an entry each would add to
+ * the backlog. */
+static bool shed_for_log(ApiHandler *h, h2o_req_t *req)
+{
+    if (log_pressure() != LOG_PRESSURE_SHED)
+        return false;
+    metrics_inc(&h->s.metrics->shed_log_backlog);
+    api_add_retry_after(req, 1000000ULL);
+    api_send_error(h, req, ROUTE_ENQUEUE, 503, log_pressure_reason());
+    return true;
+}
+
 /* A POST /enqueue that was held (for the worker or the spool) is done. */
 static void enqueue_end(ApiHandler *h, PendingEnqueue *pe)
 {
@@ -274,6 +287,8 @@ int enqueue_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
         api_reject(h, req, ROUTE_ENQUEUE, 400, job_error_message(e), request_id);
         return 0;
     }
+    if (shed_for_log(h, req))
+        return 0;
 
     PendingEnqueue *pe = pending_enqueue_new(req, h);
     if (!pe) {

@@ -97,7 +97,7 @@ static void handle_health(ApiHandler *h, h2o_req_t *req, const char *request_id)
 }
 
 /* Readiness for load balancers: 503 while the breaker is open, without calling the worker,
- * unless the spool takes the jobs meanwhile. */
+ * unless the spool takes the jobs meanwhile; and 503 while jobs are shed for the log backlog. */
 static void handle_ready(ApiHandler *h, h2o_req_t *req, const char *request_id)
 {
     const char *ts = rfc3339_now();
@@ -111,13 +111,21 @@ static void handle_ready(ApiHandler *h, h2o_req_t *req, const char *request_id)
         spool_state(h->s.spool, &st);
         ready = st.up;
     }
+    bool shedding = log_pressure() == LOG_PRESSURE_SHED; /* jobs are shed: not ready either */
+    if (shedding) {
+        ready = false;
+        retry_after = 1000000ULL;
+    }
     log_debug(MSGID_REQUEST, LOG_FIELDS(.request_id = request_id, .http_status = ready ? 200 : 503),
               "readiness probe");
     if (ready)
         body = response_object(&len, "status", "ready", "service", "argus-orchestrator",
                                "timestamp", ts, "worker_url", h->s.config->worker_url, NULL);
     else {
-        if (asprintf(&err, "circuit breaker open: %s", why && why[0] ? why : "worker failing") < 0)
+        if (shedding)
+            err = strdup(log_pressure_reason());
+        else if (asprintf(&err, "circuit breaker open: %s",
+                          why && why[0] ? why : "worker failing") < 0)
             err = NULL;
         body = response_object(&len, "status", "unavailable", "error",
                                err ? err : "circuit breaker open", "service", "argus-orchestrator",

@@ -172,11 +172,16 @@ static void put_pending(Buffer *o, const Metrics *m, const MetricsGauges *g)
         "were waiting.\n"
         "# TYPE argus_pending_jobs_rejected_total counter\n"
         "argus_pending_jobs_rejected_total %llu\n"
+        "# HELP argus_requests_shed_total Jobs answered 503 before anything was done with them, by "
+        "reason: log_backlog, the log sink (journald, or a pipe on stderr) was behind.\n"
+        "# TYPE argus_requests_shed_total counter\n"
+        "argus_requests_shed_total{reason=\"log_backlog\"} %llu\n"
         "# HELP argus_worker_calls_queued Worker calls waiting for a free connection.\n"
         "# TYPE argus_worker_calls_queued gauge\n"
         "argus_worker_calls_queued %llu\n",
         (unsigned long long)g->pending_jobs, (unsigned long long)g->pending_jobs_limit,
-        (unsigned long long)m->pending_rejected, (unsigned long long)g->calls_queued);
+        (unsigned long long)m->pending_rejected, (unsigned long long)m->shed_log_backlog,
+        (unsigned long long)g->calls_queued);
 }
 
 /* The spool's counters, always (0 without a spool); its gauges when there is one. */

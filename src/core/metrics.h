@@ -57,6 +57,7 @@ typedef struct Metrics {
     uint64_t breaker_opened;
     uint64_t pending_rejected; /* jobs refused at MAX_PENDING_JOBS */
     uint64_t write_timeouts;   /* connections closed for an answer the client did not take */
+    uint64_t shed_log_backlog; /* jobs answered 503 while the log sink was behind (log.h) */
     /* The spool: jobs answered "queued", delivered from it, made dead letters (refused for
      * good, or expired), and jobs that could not be spooled (answered as without a spool). */
     uint64_t spool_queued, spool_delivered, spool_dead, spool_expired, spool_errors;

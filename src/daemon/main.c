@@ -151,6 +151,10 @@ static int load_config(Config *ret, bool check_only)
         return EXIT_FAILURE;
     }
     log_setup(ret->log_level);
+    /* Room past the log's high-water mark for the jobs admitted before it sheds: those waiting
+     * on the worker and the spool's adds (MAX_PENDING_JOBS each), each with its outcome, a
+     * line per retry and "client went away" (README, "Logs"). */
+    log_set_owed(2 * (size_t)ret->max_pending_jobs, 2 + (size_t)ret->worker_retries);
     return 0;
 }
 

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "clock.h"
+#include "log-backlog.h"
 #include "log-queue.h"
 #include "macro.h"
 #include "utf8.h"
@@ -34,7 +36,8 @@
 static int journal_fd = -EBADF;
 static bool journal_fd_given; /* by log_journal_set_fd(): never reconnected */
 static LogQueue journal_queue = {.wake_fd = -1, .io_name = "log-writable"};
-static Buffer journal_entry; /* the entry being formatted, reused */
+static LogBacklog journal_backlog = LOG_BACKLOG_INIT(0); /* its marks and the progress rule */
+static Buffer journal_entry;                             /* the entry being formatted, reused */
 /* Another thread left the socket the queue's io source watches (journald restarted): the loop's
  * thread drops the source and closes the socket (retired; -EBADF when it was log_journal_set_fd's).
  */
@@ -168,6 +171,29 @@ static int journal_send_now(const char *p, size_t l)
     }
 }
 
+/* The queue's fill for its marks: its bytes, an entry counting at least
+ * LOG_BACKLOG_MIN_ENTRY_BYTES (which bounds the number of entries). */
+static size_t journal_fill(void)
+{
+    size_t bytes = log_queue_bytes(&journal_queue);
+    size_t entries = journal_queue.n * LOG_BACKLOG_MIN_ENTRY_BYTES;
+    return bytes > entries ? bytes : entries;
+}
+
+/* The marks see the queue as it is now; `took`: journald took entries. */
+static void journal_backlog_note(bool took)
+{
+    log_backlog_update(&journal_backlog, journal_fill(), took, clock_usec(CLOCK_MONOTONIC));
+}
+
+static bool journal_queue_has_room(size_t l)
+{
+    size_t need = sizeof(uint32_t) + l;
+    if (need < LOG_BACKLOG_MIN_ENTRY_BYTES)
+        need = LOG_BACKLOG_MIN_ENTRY_BYTES;
+    return log_backlog_fits(&journal_backlog, journal_fill(), need);
+}
+
 static void journal_enqueue(const char *p, size_t l)
 {
     uint32_t l32 = (uint32_t)l;
@@ -179,16 +205,12 @@ static void journal_enqueue(const char *p, size_t l)
         journal_queue.dropped_total += journal_queue.n + 1;
         buffer_free(&journal_queue.buf);
         journal_queue.head = journal_queue.n = 0;
+        journal_backlog_note(false);
         return;
     }
     journal_queue.n++;
+    journal_backlog_note(false);
     log_queue_arm(&journal_queue, true, journal_fd, on_journal_writable);
-}
-
-static bool journal_queue_has_room(size_t l)
-{
-    return journal_queue.n < LOG_QUEUE_MAX_ENTRIES &&
-           log_queue_bytes(&journal_queue) + sizeof(uint32_t) + l <= LOG_QUEUE_MAX_BYTES;
 }
 
 static void journal_note_drops(void);
@@ -355,6 +377,7 @@ bool log_journal_flush(void)
     }
     if (sent && q->dropped > 0 && journal_queue_has_room(512))
         journal_note_drops();
+    journal_backlog_note(sent);
     log_queue_arm(q, q->n > 0, journal_fd, on_journal_writable);
     return q->n == 0;
 }
@@ -410,10 +433,25 @@ uint64_t log_journal_discard(void)
     journal_queue.dropped_total += journal_queue.n;
     journal_queue.n = journal_queue.head = journal_queue.buf.len = 0;
     buffer_free(&journal_queue.buf);
+    journal_backlog_note(false);
     return lost;
 }
 
 uint64_t log_journal_dropped(void)
 {
     return journal_queue.dropped_total;
+}
+
+void log_journal_set_owed(size_t owed_bytes)
+{
+    size_t fill = journal_backlog.fill;
+    log_backlog_init(&journal_backlog, owed_bytes);
+    log_backlog_update(&journal_backlog, fill, false, clock_usec(CLOCK_MONOTONIC));
+}
+
+LogPressure log_journal_pressure(void)
+{
+    if (log_backlog_quiet(&journal_backlog))
+        return LOG_PRESSURE_NONE;
+    return log_backlog_pressure(&journal_backlog, clock_usec(CLOCK_MONOTONIC));
 }

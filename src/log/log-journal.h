@@ -6,13 +6,15 @@
 
 #include <systemd/sd-event.h>
 
+#include "log-backlog.h"
 #include "log-fields.h"
 #include "log-level.h"
 
 /* The journal sink of log.c: entries in journald's native protocol on a non-blocking socket of
  * our own, what journald cannot take now in a bounded queue (log-queue.h), flushed when the
  * socket is writable again; past the bound entries are dropped, counted, and one entry says how
- * many once journald takes entries again. */
+ * many once journald takes entries again. The queue's marks (log-backlog.h) tell the service when
+ * to shed jobs instead (log_pressure). */
 
 /* Every function here is called with log_lock() held (log-queue.h), from any thread but those that
  * say otherwise. */
@@ -34,6 +36,11 @@ void log_journal_detach_event(void);
 uint64_t log_journal_discard(void);
 /* Entries dropped since the start. */
 uint64_t log_journal_dropped(void);
+
+/* log_set_owed: room past the high-water mark for owed_bytes (log-backlog.h). Configuration. */
+void log_journal_set_owed(size_t owed_bytes);
+/* The queue's pressure (log-backlog.h); without the lock, from any thread. */
+LogPressure log_journal_pressure(void);
 
 /* log_set_journal_fd (tests): fd instead of journald's socket; -1 goes back to it. */
 void log_journal_set_fd(int fd);

@@ -11,12 +11,9 @@
 #include "buffer.h"
 
 /* The queue each log sink keeps of what its socket or pipe cannot take now (log-journal.c,
- * log-stderr.c), and its bounds: 4 MiB is some 12k entries of ~350 bytes (a job's), or 16k at
- * most, i.e. about a second of the service's full rate: it rides out journald's short stalls (a
- * rotation, a flush) and costs at most 4 MiB beside the 8 MiB socket buffer; past it, a longer
- * stall costs entries (counted) rather than memory. */
-#define LOG_QUEUE_MAX_BYTES (4 * 1024 * 1024)
-#define LOG_QUEUE_MAX_ENTRIES 16384
+ * log-stderr.c). Its marks and its bound are log-backlog.h's: past the high-water mark the
+ * service sheds new jobs rather than drop their entries; past the bound (the high-water mark and
+ * room for the entries of jobs already admitted) entries are dropped, counted. */
 
 /* The one lock of logging: every sink's state (its queue, its entry or line being formatted, its
  * counters, stderr's buffered mode) is read and written under it, by any thread. The sinks' io

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "json-writer.h"
+#include "log-backlog.h"
 #include "log-queue.h"
 #include "macro.h"
 #include "timefmt.h"
@@ -19,8 +21,9 @@
  * is a pipe or a socket, whoever reads it may stop (a container runtime, a log shipper): then it
  * is written without waiting (a pipe through a description of its own opened O_NONBLOCK, so that
  * the flag does not leak into the one shared with the parent; a socket with MSG_DONTWAIT), and
- * what it does not take waits in `pending` up to LOG_QUEUE_MAX_BYTES, past which whole lines are
- * dropped and counted. A file or a terminal is written as it always was. */
+ * what it does not take waits in `pending` up to the bound of log-backlog.h, past which whole
+ * lines are dropped and counted; its marks tell the service when to shed jobs instead. A file or a
+ * terminal is written as it always was. */
 typedef enum StderrMode {
     STDERR_BLOCKING,
     STDERR_PIPE,   /* stderr_fd: our O_NONBLOCK description of the pipe */
@@ -33,6 +36,8 @@ typedef enum StderrMode {
 static JsonWriter pending;
 /* its buf is unused: pending.buf is the queue */
 static LogQueue stderr_queue = {.wake_fd = -1, .io_name = "log-stderr-writable"};
+static LogBacklog stderr_backlog = LOG_BACKLOG_INIT(0); /* its marks and the progress rule */
+static bool stderr_took;                                /* stderr took bytes since the last note */
 static StderrMode stderr_mode = STDERR_BLOCKING;
 static int stderr_fd = STDERR_FILENO;
 static bool buffered;
@@ -58,6 +63,14 @@ void log_stderr_setup(void)
 }
 
 static int on_stderr_writable(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+/* The marks see the queue as it is now. */
+static void stderr_backlog_note(void)
+{
+    log_backlog_update(&stderr_backlog, pending.buf.len - stderr_queue.head, stderr_took,
+                       clock_usec(CLOCK_MONOTONIC));
+    stderr_took = false;
+}
 
 static void json_field(void *sink, const LogFieldDef *d, const LogFields *f)
 {
@@ -104,7 +117,7 @@ void log_stderr_send(LogLevel level, const LogFields *f, const char *msg)
         stderr_queue.head = 0;
         return;
     }
-    if (w->buf.len - stderr_queue.head > LOG_QUEUE_MAX_BYTES) {
+    if (!log_backlog_fits(&stderr_backlog, 0, w->buf.len - stderr_queue.head)) {
         w->buf.len = before; /* stderr is not being read: the line is dropped, counted */
         w->buf.p[before] = '\0';
         stderr_queue.dropped++;
@@ -113,6 +126,8 @@ void log_stderr_send(LogLevel level, const LogFields *f, const char *msg)
     }
     if (!buffered || w->buf.len - stderr_queue.head >= 64 * 1024)
         log_stderr_flush();
+    else if (stderr_queue.io_on)
+        stderr_backlog_note(); /* waiting for stderr: the line adds to the backlog */
     else if (stderr_queue.loop && !log_queue_on_loop_thread(&stderr_queue))
         log_queue_wake(&stderr_queue); /* the loop may be idle: it flushes at once */
 }
@@ -136,6 +151,7 @@ static bool stderr_write(void)
             break;
         }
         stderr_queue.head += (size_t)k;
+        stderr_took = true;
     }
     b->len = stderr_queue.head = 0;
     return true;
@@ -143,8 +159,10 @@ static bool stderr_write(void)
 
 void log_stderr_flush(void)
 {
-    if (stderr_queue.io_on)
+    if (stderr_queue.io_on) {
+        stderr_backlog_note();
         return; /* waiting for stderr to be writable: on_stderr_writable writes */
+    }
     bool drained = stderr_write();
     if (drained && stderr_queue.dropped > 0) {
         char msg[128];
@@ -165,6 +183,7 @@ void log_stderr_flush(void)
         pending.buf.p[pending.buf.len] = '\0';
         stderr_queue.head = 0;
     }
+    stderr_backlog_note();
     log_queue_arm(&stderr_queue, !drained, stderr_fd, on_stderr_writable);
 }
 
@@ -214,10 +233,25 @@ uint64_t log_stderr_discard(void)
     stderr_queue.dropped_total += lost;
     json_writer_free(&pending);
     stderr_queue.head = 0;
+    stderr_backlog_note();
     return lost;
 }
 
 uint64_t log_stderr_dropped(void)
 {
     return stderr_queue.dropped_total;
+}
+
+void log_stderr_set_owed(size_t owed_bytes)
+{
+    size_t fill = stderr_backlog.fill;
+    log_backlog_init(&stderr_backlog, owed_bytes);
+    log_backlog_update(&stderr_backlog, fill, false, clock_usec(CLOCK_MONOTONIC));
+}
+
+LogPressure log_stderr_pressure(void)
+{
+    if (log_backlog_quiet(&stderr_backlog))
+        return LOG_PRESSURE_NONE;
+    return log_backlog_pressure(&stderr_backlog, clock_usec(CLOCK_MONOTONIC));
 }

@@ -6,6 +6,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "log-backlog.h"
 #include "log-fields.h"
 #include "log-level.h"
 
@@ -41,3 +42,7 @@ void log_stderr_detach_event(void);
 uint64_t log_stderr_discard(void);
 /* Lines dropped since the start. */
 uint64_t log_stderr_dropped(void);
+/* log_set_owed: room past the high-water mark for owed_bytes (log-backlog.h). Configuration. */
+void log_stderr_set_owed(size_t owed_bytes);
+/* The queue's pressure (log-backlog.h); without the lock, from any thread. */
+LogPressure log_stderr_pressure(void);

@@ -7,10 +7,12 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log-journal.h"
 #include "log-queue.h"
 #include "log-stderr.h"
@@ -20,6 +22,17 @@
  * log_lock() (log-queue.h). */
 static atomic_int log_min_level = LOG_LEVEL_INFO;
 static atomic_bool log_to_journal;
+
+/* Rejections counted while the sink is behind (log_rejection_summarised), under log_lock(): by
+ * status, the first REJECTION_STATUSES statuses seen, the rest under "other" (0). */
+#define REJECTION_STATUSES 8
+#define REJECTION_SUMMARY_USEC 1000000ULL
+static struct {
+    int status[REJECTION_STATUSES];
+    uint64_t n[REJECTION_STATUSES];
+    uint64_t other, total;
+    uint64_t since_usec; /* the first one counted */
+} rejections;
 
 bool log_fd_is_journal_stream(const char *journal_stream, int fd)
 {
@@ -63,9 +76,13 @@ void log_set_journal_fd(int fd)
     log_unlock();
 }
 
+static void rejections_flush(uint64_t now);
+
 void log_flush(void)
 {
     log_lock();
+    if (rejections.total > 0)
+        rejections_flush(clock_usec(CLOCK_MONOTONIC));
     log_stderr_flush();
     log_unlock();
 }
@@ -133,6 +150,84 @@ uint64_t log_dropped(LogSink sink)
     return n;
 }
 
+/* ---- the log backlog ---- */
+
+LogPressure log_pressure(void)
+{
+    return atomic_load_explicit(&log_to_journal, memory_order_relaxed) ? log_journal_pressure()
+                                                                       : log_stderr_pressure();
+}
+
+const char *log_pressure_reason(void)
+{
+    return atomic_load_explicit(&log_to_journal, memory_order_relaxed)
+               ? "log backlog: journald is behind"
+               : "log backlog: the reader of stderr is behind";
+}
+
+void log_set_owed(size_t jobs, size_t entries)
+{
+    size_t bytes = jobs * entries * LOG_ENTRY_OWED_BYTES;
+    log_lock();
+    log_journal_set_owed(bytes);
+    log_stderr_set_owed(bytes);
+    log_unlock();
+}
+
+static void sink_send(LogLevel level, const char *message_id, const LogFields *f, const char *msg)
+{
+    if (atomic_load_explicit(&log_to_journal, memory_order_relaxed))
+        log_journal_send(level, message_id, f, msg);
+    else
+        log_stderr_send(level, f, msg);
+}
+
+/* Lock held: the counted rejections as one entry, once a second has passed since the first or
+ * the backlog is over (or stalled: then entries go one by one again). */
+static void rejections_flush(uint64_t now)
+{
+    if (rejections.total == 0)
+        return;
+    LogPressure p = log_pressure();
+    bool behind = p == LOG_PRESSURE_BEHIND || p == LOG_PRESSURE_SHED;
+    if (behind && now - rejections.since_usec < REJECTION_SUMMARY_USEC)
+        return;
+    char msg[512];
+    int l = snprintf(msg, sizeof(msg), "%llu requests rejected while the log was behind (",
+                     (unsigned long long)rejections.total);
+    for (size_t i = 0; i < REJECTION_STATUSES && rejections.status[i]; i++)
+        l += snprintf(msg + l, sizeof(msg) - (size_t)l, "%s%d: %llu", i ? ", " : "",
+                      rejections.status[i], (unsigned long long)rejections.n[i]);
+    if (rejections.other)
+        l += snprintf(msg + l, sizeof(msg) - (size_t)l, ", other: %llu",
+                      (unsigned long long)rejections.other);
+    snprintf(msg + l, sizeof(msg) - (size_t)l, ")");
+    memset(&rejections, 0, sizeof(rejections));
+    sink_send(LOG_LEVEL_INFO, MSGID_REJECTED, NULL, msg);
+}
+
+bool log_rejection_summarised(int http_status)
+{
+    if (!log_enabled(LOG_LEVEL_INFO))
+        return false;
+    LogPressure p = log_pressure();
+    if (p != LOG_PRESSURE_BEHIND && p != LOG_PRESSURE_SHED)
+        return false;
+    log_lock();
+    if (rejections.total++ == 0)
+        rejections.since_usec = clock_usec(CLOCK_MONOTONIC);
+    size_t i = 0;
+    while (i < REJECTION_STATUSES && rejections.status[i] && rejections.status[i] != http_status)
+        i++;
+    if (i < REJECTION_STATUSES) {
+        rejections.status[i] = http_status;
+        rejections.n[i]++;
+    } else
+        rejections.other++;
+    log_unlock();
+    return true;
+}
+
 /* A truncated message may end inside a UTF-8 sequence: cut the partial sequence off. */
 static void utf8_trim_partial(char *s, size_t len)
 {
@@ -160,10 +255,9 @@ void log_event(LogLevel level, const char *message_id, const LogFields *f, const
     if (n >= (int)sizeof(msg))
         utf8_trim_partial(msg, sizeof(msg) - 1);
     log_lock();
-    if (atomic_load_explicit(&log_to_journal, memory_order_relaxed))
-        log_journal_send(level, message_id, f, msg);
-    else
-        log_stderr_send(level, f, msg);
+    if (rejections.total > 0)
+        rejections_flush(clock_usec(CLOCK_MONOTONIC));
+    sink_send(level, message_id, f, msg);
     log_unlock();
     errno = saved_errno;
 }

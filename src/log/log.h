@@ -6,6 +6,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "log-backlog.h"
 #include "log-fields.h"
 #include "log-level.h"
 
@@ -37,9 +38,10 @@ bool log_enabled(LogLevel level);
  * sends each entry at once either way.
  *
  * Neither sink ever waits: an entry journald cannot take now, or JSON lines a pipe or socket on
- * stderr cannot take now, wait in a bounded queue (4 MiB; 16k journal entries), flushed when the
- * socket or pipe is writable again; past the bound entries are dropped and counted
- * (log_dropped), and one entry says how many once the sink takes entries again. */
+ * stderr cannot take now, wait in a bounded queue (log-backlog.h), flushed when the socket or
+ * pipe is writable again. Past its high-water mark the service sheds jobs (log_pressure); past
+ * its bound entries are dropped and counted (log_dropped), and one entry says how many once the
+ * sink takes entries again. */
 void log_set_buffered(bool on);
 void log_flush(void);
 
@@ -58,6 +60,22 @@ typedef enum LogSink {
 } LogSink;
 /* Entries dropped since the start: a full queue, a failed send, those left at exit. */
 uint64_t log_dropped(LogSink sink);
+
+/* The log backlog (README, "Logs"): what the sink in use (journald, or a pipe on stderr) owes,
+ * against the marks of log-backlog.h. Without the lock, from any thread: a few atomic loads,
+ * and the clock while behind. */
+LogPressure log_pressure(void);
+/* The error of a job shed for the backlog: "log backlog: journald is behind", or stderr's. */
+const char *log_pressure_reason(void);
+/* Configuration: room past the high-water mark for the entries of `jobs` jobs admitted before
+ * the shedding began, each with at most `entries` entries of LOG_ENTRY_OWED_BYTES at most. */
+#define LOG_ENTRY_OWED_BYTES 4096
+void log_set_owed(size_t jobs, size_t entries);
+
+/* A rejection (a 4xx, the pending cap's 503) to log: while the sink is behind (not stalled), it is
+ * counted instead and true is returned; the counts go out as one entry at most once a second
+ * (MSGID_REJECTED, from log_event or log_flush) and once the backlog is over. */
+bool log_rejection_summarised(int http_status);
 
 /* Tests: sends journal entries on fd (a datagram socket the caller owns) instead of journald's
  * socket; -1 goes back to journald's. */

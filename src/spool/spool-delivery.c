@@ -16,6 +16,9 @@
 /* When the spool is unavailable, the worker's queue is full of the clients' jobs, or memory ran
  * out: look again in a second. */
 #define DELIVERY_RETRY_USEC (1000 * 1000ULL)
+/* While the log sink is behind, deliveries wait (their entries would take the clients' room):
+ * looked at again this often. */
+#define DELIVERY_LOG_YIELD_USEC (100 * 1000ULL)
 
 typedef struct Delivery Delivery;
 
@@ -378,6 +381,11 @@ static void delivery_pump(SpoolDelivery *d)
 {
     if (d->stopped || d->fetching || timer_armed(d->wait_timer))
         return;
+    LogPressure lp = log_pressure(); /* the spool yields to the log backlog before clients */
+    if (lp == LOG_PRESSURE_BEHIND || lp == LOG_PRESSURE_SHED) {
+        delivery_wait(d, DELIVERY_LOG_YIELD_USEC);
+        return;
+    }
     SpoolState st;
     spool_state(d->s.spool, &st);
     delivery_see(d, &st);

@@ -339,8 +339,8 @@ static void rejected_burst(int fd, int n)
 }
 
 /* stderr is a pipe nobody reads any more (a log shipper that hangs): the daemon keeps answering,
- * drops whole lines past its bound, counts them in /metrics, and once the pipe is read again
- * one line says how many were dropped (issue #14). */
+ * after the stall time (README, "Logs") drops whole lines past its bound, counts them in /metrics,
+ * and once the pipe is read again one line says how many were dropped (issue #14). */
 static void test_stderr_pipe_not_read(void **state)
 {
     (void)state;
@@ -349,24 +349,30 @@ static void test_stderr_pipe_not_read(void **state)
     (void)fcntl(p[0], F_SETPIPE_SZ, 4096);
     char worker[96];
     snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", group_standin.url);
-    const char *env[] = {worker, "LOG_LEVEL=info", NULL};
+    /* MAX_PENDING_JOBS=1: little room past the high-water mark for owed entries (README, "Logs") */
+    const char *env[] = {worker, "LOG_LEVEL=info", "MAX_PENDING_JOBS=1", NULL};
     Service svc;
     service_start_stderr(&svc, env, p[1]);
     close(p[1]);
     assert_true(health_seconds(&svc) < 5);
 
+    /* While the reader might only be slow, rejections are summarised; once it has taken nothing
+     * for the stall time, they are logged one by one again and dropped past the bound. */
     int fd = raw_connect(svc.port);
-    double worst = 0;
-    for (int round = 0; round < 120; round++) {
+    double worst = 0, dropped = 0;
+    double t0 = now_sec();
+    for (int round = 0; (round < 120 || dropped == 0) && now_sec() - t0 < 60; round++) {
         rejected_burst(fd, 50);
         double t = health_seconds(&svc);
         if (t > worst)
             worst = t;
+        if (round % 20 == 19)
+            dropped = service_metric(&svc, "argus_log_entries_dropped_total{sink=\"stderr\"}");
     }
     close(fd);
     /* a generous liveness limit: before, the first full pipe stopped every answer */
     assert_true(worst < 1.0);
-    double dropped = service_metric(&svc, "argus_log_entries_dropped_total{sink=\"stderr\"}");
+    dropped = service_metric(&svc, "argus_log_entries_dropped_total{sink=\"stderr\"}");
     assert_true(dropped > 0);
     assert_true(service_metric(&svc, "argus_log_entries_dropped_total{sink=\"journal\"}") == 0);
 
@@ -403,6 +409,164 @@ static void test_stderr_pipe_not_read(void **state)
     close(p[0]);
 }
 
+/* The answers to n requests sent on fd: whole ones are counted by status (202 in counts[0],
+ * 503 in counts[1], any other fails the test). */
+static void read_answers(int fd, int n, long counts[2])
+{
+    static char in[1 << 18];
+    size_t have = 0;
+    for (int seen = 0; seen < n;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        assert_true(poll(&pfd, 1, 10000) > 0);
+        ssize_t k = read(fd, in + have, sizeof(in) - 1 - have);
+        assert_true(k > 0);
+        have += (size_t)k;
+        in[have] = '\0';
+        char *p = in, *e;
+        while (seen < n && (e = strstr(p, "\r\n\r\n"))) {
+            *e = '\0';
+            const char *cl = strcasestr(p, "content-length:");
+            assert_non_null(cl);
+            size_t body = strtoul(cl + 15, NULL, 10);
+            if ((size_t)(e + 4 - in) + body > have) {
+                *e = '\r'; /* the body is not all here yet */
+                break;
+            }
+            int status = atoi(p + 9);
+            if (status != 202 && status != 503)
+                fail_msg("unexpected answer %d", status);
+            counts[status == 503]++;
+            seen++;
+            p = e + 4 + body;
+        }
+        have -= (size_t)(p - in);
+        memmove(in, p, have + 1);
+    }
+}
+
+/* Sends n pipelined POST /enqueue of distinct jobs (tag-first…) on fd and reads the answers. */
+static void enqueue_batch(int fd, const char *tag, int first, int n, long counts[2])
+{
+    static char out[1 << 16];
+    size_t l = 0;
+    for (int i = 0; i < n; i++) {
+        char body[96];
+        int bl = snprintf(body, sizeof(body), "{\"placeId\":\"%s-%d\"}", tag, first + i);
+        l += (size_t)snprintf(out + l, sizeof(out) - l,
+                              "POST /enqueue HTTP/1.1\r\nHost: test\r\nContent-Type: "
+                              "application/json\r\nContent-Length: %d\r\n\r\n%s",
+                              bl, body);
+        assert_true(l < sizeof(out));
+    }
+    for (size_t off = 0; off < l;) {
+        ssize_t k = write(fd, out + off, l - off);
+        assert_true(k > 0);
+        off += (size_t)k;
+    }
+    read_answers(fd, n, counts);
+}
+
+/* Reads what the pipe holds now, at most max bytes, into out (len grows). */
+static void pipe_read(int fd, char *out, size_t cap, size_t *len, size_t max)
+{
+    size_t want = cap - 1 - *len < max ? cap - 1 - *len : max;
+    assert_true(want > 0);
+    ssize_t k = read(fd, out + *len, want);
+    if (k > 0)
+        *len += (size_t)k;
+    out[*len] = '\0';
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* While the shedding lasts: a job gets 503 with Retry-After: 1 and the reason, so does /ready;
+ * /health and /metrics answer. */
+static void check_shedding_answers(const Service *svc)
+{
+    Response r = service_enqueue(svc, "shed-probe");
+    assert_int_equal(r.status, 503);
+    char v[16];
+    assert_true(response_header(&r, "Retry-After", v, sizeof(v)));
+    assert_string_equal(v, "1");
+    assert_non_null(strstr(r.body, "\"error\":\"log backlog: the reader of stderr is behind\""));
+    response_free(&r);
+    r = service_get(svc, "/ready");
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "log backlog"));
+    response_free(&r);
+    r = service_get(svc, "/health");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    assert_true(service_metric(svc, "argus_requests_shed_total{reason=\"log_backlog\"}") > 0);
+}
+
+/* The reader of stderr (a log shipper) is slow, taking a page now and then, well within the
+ * stall time: under load the service sheds jobs (503) once its queue passes the high-water mark,
+ * and drops no line: every 202 has its line (issue #22). */
+static void test_stderr_reader_behind_sheds_jobs(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    char worker[96];
+    snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", group_standin.url);
+    const char *env[] = {worker, "LOG_LEVEL=info", NULL};
+    Service svc;
+    service_start_stderr(&svc, env, p[1]);
+    close(p[1]);
+    assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+    static char out[64 << 20];
+    size_t len = 0;
+
+    char tag[32];
+    snprintf(tag, sizeof(tag), "behind-%d", (int)getpid());
+    int fds[4];
+    for (size_t i = 0; i < 4; i++)
+        fds[i] = raw_connect(svc.port);
+    long counts[2] = {0, 0};
+    int next = 0;
+    double t0 = now_sec(), last_read = t0;
+    while (counts[1] == 0 && now_sec() - t0 < 120) {
+        for (size_t i = 0; i < 4; i++, next += 64)
+            enqueue_batch(fds[i], tag, next, 64, counts);
+        if (now_sec() - last_read >= 0.5) { /* a page every half second: progress */
+            pipe_read(p[0], out, sizeof(out), &len, 4096);
+            last_read = now_sec();
+        }
+    }
+    print_message("%ld jobs answered 202, %ld shed, in %.1f s\n", counts[0], counts[1],
+                  now_sec() - t0);
+    assert_true(counts[1] > 0);
+    check_shedding_answers(&svc);
+    for (size_t i = 0; i < 4; i++)
+        close(fds[i]);
+
+    /* The reader catches up: every line arrives. */
+    for (double idle = now_sec(); now_sec() - idle < 1.0;) {
+        size_t before = len;
+        pipe_read(p[0], out, sizeof(out), &len, sizeof(out));
+        if (len > before)
+            idle = now_sec();
+        else
+            usleep(10000);
+    }
+    size_t logged = count_of(out, "\"msg\":\"job enqueued successfully\"");
+    print_message("%zu lines of jobs enqueued, %zu bytes read\n", logged, len);
+    assert_int_equal(logged, (size_t)counts[0]);
+    assert_true(service_metric(&svc, "argus_log_entries_dropped_total{sink=\"stderr\"}") == 0);
+    assert_null(strstr(out, "log lines dropped"));
+
+    assert_int_equal(service_stop(&svc, SIGTERM), 0);
+    service_cleanup(&svc);
+    close(p[0]);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -411,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_h2o_own_errors_are_counted_and_logged),
         cmocka_unit_test(test_protocol_error_log_is_rate_limited),
         cmocka_unit_test(test_stderr_pipe_not_read),
+        cmocka_unit_test(test_stderr_reader_behind_sheds_jobs),
     };
     return cmocka_run_group_tests(tests, standin_group_setup, standin_group_teardown);
 }
