@@ -15,21 +15,50 @@
 
 #include "macro.h"
 
-/* The order of arrival is the id: AUTOINCREMENT never hands out an id again, so that a reader
- * paging by id (after_id) never skips a job that took the id of a deleted one. */
-static const char schema_sql[] = "CREATE TABLE jobs ("
-                                 " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                                 " created_usec INTEGER NOT NULL,"
-                                 " place_id TEXT NOT NULL,"
-                                 " job_id TEXT NOT NULL,"
-                                 " request_id TEXT NOT NULL DEFAULT '',"
-                                 " attempts INTEGER NOT NULL DEFAULT 0,"
-                                 " dead INTEGER NOT NULL DEFAULT 0,"
-                                 " last_error TEXT NOT NULL DEFAULT '');"
-                                 /* at most one waiting record per job */
-                                 "CREATE UNIQUE INDEX jobs_waiting ON jobs (job_id) WHERE dead = 0;"
-                                 /* fetch, counts and the oldest, by state */
-                                 "CREATE INDEX jobs_by_state ON jobs (dead, id);";
+/* The schema's history, the one path for every file: step i takes a file of user_version i to
+ * i + 1. The first makes release 0.1.0's schema from nothing, so that a fresh file and a migrated
+ * one are made by the same statements. Each step names the columns and the indexes it adds: what
+ * setup() checks of a file of that version. A column added by a later step reads as 0 from a file
+ * of an older version read as it is (see make_view), so every added column's default is 0. A later
+ * schema change is one more step at the end; a step a release shipped is never changed. */
+typedef struct SchemaStep {
+    const char *sql;
+    const char *const *columns;
+    const char *const *indexes;
+} SchemaStep;
+
+static const SchemaStep steps[] = {
+    /* 0 to 1, release 0.1.0. The order of arrival is the id: AUTOINCREMENT never hands out an id
+     * again, so that a reader paging by id (after_id) never skips a job that took the id of a
+     * deleted one. jobs_waiting: at most one waiting record per job; jobs_by_state: fetch,
+     * counts and the oldest, by state. */
+    {.sql = "CREATE TABLE jobs ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " created_usec INTEGER NOT NULL,"
+            " place_id TEXT NOT NULL,"
+            " job_id TEXT NOT NULL,"
+            " request_id TEXT NOT NULL DEFAULT '',"
+            " attempts INTEGER NOT NULL DEFAULT 0,"
+            " dead INTEGER NOT NULL DEFAULT 0,"
+            " last_error TEXT NOT NULL DEFAULT '');"
+            "CREATE UNIQUE INDEX jobs_waiting ON jobs (job_id) WHERE dead = 0;"
+            "CREATE INDEX jobs_by_state ON jobs (dead, id);",
+     .columns = (const char *const[]){"id", "created_usec", "place_id", "job_id", "request_id",
+                                      "attempts", "dead", "last_error", NULL},
+     .indexes = (const char *const[]){"jobs_waiting", "jobs_by_state", NULL}},
+    /* 1 to 2: each job's schedule and the operator's hold. due_usec 0: due now; since_usec 0:
+     * its lifetime began at created_usec (so that the step adds columns without rewriting a
+     * row). jobs_due: the due jobs (due_usec 0 in id order, then those whose time has come), the
+     * held ones, the next due time. */
+    {.sql = "ALTER TABLE jobs ADD COLUMN due_usec INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE jobs ADD COLUMN since_usec INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE jobs ADD COLUMN last_attempt_usec INTEGER NOT NULL DEFAULT 0;"
+            "CREATE INDEX jobs_due ON jobs (dead, held, due_usec, id);",
+     .columns = (const char *const[]){"due_usec", "held", "since_usec", "last_attempt_usec", NULL},
+     .indexes = (const char *const[]){"jobs_due", NULL}},
+};
+static_assert(ELEMENTSOF(steps) == SPOOL_USER_VERSION, "one step per schema version");
 
 int spool_sqlite_errno(sqlite3 *db, int rc, int dir_fd)
 {
@@ -145,35 +174,133 @@ static int query(sqlite3 *db, const char *sql, int64_t *ret_int, char **ret_text
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int make_schema(sqlite3 *db)
+/* A file of version is one we can read or migrate: not a newer release's (-EPROTO, left as it is),
+ * and version 0 only while empty. */
+static int check_version(int64_t version, bool empty, char **ret_why)
+{
+    if (version > SPOOL_USER_VERSION) {
+        (void)asprintf(ret_why,
+                       "written by a newer release (schema version %lld); this release knows "
+                       "version %d and leaves it as it is",
+                       (long long)version, SPOOL_USER_VERSION);
+        return -EPROTO;
+    }
+    if (version < 0 || (version == 0 && !empty)) {
+        (void)asprintf(ret_why, "wrong schema: user_version %lld", (long long)version);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+/* Runs the steps from the file's version to SPOOL_USER_VERSION, then sets the version, in one
+ * transaction under the write lock, fsync'd at its commit (WAL, synchronous=FULL) like any other:
+ * a crash leaves the file of the old version or of the new one. The version is read again inside,
+ * since another connection may have made or migrated the file meanwhile. A fresh file (version 0,
+ * empty) gets its application_id too. */
+static int migrate(sqlite3 *db, int dir_fd, char **ret_why)
 {
     int64_t version = 0, objects = 0;
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int r = 0, rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = query(db, "PRAGMA user_version", &version, NULL);
     if (rc == SQLITE_OK)
-        rc = query(db, "SELECT count(*) FROM sqlite_schema", &objects, NULL);
-    if (rc == SQLITE_OK && version == 0 && objects == 0) { /* else made by another meanwhile */
-        char sql[sizeof(schema_sql) + 128];
-        snprintf(sql, sizeof(sql), "%sPRAGMA application_id = %d; PRAGMA user_version = %d;",
-                 schema_sql, SPOOL_APPLICATION_ID, SPOOL_USER_VERSION);
+        rc = query(db, "SELECT count(*) FROM main.sqlite_schema", &objects, NULL);
+    if (rc == SQLITE_OK)
+        r = check_version(version, objects == 0, ret_why);
+    char sql[128];
+    if (rc == SQLITE_OK && r == 0 && version == 0) {
+        snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", SPOOL_APPLICATION_ID);
         rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     }
-    if (rc == SQLITE_OK)
+    for (int64_t v = version; rc == SQLITE_OK && r == 0 && v < SPOOL_USER_VERSION; v++)
+        rc = sqlite3_exec(db, steps[v].sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && r == 0 && version < SPOOL_USER_VERSION) {
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SPOOL_USER_VERSION);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK && r == 0)
         rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
+    if (r == 0 && rc != SQLITE_OK)
+        r = fail(db, rc, dir_fd, version == 0 ? "cannot make the schema" : "cannot migrate",
+                 ret_why);
+    if (r < 0 && !sqlite3_get_autocommit(db))
         (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+    return r;
 }
 
-static int setup(sqlite3 *db, int dir_fd, bool create, char **ret_why)
+/* The columns of a file of version, comma-separated; with as_current, followed by those that
+ * later steps add, as "0 AS name" (their default). */
+static int column_list(int version, bool as_current, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int v = 0; v < (as_current ? SPOOL_USER_VERSION : version); v++)
+        for (const char *const *c = steps[v].columns; *c; c++) {
+            int n = snprintf(buf + len, size - len, "%s%s%s", len ? ", " : "",
+                             v < version ? "" : "0 AS ", *c);
+            if (n < 0 || (size_t)n >= size - len)
+                return -ENOBUFS;
+            len += (size_t)n;
+        }
+    return 0;
+}
+
+/* The columns and indexes that the steps up to version made are there. */
+static int check_shape(sqlite3 *db, int dir_fd, int version, char **ret_why)
+{
+    char cols[1024], sql[1200];
+    int r = column_list(version, false, cols, sizeof(cols));
+    if (r < 0)
+        return r;
+    snprintf(sql, sizeof(sql), "SELECT %s FROM main.jobs LIMIT 0", cols);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    sqlite3_finalize(st);
+    if ((rc & 0xff) == SQLITE_ERROR) {
+        (void)asprintf(ret_why, "wrong schema: %s", sqlite3_errmsg(db));
+        return -EBADMSG;
+    }
+    for (int v = 0; rc == SQLITE_OK && v < version; v++)
+        for (const char *const *i = steps[v].indexes; rc == SQLITE_OK && *i; i++) {
+            int64_t found = 0;
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM main.sqlite_schema WHERE type = 'index' AND"
+                     " tbl_name = 'jobs' AND name = '%s'",
+                     *i);
+            rc = query(db, sql, &found, NULL);
+            if (rc == SQLITE_OK && found != 1) {
+                (void)asprintf(ret_why, "wrong schema: the index %s of the jobs table is missing",
+                               *i);
+                return -EBADMSG;
+            }
+        }
+    return rc == SQLITE_OK ? 0 : fail(db, rc, dir_fd, "unreadable", ret_why);
+}
+
+/* A file of an older version, opened without SPOOL_OPEN_CREATE, is read as it is (no write, so
+ * that the command's status, list and show leave it for the release that wrote it): a view of
+ * its table with the columns it lacks at their defaults, in the connection's temp schema, where
+ * it hides main.jobs from the queries. spool_schema_upgrade() drops it. */
+static int make_view(sqlite3 *db, int version)
+{
+    char cols[1024], sql[1200];
+    int r = column_list(version, true, cols, sizeof(cols));
+    if (r < 0)
+        return r;
+    snprintf(sql, sizeof(sql), "CREATE TEMP VIEW jobs AS SELECT %s FROM main.jobs", cols);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    r = spool_sqlite_errno(db, rc, -1);
+    return rc == SQLITE_OK ? 0 : r ? r : -EIO;
+}
+
+static int setup(sqlite3 *db, int dir_fd, bool create, int *ret_version, char **ret_why)
 {
     int64_t app = 0, version = 0, objects = 0;
     int rc = query(db, "PRAGMA application_id", &app, NULL);
     if (rc == SQLITE_OK)
         rc = query(db, "PRAGMA user_version", &version, NULL);
     if (rc == SQLITE_OK)
-        rc = query(db, "SELECT count(*) FROM sqlite_schema", &objects, NULL);
+        rc = query(db, "SELECT count(*) FROM main.sqlite_schema", &objects, NULL);
     if (rc != SQLITE_OK)
         return fail(db, rc, dir_fd, "unreadable", ret_why);
 
@@ -185,11 +312,9 @@ static int setup(sqlite3 *db, int dir_fd, bool create, char **ret_why)
                        (unsigned long long)app);
         return -EBADMSG;
     }
-    if (!fresh && version != SPOOL_USER_VERSION) {
-        (void)asprintf(ret_why, "not a spool of this version: user_version %lld",
-                       (long long)version);
-        return -EBADMSG;
-    }
+    int r = check_version(version, fresh, ret_why); /* before anything is written */
+    if (r < 0)
+        return r;
 
     _cleanup_free_ char *mode = NULL;
     rc = query(db, "PRAGMA journal_mode", NULL, &mode);
@@ -197,40 +322,43 @@ static int setup(sqlite3 *db, int dir_fd, bool create, char **ret_why)
         rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
-    if (rc == SQLITE_OK && fresh)
-        rc = make_schema(db);
-    if (rc != SQLITE_OK)
-        return fail(db, rc, dir_fd, fresh ? "cannot make the schema" : "unreadable", ret_why);
-
-    sqlite3_stmt *st;
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT id, created_usec, place_id, job_id, request_id, attempts,"
-                            " dead, last_error FROM jobs LIMIT 0",
-                            -1, &st, NULL);
-    sqlite3_finalize(st);
-    if ((rc & 0xff) == SQLITE_ERROR) {
-        (void)asprintf(ret_why, "wrong schema: %s", sqlite3_errmsg(db));
-        return -EBADMSG;
-    }
-    if (rc == SQLITE_OK)
-        rc = query(db,
-                   "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs'"
-                   " AND name IN ('jobs_waiting', 'jobs_by_state')",
-                   &objects, NULL);
-    if (rc == SQLITE_OK && objects != 2) {
-        *ret_why = strdup("wrong schema: an index of the jobs table is missing");
-        return -EBADMSG;
-    }
-    _cleanup_free_ char *check = NULL;
-    if (rc == SQLITE_OK)
-        rc = query(db, "PRAGMA quick_check", NULL, &check);
     if (rc != SQLITE_OK)
         return fail(db, rc, dir_fd, "unreadable", ret_why);
-    if (strcmp(check, "ok") != 0) {
-        (void)asprintf(ret_why, "PRAGMA quick_check: %s", check);
-        return -EBADMSG;
+    if (create && version < SPOOL_USER_VERSION) {
+        r = migrate(db, dir_fd, ret_why);
+        if (r < 0)
+            return r;
+        version = SPOOL_USER_VERSION;
     }
-    return 0;
+
+    r = check_shape(db, dir_fd, (int)version, ret_why);
+    _cleanup_free_ char *check = NULL;
+    if (r == 0)
+        rc = query(db, "PRAGMA quick_check", NULL, &check);
+    if (r == 0 && rc != SQLITE_OK)
+        r = fail(db, rc, dir_fd, "unreadable", ret_why);
+    if (r == 0 && strcmp(check, "ok") != 0) {
+        (void)asprintf(ret_why, "PRAGMA quick_check: %s", check);
+        r = -EBADMSG;
+    }
+    if (r == 0 && version < SPOOL_USER_VERSION)
+        r = make_view(db, (int)version);
+    *ret_version = (int)version;
+    return r;
+}
+
+int spool_schema_upgrade(sqlite3 *db, int dir_fd, int version, char **ret_why)
+{
+    *ret_why = NULL;
+    int rc = sqlite3_exec(db, "DROP VIEW IF EXISTS temp.jobs", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail(db, rc, dir_fd, "cannot drop the view of the old version", ret_why);
+    int r = migrate(db, dir_fd, ret_why);
+    if (r == 0)
+        r = check_shape(db, dir_fd, SPOOL_USER_VERSION, ret_why);
+    if (r < 0)
+        (void)make_view(db, version); /* read as it was */
+    return r;
 }
 
 /* "file:PATH?immutable=1", PATH percent-encoded where a URI needs it */
@@ -250,7 +378,7 @@ static char *immutable_uri(const char *path)
 }
 
 static int open_db(const char *path, int dir_fd, bool create, bool immutable, sqlite3 **ret,
-                   char **ret_why)
+                   int *ret_version, char **ret_why)
 {
     _cleanup_free_ char *uri = immutable ? immutable_uri(path) : NULL;
     if (immutable && !uri)
@@ -265,7 +393,7 @@ static int open_db(const char *path, int dir_fd, bool create, bool immutable, sq
         r = fail(db, rc, dir_fd, "cannot open", ret_why);
     else {
         (void)sqlite3_busy_timeout(db, 5000);
-        r = setup(db, dir_fd, create, ret_why);
+        r = setup(db, dir_fd, create, ret_version, ret_why);
     }
     if (r < 0) {
         sqlite3_close_v2(db);
@@ -275,7 +403,8 @@ static int open_db(const char *path, int dir_fd, bool create, bool immutable, sq
     return 0;
 }
 
-static int try_open(const char *path, int dir_fd, bool create, sqlite3 **ret, char **ret_why)
+static int try_open(const char *path, int dir_fd, bool create, sqlite3 **ret, int *ret_version,
+                    char **ret_why)
 {
     struct stat st;
     if (stat(path, &st) < 0) {
@@ -305,7 +434,7 @@ static int try_open(const char *path, int dir_fd, bool create, sqlite3 **ret, ch
             return r;
     }
 
-    int r = open_db(path, dir_fd, create, false, ret, ret_why);
+    int r = open_db(path, dir_fd, create, false, ret, ret_version, ret_why);
     /* SQLite cannot read a WAL database where it may not make the -shm (a read-only
      * filesystem, another user's directory) unless told that the file does not change. With no
      * -wal beside it nothing is being written, so that the command's status and list may read
@@ -315,7 +444,7 @@ static int try_open(const char *path, int dir_fd, bool create, sqlite3 **ret, ch
         stat(wal, &st) < 0 && errno == ENOENT) {
         free(*ret_why);
         *ret_why = NULL;
-        r = open_db(path, dir_fd, false, true, ret, ret_why);
+        r = open_db(path, dir_fd, false, true, ret, ret_version, ret_why);
     }
     return r;
 }
@@ -372,9 +501,10 @@ static int move_aside(int dir_fd, const char *dir, const char *file, char **ret)
 }
 
 int spool_schema_open(const char *dir, const char *file, bool create, bool repair, sqlite3 **ret,
-                      char **ret_moved_aside, char **ret_why)
+                      int *ret_version, char **ret_moved_aside, char **ret_why)
 {
     *ret = NULL;
+    *ret_version = 0;
     *ret_moved_aside = *ret_why = NULL;
     if (create) {
         int r = mkdir_p(dir);
@@ -387,12 +517,12 @@ int spool_schema_open(const char *dir, const char *file, bool create, bool repai
     _cleanup_free_ char *path = NULL;
     if (asprintf(&path, "%s/%s", dir, file) < 0)
         return -ENOMEM;
-    int r = try_open(path, dir_fd, create, ret, ret_why);
+    int r = try_open(path, dir_fd, create, ret, ret_version, ret_why);
     if (r != -EBADMSG || !repair)
         return r;
     r = move_aside(dir_fd, dir, file, ret_moved_aside);
     if (r < 0)
         return r;
     _cleanup_free_ char *why_fresh = NULL;
-    return try_open(path, dir_fd, true, ret, &why_fresh);
+    return try_open(path, dir_fd, true, ret, ret_version, &why_fresh);
 }

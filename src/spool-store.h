@@ -17,7 +17,8 @@
  * -EROFS read-only, -EACCES cannot open, -EIO an I/O error, -EBADMSG corrupt (see
  * spool_store_open), -EBUSY locked by another connection past the wait, -ENOMEM,
  * -ENOENT nothing to act on, -ESTALE the file or its directory was removed or replaced since
- * the open (begin checks: reopen), -EPROTO a spool of a newer schema version. spool_store_error() gives SQLite's words for the last failure.
+ * the open (begin checks: reopen), -EPROTO a spool of a newer schema version. spool_store_error()
+ * gives SQLite's words for the last failure.
  */
 
 #define SPOOL_FILE "spool.sqlite"
@@ -32,11 +33,11 @@ typedef struct SpoolJob {
     int64_t id;            /* the order of arrival: oldest first; what `spool list` prints */
     uint64_t created_usec; /* CLOCK_REALTIME, when spooled (kept by a requeue) */
     uint64_t since_usec;   /* when its lifetime (SPOOL_MAX_AGE_SEC) began: spooled or requeued */
-    uint64_t due_usec;     /* CLOCK_REALTIME of its next attempt; 0: due now */
+    uint64_t due_usec;     /* CLOCK_REALTIME of its next attempt; 0: due now, or passed */
     uint64_t last_attempt_usec; /* when its last delivery attempt ended; 0: never tried */
-    unsigned attempts;     /* delivery attempts so far (the inline one not counted) */
-    bool dead;             /* the worker refused it for good (a 4xx), or it expired */
-    bool held;             /* an operator holds it: never tried until released */
+    unsigned attempts;          /* delivery attempts so far (the inline one not counted) */
+    bool dead;                  /* the worker refused it for good (a 4xx), or it expired */
+    bool held;                  /* an operator holds it: never tried until released */
     char place_id[PLACE_ID_MAX + 1];
     char job_id[JOB_ID_MAX + 1];
     char request_id[REQUEST_ID_MAX + 1]; /* may be empty */
@@ -70,8 +71,10 @@ typedef enum SpoolOpenFlags {
  * Schema versions: a spool of an older version (user_version 1, release 0.1.0) is migrated in
  * place when it is opened for writing, in one transaction (new columns with defaults, new
  * indexes, then the version), fsync'd like any commit; every later schema change is one more
- * step on that path (spool-schema.c). A spool of a newer version than this program knows (a
- * later release's, after a downgrade) is -EPROTO with *ret_why, never moved aside nor written:
+ * step on that path (spool-schema.c). Opened for writing: with SPOOL_OPEN_CREATE (the daemon) at
+ * the open; without it (the command) the file is read as it is, the new columns at their
+ * defaults, until the first begin migrates it. A spool of a newer version than this program knows
+ * (a later release's, after a downgrade) is -EPROTO with *ret_why, never moved aside nor written:
  * the daemon reports the spool unavailable until that release runs again. */
 int spool_store_open(const char *dir, SpoolOpenFlags flags, SpoolStore **ret,
                      char **ret_moved_aside, char **ret_why);

@@ -17,6 +17,11 @@
 
 #include <cmocka.h>
 
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "spool-schema.h"
 #include "spool-store.h"
 
 extern char **environ;
@@ -130,6 +135,73 @@ static SpoolStore *make_spool(const char *dir)
     return s;
 }
 
+#define LIST_HEADER                                                                                \
+    "id\tstate\tcreated\tplaceId\tjobId\tattempts\tlastAttempt\tnextAttempt\tlastError\n"
+
+/* out as one JSON document (fails the test if it is not). */
+static json_object *parse_json(const char *out)
+{
+    enum json_tokener_error e;
+    json_object *o = json_tokener_parse_verbose(out, &e);
+    if (!o)
+        fail_msg("not JSON (%s): %s", json_tokener_error_desc(e), out);
+    return o;
+}
+
+static json_object *json_get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, key, &v))
+        fail_msg("no member %s", key);
+    return v;
+}
+
+static json_type json_type_of(json_object *o, const char *key)
+{
+    return json_object_get_type(json_get(o, key));
+}
+
+static const char *json_str(json_object *o, const char *key)
+{
+    json_object *v = json_get(o, key);
+    assert_int_equal(json_object_get_type(v), json_type_string);
+    return json_object_get_string(v);
+}
+
+/* dir/SPOOL_FILE from tests/unit/spool-v1.sql, a spool of release 0.1.0, at user_version
+ * version. */
+static void make_v1(const char *dir, int version)
+{
+    char sql[65536], path[256], pragma[64];
+    FILE *fp = fopen(getenv("SPOOL_V1_SQL"), "r");
+    assert_non_null(fp);
+    sql[fread(sql, 1, sizeof(sql) - 1, fp)] = '\0';
+    fclose(fp);
+    snprintf(path, sizeof(path), "%s/%s", dir, SPOOL_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version);
+    assert_int_equal(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static int64_t user_version(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, SPOOL_FILE);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
 #define BUF 8192
 
 static void test_usage(void **state)
@@ -172,20 +244,20 @@ static void test_status_list_requeue(void **state)
 
     assert_int_equal(run(f, NULL, out, err, BUF, "status", "--spool-dir", f->dir, NULL), 0);
     assert_string_equal(err, "");
-    assert_non_null(strstr(out, "Jobs waiting: 2\n"));
-    assert_non_null(strstr(out, "Oldest job:   2001-09-09T01:46:40Z ("));
-    assert_non_null(strstr(out, "Dead letters: 1\n"));
-    assert_non_null(strstr(out, "/spool.sqlite\n"));
+    assert_non_null(strstr(out, "/spool.sqlite\nJobs waiting: 2\nHeld:         0\n"
+                                "Dead letters: 1\nOldest job:   2001-09-09T01:46:40Z ("));
+    assert_non_null(strstr(out, " ago)\nNext attempt: now\n"));
 
     assert_int_equal(run(f, f->dir, out, err, BUF, "list", NULL), 0); /* SPOOL_DIR */
-    assert_string_equal(
-        out, "id\tcreated\tplaceId\tjobId\tattempts\tlastError\n"
-             "1\t2001-09-09T01:46:40Z\ta\treviews:a:start\t0\tworker unreachable at once\n"
-             "2\t2001-09-09T01:46:41Z\tb\treviews:b:start\t0\tworker unreachable at once\n");
+    assert_string_equal(out, LIST_HEADER
+                        "1\twaiting\t2001-09-09T01:46:40Z\ta\treviews:a:start\t0\t-\tnow\t"
+                        "worker unreachable\\tat\\nonce\n"
+                        "2\twaiting\t2001-09-09T01:46:41Z\tb\treviews:b:start\t0\t-\tnow\t"
+                        "worker unreachable\\tat\\nonce\n");
     assert_int_equal(run(f, f->dir, out, err, BUF, "list", "--dead", NULL), 0);
-    assert_string_equal(out,
-                        "id\tcreated\tplaceId\tjobId\tattempts\tlastError\n"
-                        "3\t2001-09-09T01:46:42Z\tc\treviews:c:start\t0\tworker answered 400\n");
+    const char *want = LIST_HEADER "3\tdead\t2001-09-09T01:46:42Z\tc\treviews:c:start\t1\t20";
+    assert_int_equal(strncmp(out, want, strlen(want)), 0); /* its last attempt: now */
+    assert_non_null(strstr(out, "Z\t-\tworker answered 400\n"));
 
     assert_int_equal(run(f, f->dir, out, err, BUF, "requeue-dead", NULL), 0);
     assert_string_equal(out, "1 dead letter waits again\n");
@@ -195,7 +267,9 @@ static void test_status_list_requeue(void **state)
     assert_int_equal(st.jobs, 3);
     assert_int_equal(st.dead, 0);
     assert_int_equal(run(f, f->dir, out, err, BUF, "list", "--dead", NULL), 0);
-    assert_string_equal(out, "id\tcreated\tplaceId\tjobId\tattempts\tlastError\n");
+    assert_string_equal(out, LIST_HEADER);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "list", NULL), 0); /* c in its place */
+    assert_non_null(strstr(out, "\n3\twaiting\t2001-09-09T01:46:42Z\tc\treviews:c:start\t0\t20"));
     assert_int_equal(run(f, f->dir, out, err, BUF, "requeue-dead", NULL), 0);
     assert_string_equal(out, "0 dead letters wait again\n");
     spool_store_close(s);
@@ -209,7 +283,216 @@ static void test_status_list_requeue(void **state)
         assert_int_equal(spool_store_delete(s, all[i].id), 0);
     spool_store_close(s);
     assert_int_equal(run(f, f->dir, out, err, BUF, "status", NULL), 0);
-    assert_non_null(strstr(out, "Jobs waiting: 0\nOldest job:   -\nDead letters: 0\n"));
+    assert_non_null(strstr(out, "Jobs waiting: 0\nHeld:         0\nDead letters: 0\n"
+                                "Oldest job:   -\nNext attempt: -\n"));
+}
+
+/* Odd bytes in any field never reach the terminal raw: controls, DEL, C1 controls and what is
+ * not UTF-8 as \xNN, a backslash doubled; UTF-8 as it is. */
+static void test_escaping(void **state)
+{
+    Fixture *f = *state;
+    char out[BUF], err[BUF];
+    SpoolStore *s;
+    assert_int_equal(spool_store_open(f->dir, SPOOL_OPEN_CREATE, &s, NULL, NULL), 0);
+    SpoolJob j = job("caf\xc3\xa9\x1b[2J\x7f", 1000000000000000ULL);
+    snprintf(j.request_id, sizeof(j.request_id),
+             "r\xc2\x9b"
+             "1m\\\xff\xe2\x82");
+    snprintf(j.last_error, sizeof(j.last_error),
+             "a\tb\nc\rd\x01"
+             "e\x80");
+    assert_int_equal(spool_store_add(s, &j, 0, NULL), 0);
+    spool_store_close(s);
+
+    assert_int_equal(run(f, f->dir, out, err, BUF, "list", NULL), 0);
+    assert_non_null(
+        strstr(out, "\tcaf\xc3\xa9\\x1b[2J\\x7f\treviews:caf\xc3\xa9\\x1b[2J\\x7f:start\t"));
+    assert_non_null(strstr(out, "\ta\\tb\\nc\\rd\\x01e\\x80\n"));
+    assert_int_equal(run(f, f->dir, out, err, BUF, "show", "1", NULL), 0);
+    assert_non_null(strstr(out, "\nplaceId:       caf\xc3\xa9\\x1b[2J\\x7f\n"));
+    assert_non_null(strstr(out, "\nrequestId:     r\\xc2\\x9b1m\\\\\\xff\\xe2\\x82\n"));
+    assert_non_null(strstr(out, "\nLast error:    a\\tb\\nc\\rd\\x01e\\x80\n"));
+    for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+        assert_true((*p >= 0x20 && *p != 0x7f && *p != 0xff && *p != 0x9b) || *p == '\n');
+}
+
+/* show: every field of one job, in text and in JSON; an ID that is not there. */
+static void test_show(void **state)
+{
+    Fixture *f = *state;
+    char out[BUF], err[BUF];
+    SpoolStore *s = make_spool(f->dir);
+    uint64_t now = clock_usec(CLOCK_REALTIME);
+    assert_int_equal(spool_store_retry_later(s, 2, now + 3600 * 1000000ULL, "timeout"), 0);
+    spool_store_close(s);
+
+    assert_int_equal(run(f, f->dir, out, err, BUF, "show", "2", NULL), 0);
+    assert_non_null(strstr(out, "ID:            2\nState:         waiting\n"
+                                "placeId:       b\njobId:         reviews:b:start\n"
+                                "requestId:     -\n"
+                                "Created:       2001-09-09T01:46:41Z ("));
+    assert_non_null(strstr(out, "\nLifetime from: 2001-09-09T01:46:41Z ("));
+    assert_non_null(strstr(out, "\nAttempts:      1\nLast attempt:  20"));
+    assert_non_null(strstr(out, "\nNext attempt:  20"));
+    assert_non_null(strstr(out, "(in 59m5")); /* 3599 or 3600 s: "59m59s" or "1h0m0s" */
+    assert_non_null(strstr(out, "\nLast error:    timeout\n"));
+
+    assert_int_equal(run(f, f->dir, out, err, BUF, "show", "2", "--json", NULL), 0);
+    json_object *o = parse_json(out);
+    assert_int_equal(json_type_of(o, "id"), json_type_int);
+    assert_string_equal(json_str(o, "state"), "waiting");
+    assert_string_equal(json_str(o, "placeId"), "b");
+    assert_string_equal(json_str(o, "jobId"), "reviews:b:start");
+    assert_string_equal(json_str(o, "requestId"), "");
+    assert_string_equal(json_str(o, "created"), "2001-09-09T01:46:41Z");
+    assert_string_equal(json_str(o, "lastError"), "timeout");
+    assert_int_equal(json_type_of(o, "lastAttempt"), json_type_string);
+    assert_int_equal(json_type_of(o, "nextAttempt"), json_type_string);
+    assert_int_equal(json_type_of(o, "dueNow"), json_type_boolean);
+    json_object_put(o);
+
+    assert_int_equal(run(f, f->dir, out, err, BUF, "show", "3", "--json", NULL), 0);
+    o = parse_json(out);
+    assert_string_equal(json_str(o, "state"), "dead");
+    assert_int_equal(json_type_of(o, "nextAttempt"), json_type_null);
+    json_object_put(o);
+
+    assert_int_equal(run(f, f->dir, out, err, BUF, "show", "9", NULL), 1);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "no job 9\n"));
+    assert_int_equal(run(f, f->dir, out, err, BUF, "show", "1", "2", NULL), 64);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "show", NULL), 64);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "show", "b", NULL), 64);
+    assert_non_null(strstr(err, "'b' is not a job ID"));
+}
+
+/* status and list as one JSON document each. */
+static void test_json(void **state)
+{
+    Fixture *f = *state;
+    char out[BUF], err[BUF];
+    SpoolStore *s = make_spool(f->dir);
+    assert_int_equal(spool_store_hold(s, 1, true), 0);
+    spool_store_close(s);
+
+    assert_int_equal(run(f, f->dir, out, err, BUF, "status", "--json", NULL), 0);
+    json_object *o = parse_json(out);
+    assert_int_equal(json_object_get_int64(json_get(o, "jobs")), 1);
+    assert_int_equal(json_object_get_int64(json_get(o, "held")), 1);
+    assert_int_equal(json_object_get_int64(json_get(o, "deadLetters")), 1);
+    assert_string_equal(json_str(o, "oldestJob"), "2001-09-09T01:46:41Z"); /* b: a is held */
+    assert_true(json_object_get_int64(json_get(o, "oldestJobAgeSeconds")) > 700000000);
+    assert_true(json_object_get_boolean(json_get(o, "dueNow")));
+    assert_int_equal(json_type_of(o, "nextDue"), json_type_null);
+    assert_non_null(strstr(json_str(o, "file"), "/spool.sqlite"));
+    json_object_put(o);
+
+    assert_int_equal(run(f, f->dir, out, err, BUF, "list", "--json", NULL), 0);
+    o = parse_json(out);
+    assert_int_equal(json_object_array_length(o), 2);
+    json_object *a = json_object_array_get_idx(o, 0);
+    assert_int_equal(json_object_get_int64(json_get(a, "id")), 1);
+    assert_string_equal(json_str(a, "state"), "held");
+    assert_false(json_object_get_boolean(json_get(a, "dueNow")));
+    assert_string_equal(json_str(a, "lastError"), "worker unreachable\tat\nonce");
+    json_object_put(o);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "list", "--dead", "--json", NULL), 0);
+    o = parse_json(out);
+    assert_int_equal(json_object_array_length(o), 1);
+    json_object_put(o);
+    assert_int_equal(spool_store_open(f->dir, 0, &s, NULL, NULL), 0);
+    for (int64_t id = 1; id <= 3; id++)
+        assert_int_equal(spool_store_delete(s, id), 0);
+    spool_store_close(s);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "list", "--json", NULL), 0);
+    assert_string_equal(out, "[]\n");
+    assert_int_equal(run(f, f->dir, out, err, BUF, "requeue-dead", "--json", NULL), 64);
+}
+
+/* delete, requeue, hold, release on several IDs: one transaction; an ID that is not there is
+ * named and makes the exit status 1, the others are acted on. */
+static void test_verbs_on_ids(void **state)
+{
+    Fixture *f = *state;
+    char out[BUF], err[BUF];
+    SpoolStore *s = make_spool(f->dir);
+    SpoolJob j;
+    uint64_t now = clock_usec(CLOCK_REALTIME);
+    assert_int_equal(spool_store_retry_later(s, 1, now + 3600 * 1000000ULL, "timeout"), 0);
+
+    assert_int_equal(run(f, f->dir, out, err, BUF, "hold", "1", "9", "2", NULL), 1);
+    assert_string_equal(out, "1 held\n2 held\n");
+    assert_string_equal(err, "argus-orchestrator spool: no job 9\n");
+    assert_true(spool_store_changed_elsewhere(s));
+    SpoolStats st;
+    assert_int_equal(spool_store_stats(s, &st), 0);
+    assert_int_equal(st.held, 2);
+    assert_int_equal(st.jobs, 0);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "hold", "3", NULL), 1);
+    assert_non_null(strstr(err, "job 3 is a dead letter"));
+    assert_int_equal(run(f, f->dir, out, err, BUF, "release", "2", NULL), 0);
+    assert_string_equal(out, "2 released\n");
+    assert_int_equal(run(f, f->dir, out, err, BUF, "flush", NULL), 0);
+    assert_string_equal(out, "0 jobs that waited for their next attempt are due now\n");
+    assert_int_equal(run(f, f->dir, out, err, BUF, "release", "1", NULL), 0);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "flush", NULL), 0);
+    assert_string_equal(out, "1 job that waited for its next attempt is due now\n");
+    assert_int_equal(spool_store_get(s, 1, &j), 0);
+    assert_int_equal(j.due_usec, 0);
+    assert_int_equal(j.attempts, 1);
+
+    assert_int_equal(run(f, f->dir, out, err, BUF, "requeue", "3", "1", NULL), 0);
+    assert_string_equal(out, "3 waits again, due now\n1 waits again, due now\n");
+    assert_int_equal(spool_store_get(s, 1, &j), 0);
+    assert_int_equal(j.attempts, 0);
+    assert_int_equal(spool_store_get(s, 3, &j), 0);
+    assert_false(j.dead);
+
+    /* a usage error acts on nothing */
+    assert_int_equal(run(f, f->dir, out, err, BUF, "delete", "1", "x2", NULL), 64);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "delete", "1", "-2", NULL), 64);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "delete", NULL), 64);
+    assert_int_equal(spool_store_get(s, 1, &j), 0);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "delete", "1", "7", "3", NULL), 1);
+    assert_string_equal(out, "1 deleted\n3 deleted\n");
+    assert_string_equal(err, "argus-orchestrator spool: no job 7\n");
+    assert_int_equal(spool_store_get(s, 1, &j), -ENOENT);
+    assert_int_equal(spool_store_get(s, 3, &j), -ENOENT);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "delete", "2", NULL), 0);
+    assert_int_equal(spool_store_stats(s, &st), 0);
+    assert_int_equal(st.jobs + st.held + st.dead, 0);
+    spool_store_close(s);
+}
+
+/* A spool of release 0.1.0: read as it is, migrated by the first command that changes it. */
+static void test_v1_spool(void **state)
+{
+    Fixture *f = *state;
+    char out[BUF], err[BUF], path[256];
+    make_v1(f->dir, 1);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "status", NULL), 0);
+    assert_non_null(strstr(out, "Jobs waiting: 6\nHeld:         0\nDead letters: 4\n"));
+    assert_int_equal(run(f, f->dir, out, err, BUF, "list", NULL), 0);
+    assert_non_null(strstr(out, "\n6\twaiting\t2023-11-14T22:13:25Z\tw-e\treviews:w-e:start\t1\t-\t"
+                                "now\tworker answered 500: \\x1b]0;title\\x07 \\x7f \\xff\\xfe "
+                                "end\n"));
+    assert_int_equal(user_version(f->dir), 1);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "hold", "3", NULL), 0);
+    assert_int_equal(user_version(f->dir), SPOOL_USER_VERSION);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "list", NULL), 0);
+    assert_non_null(strstr(out, "\n3\theld\t"));
+
+    /* a newer release's: left alone */
+    snprintf(path, sizeof(path), "%s/%s", f->dir, SPOOL_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "status", NULL), 1);
+    assert_non_null(strstr(err, "written by a newer release (schema version 99)"));
+    assert_int_equal(run(f, f->dir, out, err, BUF, "delete", "3", NULL), 1);
+    assert_int_equal(user_version(f->dir), 99);
 }
 
 static void test_corrupt(void **state)
@@ -234,10 +517,9 @@ int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_usage),
-        T(test_no_spool),
-        T(test_status_list_requeue),
-        T(test_corrupt),
+        T(test_usage),        T(test_no_spool), T(test_status_list_requeue),
+        T(test_escaping),     T(test_show),     T(test_json),
+        T(test_verbs_on_ids), T(test_v1_spool), T(test_corrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

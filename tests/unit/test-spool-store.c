@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <glob.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <sqlite3.h>
@@ -21,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
+#include "spool-schema.h"
 #include "spool-store.h"
 
 typedef struct Fixture {
@@ -207,7 +210,7 @@ static void test_duplicates(void **state)
     spool_store_close(s);
 }
 
-static void test_delete_and_note_attempt(void **state)
+static void test_delete_and_retry_later(void **state)
 {
     Fixture *f = *state;
     SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
@@ -216,8 +219,8 @@ static void test_delete_and_note_attempt(void **state)
     SpoolJob out[4];
     size_t n;
     assert_int_equal(spool_store_fetch(s, false, 0, out, 4, &n), 0);
-    assert_int_equal(spool_store_note_attempt(s, out[0].id, "timeout"), 0);
-    assert_int_equal(spool_store_note_attempt(s, out[0].id, "worker answered 503"), 0);
+    assert_int_equal(spool_store_retry_later(s, out[0].id, 0, "timeout"), 0);
+    assert_int_equal(spool_store_retry_later(s, out[0].id, 0, "worker answered 503"), 0);
     assert_int_equal(spool_store_fetch(s, false, 0, out, 4, &n), 0);
     assert_int_equal(out[0].attempts, 2);
     assert_string_equal(out[0].last_error, "worker answered 503");
@@ -225,7 +228,7 @@ static void test_delete_and_note_attempt(void **state)
 
     assert_int_equal(spool_store_delete(s, out[0].id), 0);
     assert_int_equal(spool_store_delete(s, out[0].id), -ENOENT);
-    assert_int_equal(spool_store_note_attempt(s, out[0].id, "x"), -ENOENT);
+    assert_int_equal(spool_store_retry_later(s, out[0].id, 0, "x"), -ENOENT);
     assert_int_equal(spool_store_mark_dead(s, 999999, "x"), -ENOENT);
     assert_int_equal(stats(s).jobs, 1);
     char buf[64];
@@ -262,11 +265,14 @@ static void test_dead_letters_and_requeue(void **state)
     st = stats(s);
     assert_int_equal(st.jobs, 3);
     assert_int_equal(st.dead, 0);
-    assert_string_equal(places(s, false, buf, sizeof(buf)), "c,a,b"); /* b as the newest */
+    /* b in its place (it was the newest before this release), then c, and a's new record */
+    assert_string_equal(places(s, false, buf, sizeof(buf)), "b,c,a");
     assert_int_equal(spool_store_fetch(s, false, 0, out, 8, &n), 0);
     assert_int_equal(n, 3);
-    assert_string_equal(out[2].last_error, "worker answered 422");
-    assert_false(out[2].dead);
+    assert_string_equal(out[0].place_id, "b");
+    assert_string_equal(out[0].last_error, "worker answered 422");
+    assert_int_equal(out[0].attempts, 0);
+    assert_false(out[0].dead);
     assert_true(marker_exists(f->dir));
 
     assert_int_equal(spool_store_requeue_dead(s, &requeued), 0); /* none: a group of its own */
@@ -372,7 +378,7 @@ static void test_stats_and_reopen(void **state)
     size_t n;
     assert_int_equal(spool_store_fetch(s, false, 0, out, 4, &n), 0);
     assert_int_equal(spool_store_mark_dead(s, out[0].id, "gone"), 0);
-    assert_int_equal(spool_store_note_attempt(s, out[1].id, "timeout"), 0);
+    assert_int_equal(spool_store_retry_later(s, out[1].id, 0, "timeout"), 0);
     st = stats(s);
     assert_int_equal(st.jobs, 3);
     assert_int_equal(st.dead, 1);
@@ -682,6 +688,578 @@ static void test_changed_elsewhere(void **state)
     spool_store_close(daemon);
 }
 
+/* The ids of the jobs fetch_due gives at now_usec after after_id (up to max), joined by commas. */
+static char *due_ids(SpoolStore *s, uint64_t now_usec, int64_t after_id, size_t max, char *buf,
+                     size_t size)
+{
+    SpoolJob out[16];
+    size_t n, len = 0;
+    assert_true(max <= 16);
+    assert_int_equal(spool_store_fetch_due(s, now_usec, after_id, out, max, &n), 0);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        assert_false(out[i].dead);
+        assert_false(out[i].held);
+        len +=
+            (size_t)snprintf(buf + len, size - len, "%s%lld", len ? "," : "", (long long)out[i].id);
+    }
+    return buf;
+}
+
+static SpoolJob get(SpoolStore *s, int64_t id)
+{
+    SpoolJob j;
+    assert_int_equal(spool_store_get(s, id, &j), 0);
+    assert_int_equal(j.id, id);
+    return j;
+}
+
+#define SEC 1000000ULL
+
+/* Jobs 1 to n, places p1 to pn. */
+static void add_n(SpoolStore *s, int n)
+{
+    assert_int_equal(spool_store_begin(s), 0);
+    for (int i = 1; i <= n; i++) {
+        char p[16];
+        snprintf(p, sizeof(p), "p%d", i);
+        add(s, p, false);
+    }
+    assert_int_equal(spool_store_commit(s), 0);
+}
+
+/* The due jobs in id order, whatever their due times; held ones and dead letters never; jobs in
+ * their backoff once their time has come; paging by after_id and max. */
+static void test_fetch_due(void **state)
+{
+    Fixture *f = *state;
+    char buf[128];
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add_n(s, 8);
+    uint64_t now = clock_usec(CLOCK_REALTIME);
+    assert_string_equal(due_ids(s, now, 0, 16, buf, sizeof(buf)), "1,2,3,4,5,6,7,8");
+    assert_int_equal(spool_store_retry_later(s, 1, now + 100 * SEC, "worker answered 503"), 0);
+    assert_int_equal(spool_store_retry_later(s, 4, now + 50 * SEC, "timeout"), 0);
+    assert_int_equal(spool_store_hold(s, 2, true), 0);
+    assert_int_equal(spool_store_mark_dead(s, 6, "worker answered 400"), 0);
+    assert_string_equal(due_ids(s, now, 0, 16, buf, sizeof(buf)), "3,5,7,8");
+    /* later: 4's time has come (in its place by id), then 1's too */
+    assert_string_equal(due_ids(s, now + 60 * SEC, 0, 16, buf, sizeof(buf)), "3,4,5,7,8");
+    assert_string_equal(due_ids(s, now + 100 * SEC, 0, 16, buf, sizeof(buf)), "1,3,4,5,7,8");
+    assert_string_equal(due_ids(s, now + 100 * SEC, 0, 3, buf, sizeof(buf)), "1,3,4");
+    assert_string_equal(due_ids(s, now + 100 * SEC, 4, 3, buf, sizeof(buf)), "5,7,8");
+    assert_string_equal(due_ids(s, now + 100 * SEC, 3, 1, buf, sizeof(buf)), "4");
+    assert_string_equal(due_ids(s, now + 100 * SEC, 8, 16, buf, sizeof(buf)), "");
+    /* a job whose retry time has passed at a commit is due now from then on */
+    assert_int_equal(spool_store_retry_later(s, 3, now - SEC, "timeout"), 0);
+    assert_int_equal(get(s, 3).due_usec, 0);
+    assert_int_equal(get(s, 1).due_usec, now + 100 * SEC);
+    assert_string_equal(due_ids(s, now, 0, 16, buf, sizeof(buf)), "3,5,7,8");
+    spool_store_close(s);
+}
+
+/* retry_later: attempts + 1, the error, the last attempt now, the next due time; mark_dead counts
+ * the attempt too; neither acts on a dead letter or on nothing. */
+static void test_retry_later_and_mark_dead(void **state)
+{
+    Fixture *f = *state;
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add_n(s, 2);
+    uint64_t before = clock_usec(CLOCK_REALTIME), due = before + 30 * SEC;
+    SpoolJob j = get(s, 1);
+    assert_int_equal(j.attempts, 0);
+    assert_int_equal(j.due_usec, 0);
+    assert_int_equal(j.last_attempt_usec, 0);
+    assert_int_equal(j.since_usec, j.created_usec);
+    assert_false(j.held);
+    assert_int_equal(spool_store_retry_later(s, 1, due, "worker answered 503"), 0);
+    assert_int_equal(spool_store_retry_later(s, 1, due + SEC, "timeout"), 0);
+    j = get(s, 1);
+    assert_int_equal(j.attempts, 2);
+    assert_int_equal(j.due_usec, due + SEC);
+    assert_string_equal(j.last_error, "timeout");
+    assert_true(j.last_attempt_usec >= before && j.last_attempt_usec <= clock_usec(CLOCK_REALTIME));
+    assert_int_equal(spool_store_mark_dead(s, 1, "worker answered 404"), 0);
+    j = get(s, 1);
+    assert_true(j.dead);
+    assert_int_equal(j.attempts, 3);
+    assert_string_equal(j.last_error, "worker answered 404");
+    assert_int_equal(spool_store_retry_later(s, 1, due, "x"), -ENOENT); /* a dead letter */
+    assert_int_equal(spool_store_mark_dead(s, 1, "x"), -ENOENT);
+    assert_int_equal(spool_store_retry_later(s, 99, due, "x"), -ENOENT);
+    assert_int_equal(get(s, 1).attempts, 3);
+    SpoolStats st = stats(s);
+    assert_int_equal(st.jobs, 1);
+    assert_int_equal(st.dead, 1);
+    assert_int_equal(st.next_due_usec, 0);
+    SpoolJob none;
+    assert_int_equal(spool_store_get(s, 99, &none), -ENOENT);
+    spool_store_close(s);
+}
+
+/* requeue: in place (its id, its created time, its last error), due now, not held, attempts 0,
+ * its lifetime from now; a dead letter waits again, or is dropped when its job waits in another
+ * record; nothing changed for an id that does not exist. */
+static void test_requeue_in_place(void **state)
+{
+    Fixture *f = *state;
+    char buf[64];
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add_n(s, 4);
+    uint64_t now = clock_usec(CLOCK_REALTIME);
+    SpoolJob was = get(s, 1);
+    assert_int_equal(spool_store_retry_later(s, 1, now + 3600 * SEC, "worker answered 503"), 0);
+    assert_int_equal(spool_store_hold(s, 1, true), 0);
+    assert_int_equal(spool_store_mark_dead(s, 2, "worker answered 400"), 0);
+    assert_int_equal(spool_store_mark_dead(s, 3, "worker answered 422"), 0);
+    add(s, "p3", false); /* job 5 */
+    assert_int_equal(stats(s).held, 1);
+
+    bool dropped = true;
+    assert_int_equal(spool_store_requeue(s, 1, &dropped), 0);
+    assert_false(dropped);
+    SpoolJob j = get(s, 1);
+    assert_false(j.held);
+    assert_false(j.dead);
+    assert_int_equal(j.due_usec, 0);
+    assert_int_equal(j.attempts, 0);
+    assert_int_equal(j.created_usec, was.created_usec);
+    assert_true(j.since_usec >= now);
+    assert_string_equal(j.last_error, "worker answered 503");
+
+    assert_int_equal(spool_store_requeue(s, 2, &dropped), 0);
+    assert_false(dropped);
+    j = get(s, 2);
+    assert_false(j.dead);
+    assert_int_equal(j.attempts, 0);
+    assert_string_equal(j.last_error, "worker answered 400");
+    assert_int_equal(spool_store_requeue(s, 3, &dropped), 0); /* p3 waits as job 5 */
+    assert_true(dropped);
+    assert_int_equal(spool_store_get(s, 3, &j), -ENOENT);
+    assert_int_equal(spool_store_requeue(s, 3, &dropped), -ENOENT);
+    assert_int_equal(spool_store_requeue(s, 99, NULL), -ENOENT);
+    assert_string_equal(places(s, false, buf, sizeof(buf)), "p1,p2,p4,p3");
+    assert_string_equal(due_ids(s, now, 0, 16, buf, sizeof(buf)), "1,2,4,5");
+    SpoolStats st = stats(s);
+    assert_int_equal(st.jobs, 4);
+    assert_int_equal(st.held, 0);
+    assert_int_equal(st.dead, 0);
+    assert_int_equal(spool_store_requeue(s, 4, NULL), 0); /* a waiting job: due now already */
+    assert_int_equal(stats(s).jobs, 4);
+    spool_store_close(s);
+}
+
+/* requeue-dead: every dead letter waits again in place; of several of one job the oldest is
+ * kept; one whose job waits already is dropped. */
+static void test_requeue_dead_keeps_the_oldest(void **state)
+{
+    Fixture *f = *state;
+    char buf[64];
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add(s, "x", false); /* 1 */
+    add(s, "y", false); /* 2 */
+    assert_int_equal(spool_store_mark_dead(s, 1, "first"), 0);
+    add(s, "x", false); /* 3 */
+    assert_int_equal(spool_store_mark_dead(s, 3, "second"), 0);
+    add(s, "z", false); /* 4 */
+    assert_int_equal(spool_store_mark_dead(s, 4, "z refused"), 0);
+    add(s, "z", false); /* 5: z waits again by itself */
+    assert_int_equal(stats(s).dead, 3);
+    uint64_t n = 0;
+    assert_int_equal(spool_store_requeue_dead(s, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(places(s, false, buf, sizeof(buf)), "x,y,z");
+    SpoolJob x = get(s, 1);
+    assert_string_equal(x.last_error, "first");
+    assert_int_equal(x.attempts, 0);
+    assert_int_equal(spool_store_get(s, 3, &x), -ENOENT);
+    assert_int_equal(spool_store_get(s, 4, &x), -ENOENT);
+    SpoolStats st = stats(s);
+    assert_int_equal(st.jobs, 3);
+    assert_int_equal(st.dead, 0);
+    spool_store_close(s);
+}
+
+/* flush: every waiting job not held due now, attempts and lifetime kept; how many were not. */
+static void test_flush(void **state)
+{
+    Fixture *f = *state;
+    char buf[64];
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add_n(s, 4);
+    uint64_t now = clock_usec(CLOCK_REALTIME), n = 99;
+    assert_int_equal(spool_store_retry_later(s, 1, now + 600 * SEC, "a"), 0);
+    assert_int_equal(spool_store_retry_later(s, 2, now + 60 * SEC, "b"), 0);
+    assert_int_equal(spool_store_retry_later(s, 3, now + 60 * SEC, "c"), 0);
+    assert_int_equal(spool_store_hold(s, 3, true), 0);
+    SpoolStats st = stats(s);
+    assert_int_equal(st.next_due_usec, now + 60 * SEC); /* 3 is held */
+    SpoolJob before = get(s, 1);
+    assert_int_equal(spool_store_flush(s, &n), 0);
+    assert_int_equal(n, 2);
+    SpoolJob j = get(s, 1);
+    assert_int_equal(j.due_usec, 0);
+    assert_int_equal(j.attempts, 1);
+    assert_int_equal(j.since_usec, before.since_usec);
+    assert_int_equal(get(s, 3).due_usec, now + 60 * SEC); /* held: left as it was */
+    assert_string_equal(due_ids(s, now, 0, 16, buf, sizeof(buf)), "1,2,4");
+    assert_int_equal(stats(s).next_due_usec, 0);
+    assert_int_equal(spool_store_flush(s, &n), 0);
+    assert_int_equal(n, 0);
+    spool_store_close(s);
+}
+
+static void collect_id(const char *job_id, void *userdata)
+{
+    char *buf = userdata;
+    size_t len = strlen(buf);
+    snprintf(buf + len, 256 - len, "%s%s", len ? "," : "", job_id);
+}
+
+/* hold/release: never due while held, not in the counts of jobs, the oldest, or the marker, but
+ * against SPOOL_MAX_JOBS; forget leaves a held record; another connection's hold and release are
+ * seen (held_ids, the counts, the marker). */
+static void test_hold_and_release(void **state)
+{
+    Fixture *f = *state;
+    char buf[256];
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    SpoolStore *cli = open_store(f->dir, 0);
+    SpoolJob a = job("a");
+    a.created_usec = 1000 * SEC;
+    assert_int_equal(spool_store_add(s, &a, 0, NULL), 0);
+    add(s, "b", false);
+    uint64_t now = clock_usec(CLOCK_REALTIME);
+    assert_int_equal(spool_store_retry_later(s, 1, now + 60 * SEC, "timeout"), 0);
+    assert_int_equal(spool_store_hold(s, 1, true), 0);
+    assert_int_equal(spool_store_hold(s, 1, true), 0); /* held already: nothing changes */
+    SpoolStats st = stats(s);
+    assert_int_equal(st.jobs, 1);
+    assert_int_equal(st.held, 1);
+    assert_true(st.oldest_usec > 1000 * SEC); /* b's, not the held a's */
+    assert_int_equal(st.next_due_usec, 0);
+    assert_true(get(s, 1).held);
+    assert_string_equal(due_ids(s, now + 3600 * SEC, 0, 16, buf, sizeof(buf)), "2");
+    assert_string_equal(places(s, false, buf, sizeof(buf)), "a,b"); /* fetch: held included */
+    buf[0] = '\0';
+    assert_int_equal(spool_store_held_ids(s, collect_id, buf), 0);
+    assert_string_equal(buf, "reviews:a:start");
+
+    add(s, "a", true); /* a client sends it again: it is there, held */
+    assert_int_equal(spool_store_forget(s, a.job_id), -ENOENT);
+    SpoolJob c = job("c");
+    assert_int_equal(spool_store_add(s, &c, 2, NULL), -EDQUOT); /* the held one counts */
+
+    /* only held jobs wait: no marker */
+    assert_int_equal(spool_store_delete(s, 2), 0);
+    assert_false(marker_exists(f->dir));
+    assert_int_equal(stats(s).jobs, 0);
+    assert_int_equal(stats(s).oldest_usec, 0);
+
+    /* released by another connection (the command): due at the time it had */
+    assert_int_equal(spool_store_hold(cli, 1, false), 0);
+    assert_true(marker_exists(f->dir));
+    assert_true(spool_store_changed_elsewhere(s));
+    buf[0] = '\0';
+    assert_int_equal(spool_store_held_ids(s, collect_id, buf), 0);
+    assert_string_equal(buf, "");
+    st = stats(s);
+    assert_int_equal(st.jobs, 1);
+    assert_int_equal(st.held, 0);
+    assert_int_equal(st.oldest_usec, 1000 * SEC);
+    assert_int_equal(st.next_due_usec, now + 60 * SEC);
+    assert_int_equal(spool_store_hold(s, 1, false), 0); /* not held: nothing changes */
+
+    /* held by the command: the daemon's held set follows */
+    assert_int_equal(spool_store_hold(cli, 1, true), 0);
+    buf[0] = '\0';
+    assert_int_equal(spool_store_held_ids(s, collect_id, buf), 0);
+    assert_string_equal(buf, "reviews:a:start");
+    assert_false(marker_exists(f->dir));
+
+    spool_store_close(cli);
+    spool_store_close(s);
+}
+
+/* A held job refused for good (its attempt was under way when it was held): a dead letter, not
+ * held; a dead letter cannot be held or released. */
+static void test_hold_and_dead_letters(void **state)
+{
+    Fixture *f = *state;
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add_n(s, 1);
+    assert_int_equal(spool_store_hold(s, 1, true), 0);
+    assert_int_equal(spool_store_mark_dead(s, 1, "worker answered 400"), 0);
+    SpoolStats st = stats(s);
+    assert_int_equal(st.held, 0);
+    assert_int_equal(st.dead, 1);
+    assert_false(get(s, 1).held);
+    assert_int_equal(spool_store_hold(s, 1, true), -ENOENT);
+    assert_int_equal(spool_store_hold(s, 1, false), -ENOENT);
+    assert_int_equal(spool_store_hold(s, 99, true), -ENOENT);
+    spool_store_close(s);
+
+    s = open_store(f->dir, 0); /* counted again from the file */
+    st = stats(s);
+    assert_int_equal(st.jobs + st.held, 0);
+    assert_int_equal(st.dead, 1);
+    spool_store_close(s);
+}
+
+/* The held count and the rest stay exact through a rollback and a reopen. */
+static void test_counts_after_rollback_and_reopen(void **state)
+{
+    Fixture *f = *state;
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add_n(s, 3);
+    assert_int_equal(spool_store_hold(s, 1, true), 0);
+    assert_int_equal(spool_store_begin(s), 0);
+    assert_int_equal(spool_store_hold(s, 2, true), 0);
+    assert_int_equal(spool_store_hold(s, 1, false), 0);
+    assert_int_equal(spool_store_delete(s, 3), 0);
+    SpoolStats st = stats(s);
+    assert_int_equal(st.jobs, 1);
+    assert_int_equal(st.held, 1);
+    spool_store_rollback(s);
+    st = stats(s);
+    assert_int_equal(st.jobs, 2);
+    assert_int_equal(st.held, 1);
+    assert_true(get(s, 1).held);
+    spool_store_close(s);
+    s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    st = stats(s);
+    assert_int_equal(st.jobs, 2);
+    assert_int_equal(st.held, 1);
+    spool_store_close(s);
+}
+
+static void test_check_identity(void **state)
+{
+    Fixture *f = *state;
+    char path[256];
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add(s, "a", false);
+    assert_int_equal(spool_store_check_identity(s), 0);
+    snprintf(path, sizeof(path), "%s/%s", f->dir, SPOOL_FILE);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(spool_store_check_identity(s), -ESTALE);
+    assert_non_null(strstr(spool_store_error(s), "removed or replaced"));
+    spool_store_close(s);
+}
+
+/* The jobs of tests/unit/spool-v1.sql, a spool written by release 0.1.0: what a migration keeps. */
+typedef struct V1Job {
+    int64_t id;
+    unsigned sec; /* created 1700000000 + sec */
+    const char *place, *request, *error;
+    unsigned attempts;
+    bool dead;
+} V1Job;
+
+static const V1Job v1_jobs[] = {
+    {1, 0, "w-a", "req-a", "worker answered 503", 2, false},
+    {2, 1, "d-b", "req-b", "worker answered 400: bad place", 1, true},
+    {3, 2, "w-c", "", "worker unreachable", 0, false},
+    {4, 3, "dup-d", "req-d1", "worker answered 422: first", 0, true},
+    {5, 4, "dup-d", "req-d2", "worker answered 422: second", 1, true},
+    {6, 5, "w-e", "req-\x1b[31mred", "worker answered 500: \x1b]0;title\a \x7f \xff\xfe end", 1,
+     false},
+    {7, 6, "dw-f", "req-f1", "worker answered 404", 0, true},
+    {8, 7, "dw-f", "req-f2", "worker unreachable", 0, false},
+    {10, 9, "w-h", "req-h", "worker unreachable", 0, false},
+    {11, 10, "w-i", "req-i", "worker unreachable", 0, false},
+};
+
+/* dir/SPOOL_FILE made from the fixture (in WAL mode, as 0.1.0 wrote it) with user_version
+ * version, and SPOOL_MARKER beside it. */
+static void make_v1(const char *dir, int version)
+{
+    const char *fixture = getenv("SPOOL_V1_SQL");
+    if (!fixture)
+        fail_msg("SPOOL_V1_SQL is not set (meson test sets it)");
+    size_t len;
+    char *sql = slurp(fixture, &len);
+    sql[len] = '\0';
+    char path[256], pragma[64];
+    snprintf(path, sizeof(path), "%s/%s", dir, SPOOL_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version);
+    assert_int_equal(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    free(sql);
+    snprintf(path, sizeof(path), "%s/%s", dir, SPOOL_MARKER);
+    spit(path, "", 0);
+}
+
+/* One integer that sql gives on dir/SPOOL_FILE, read by a connection of its own. */
+static int64_t file_int(const char *dir, const char *sql)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, SPOOL_FILE);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Every job of the fixture, in order, as it was, the new columns at their defaults. */
+static void check_v1_jobs(SpoolStore *s, bool held3)
+{
+    for (int dead = 0; dead <= 1; dead++) {
+        SpoolJob out[16];
+        size_t n, k = 0;
+        assert_int_equal(spool_store_fetch(s, dead, 0, out, 16, &n), 0);
+        for (size_t i = 0; i < sizeof(v1_jobs) / sizeof(v1_jobs[0]); i++) {
+            const V1Job *v = &v1_jobs[i];
+            if (v->dead != dead)
+                continue;
+            assert_true(k < n);
+            const SpoolJob *j = &out[k++];
+            assert_int_equal(j->id, v->id);
+            assert_int_equal(j->created_usec, 1700000000 * SEC + v->sec * SEC);
+            assert_string_equal(j->place_id, v->place);
+            char job_id[JOB_ID_MAX + 1];
+            job_id_format(v->place, job_id);
+            assert_string_equal(j->job_id, job_id);
+            assert_string_equal(j->request_id, v->request);
+            assert_string_equal(j->last_error, v->error);
+            assert_int_equal(j->attempts, v->attempts);
+            assert_int_equal(j->dead, v->dead);
+            assert_int_equal(j->held, held3 && v->id == 3);
+            assert_int_equal(j->due_usec, 0);
+            assert_int_equal(j->since_usec, j->created_usec);
+            assert_int_equal(j->last_attempt_usec, 0);
+        }
+        assert_int_equal(k, n);
+    }
+    SpoolStats st = stats(s);
+    assert_int_equal(st.jobs + st.held, 6);
+    assert_int_equal(st.held, held3 ? 1 : 0);
+    assert_int_equal(st.dead, 4);
+    assert_int_equal(st.oldest_usec, 1700000000 * SEC);
+    assert_int_equal(st.next_due_usec, 0);
+}
+
+/* A spool of release 0.1.0: the daemon's open migrates it to version 2 in place, keeping every
+ * job; a second open changes nothing. */
+static void test_migrate_v1(void **state)
+{
+    Fixture *f = *state;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, SPOOL_FILE);
+    make_v1(f->dir, 1);
+    assert_int_equal(file_int(f->dir, "PRAGMA user_version"), 1);
+
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE | SPOOL_OPEN_REPAIR);
+    assert_int_equal(file_int(f->dir, "PRAGMA user_version"), SPOOL_USER_VERSION);
+    check_v1_jobs(s, false);
+    assert_true(marker_exists(f->dir));
+    char buf[64];
+    assert_string_equal(due_ids(s, clock_usec(CLOCK_REALTIME), 0, 16, buf, sizeof(buf)),
+                        "1,3,6,8,10,11");
+    spool_store_close(s);
+    assert_int_equal(file_int(f->dir, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+                                      " AND name = 'jobs_due'"),
+                     1);
+    assert_int_equal(file_int(f->dir, "SELECT seq FROM sqlite_sequence WHERE name = 'jobs'"), 11);
+
+    size_t len;
+    char *migrated = slurp(path, &len);
+    s = open_store(f->dir, SPOOL_OPEN_CREATE | SPOOL_OPEN_REPAIR);
+    check_v1_jobs(s, false);
+    spool_store_close(s);
+    assert_same_file(path, migrated, len); /* nothing written by the second open */
+    free(migrated);
+
+    /* and it works as any spool: a new job takes the next id */
+    s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add(s, "w-a", true);
+    add(s, "new", false);
+    SpoolJob out[8];
+    size_t n;
+    assert_int_equal(spool_store_fetch(s, false, 10, out, 8, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(out[1].id > 11); /* never an id handed out before */
+    assert_string_equal(out[1].place_id, "new");
+    spool_store_close(s);
+}
+
+/* The command's open reads a 0.1.0 spool as it is, without writing; its first write migrates
+ * it, also when another connection migrated it meanwhile. */
+static void test_v1_read_as_it_is(void **state)
+{
+    Fixture *f = *state;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, SPOOL_FILE);
+    make_v1(f->dir, 1);
+    size_t len;
+    char *v1 = slurp(path, &len);
+
+    SpoolStore *a = open_store(f->dir, 0), *b = open_store(f->dir, 0);
+    check_v1_jobs(a, false);
+    SpoolJob j = get(a, 6);
+    assert_string_equal(j.last_error, v1_jobs[5].error);
+    char buf[256] = "";
+    assert_int_equal(spool_store_held_ids(a, collect_id, buf), 0);
+    assert_string_equal(buf, "");
+    spool_store_close(a);
+    assert_int_equal(file_int(f->dir, "PRAGMA user_version"), 1);
+    assert_same_file(path, v1, len);
+    free(v1);
+
+    a = open_store(f->dir, 0);
+    assert_int_equal(spool_store_hold(a, 3, true), 0); /* migrates, then holds */
+    assert_int_equal(file_int(f->dir, "PRAGMA user_version"), SPOOL_USER_VERSION);
+    check_v1_jobs(a, true);
+    /* b read it as version 1: its first write finds it migrated already */
+    assert_int_equal(spool_store_hold(b, 3, true), 0);
+    check_v1_jobs(b, true);
+    assert_int_equal(spool_store_hold(b, 3, false), 0);
+    check_v1_jobs(a, false);
+    spool_store_close(b);
+    spool_store_close(a);
+}
+
+/* A spool of a newer release: -EPROTO, and the file is left as it is, byte for byte. */
+static void test_newer_version(void **state)
+{
+    Fixture *f = *state;
+    char path[256], corrupt[300];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, SPOOL_FILE);
+    make_v1(f->dir, SPOOL_USER_VERSION + 1);
+    size_t len;
+    char *data = slurp(path, &len);
+
+    SpoolStore *s = NULL;
+    char *moved = NULL, *why = NULL;
+    assert_int_equal(
+        spool_store_open(f->dir, SPOOL_OPEN_CREATE | SPOOL_OPEN_REPAIR, &s, &moved, &why), -EPROTO);
+    assert_null(s);
+    assert_null(moved);
+    assert_non_null(why);
+    print_message("why: %s\n", why);
+    char want[64];
+    snprintf(want, sizeof(want), "written by a newer release (schema version %d)",
+             SPOOL_USER_VERSION + 1);
+    assert_non_null(strstr(why, want));
+    free(why);
+    assert_int_equal(spool_store_open(f->dir, 0, &s, NULL, NULL), -EPROTO);
+    assert_same_file(path, data, len);
+    snprintf(corrupt, sizeof(corrupt), "%s/%s.corrupt-*", f->dir, SPOOL_FILE);
+    glob_t g;
+    assert_int_equal(glob(corrupt, 0, NULL, &g), GLOB_NOMATCH);
+    assert_int_equal(file_int(f->dir, "PRAGMA user_version"), SPOOL_USER_VERSION + 1);
+    free(data);
+}
+
 /* In a child: a private mount namespace (as root, or in a user namespace of its own), so that
  * the tmpfs mounted there is seen by nobody else. Exit status 0 passed, 77 skipped, else failed. */
 #define CHECK(c)                                                                                   \
@@ -748,17 +1326,55 @@ static void run_in_child(void (*fn)(const char *dir), const char *dir)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* make_v1() for a child: dir/SPOOL_FILE from the fixture, version 1. */
+static void make_v1_in_child(const char *dir)
+{
+    static char sql[65536];
+    FILE *fp = fopen(getenv("SPOOL_V1_SQL"), "r");
+    CHECK(fp);
+    size_t len = fread(sql, 1, sizeof(sql) - 1, fp);
+    fclose(fp);
+    sql[len] = '\0';
+    char path[300];
+    snprintf(path, sizeof(path), "%s/%s", dir, SPOOL_FILE);
+    CHECK(mkdir(dir, 0755) == 0);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_close(db) == SQLITE_OK);
+}
+
+/* A 0.1.0 spool on a read-only filesystem: the command reads it as it is. */
+static void readonly_v1(const char *old)
+{
+    SpoolStore *s;
+    SpoolStats st;
+    CHECK_R(spool_store_open(old, SPOOL_OPEN_CREATE, &s, NULL, NULL), -EROFS);
+    CHECK_R(spool_store_open(old, 0, &s, NULL, NULL), 0);
+    CHECK_R(spool_store_stats(s, &st), 0);
+    CHECK(st.jobs == 6 && st.dead == 4 && st.held == 0);
+    SpoolJob j;
+    CHECK_R(spool_store_get(s, 6, &j), 0);
+    CHECK(strcmp(j.place_id, "w-e") == 0 && j.attempts == 1 && j.since_usec == j.created_usec);
+    CHECK_R(spool_store_hold(s, 6, true), -EROFS);
+    spool_store_close(s);
+}
+
 static void readonly_child(const char *dir)
 {
     mount_tmpfs(dir, "size=4m,mode=0755");
-    char spool[256];
+    char spool[256], old[256];
     snprintf(spool, sizeof(spool), "%s/spool", dir);
+    snprintf(old, sizeof(old), "%s/old", dir);
     SpoolStore *s;
     CHECK_R(spool_store_open(spool, SPOOL_OPEN_CREATE, &s, NULL, NULL), 0);
     SpoolJob j = job("a");
     CHECK_R(spool_store_add(s, &j, 0, NULL), 0);
     spool_store_close(s);
+    make_v1_in_child(old);
     CHECK(mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) == 0);
+    readonly_v1(old);
 
     /* the daemon takes it for unavailable; the command reads it as it is, and cannot write */
     CHECK_R(spool_store_open(spool, SPOOL_OPEN_CREATE | SPOOL_OPEN_REPAIR, &s, NULL, NULL), -EROFS);
@@ -904,7 +1520,7 @@ int main(void)
         T(test_order_and_paging),
         T(test_group_commit_and_rollback),
         T(test_duplicates),
-        T(test_delete_and_note_attempt),
+        T(test_delete_and_retry_later),
         T(test_dead_letters_and_requeue),
         T(test_max_jobs),
         T(test_marker),
@@ -920,6 +1536,18 @@ int main(void)
         T(test_readonly_directory),
         T(test_marker_cannot_be_made),
         T(test_full_filesystem),
+        T(test_fetch_due),
+        T(test_retry_later_and_mark_dead),
+        T(test_requeue_in_place),
+        T(test_requeue_dead_keeps_the_oldest),
+        T(test_flush),
+        T(test_hold_and_release),
+        T(test_hold_and_dead_letters),
+        T(test_counts_after_rollback_and_reopen),
+        T(test_check_identity),
+        T(test_migrate_v1),
+        T(test_v1_read_as_it_is),
+        T(test_newer_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
