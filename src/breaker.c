@@ -60,6 +60,12 @@ void breaker_record(Breaker *b, bool success, bool probe, uint64_t now)
         breaker_open(b, now);
 }
 
+void breaker_record_neutral(Breaker *b, bool probe)
+{
+    if (probe)
+        b->probing = false;
+}
+
 uint64_t breaker_retry_after_usec(const Breaker *b, uint64_t now)
 {
     switch (breaker_state(b, now)) {

@@ -30,6 +30,12 @@ bool breaker_allow(Breaker *b, uint64_t now, bool *ret_probe);
  * probe, open it. */
 void breaker_record(Breaker *b, bool success, bool probe, uint64_t now);
 
+/* A call whose outcome says nothing about the worker as a whole (a delivery from the spool
+ * answered with an HTTP error: that job's trouble, judged by the delivery itself): neither a
+ * failure nor a success. A neutral probe leaves the breaker half-open: the next call is the
+ * probe. */
+void breaker_record_neutral(Breaker *b, bool probe);
+
 /* The state as callers see it at `now` (open with the cool-down over reads as half-open). */
 BreakerState breaker_state(const Breaker *b, uint64_t now);
 

@@ -76,6 +76,10 @@ static const UintVar uint_vars[] = {
     /* no default here: it follows WORKER_MAX_CONNECTIONS (config_load) */
     {"MAX_PENDING_JOBS", NULL, 1, 1000000, offsetof(Config, max_pending_jobs)},
     {"SPOOL_MAX_JOBS", "1000000", 1, 100000000, offsetof(Config, spool_max_jobs)},
+    /* a day at most: a job's backoff doubles from 2 s to it */
+    {"SPOOL_RETRY_MAX_SEC", "300", 1, 86400, offsetof(Config, spool_retry_max_sec)},
+    /* 5 days, as Postfix's maximal_queue_lifetime; a year at most; 0: never */
+    {"SPOOL_MAX_AGE_SEC", "432000", 0, 31536000, offsetof(Config, spool_max_age_sec)},
     /* no default here: the CPUs the process may run on (config_load) */
     {"THREADS", NULL, 1, CONFIG_THREADS_MAX, offsetof(Config, threads)},
 };
@@ -242,13 +246,14 @@ int config_dump(const Config *c, char **ret)
                  "WORKER_RETRIES=%u\nWORKER_MAX_CONNECTIONS=%u\nMAX_BODY_BYTES=%u\n"
                  "SHUTDOWN_TIMEOUT_SEC=%u\nIDLE_EXIT_SEC=%u\nHTTP2=%s\nBREAKER_THRESHOLD=%u\n"
                  "BREAKER_COOLDOWN_SEC=%u\nMAX_CONNECTIONS=%u\nMAX_PENDING_JOBS=%u\n"
-                 "SPOOL_DIR=%s\nSPOOL_MAX_JOBS=%u\nTHREADS=%u\n",
+                 "SPOOL_DIR=%s\nSPOOL_MAX_JOBS=%u\nSPOOL_RETRY_MAX_SEC=%u\nSPOOL_MAX_AGE_SEC=%u\n"
+                 "THREADS=%u\n",
                  c->port, c->worker_url, log_level_to_string(c->log_level), c->worker_timeout_ms,
                  c->worker_retries, c->worker_max_connections, c->max_body_bytes,
                  c->shutdown_timeout_sec, c->idle_exit_sec, c->http2 ? "on" : "off",
                  c->breaker_threshold, c->breaker_cooldown_sec, c->max_connections,
                  c->max_pending_jobs, c->spool_dir ? c->spool_dir : "", c->spool_max_jobs,
-                 c->threads) < 0)
+                 c->spool_retry_max_sec, c->spool_max_age_sec, c->threads) < 0)
         return -ENOMEM;
     *ret = s;
     return 0;

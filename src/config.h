@@ -21,11 +21,13 @@ typedef struct Config {
     uint32_t idle_exit_sec;     /* 0: never */
     uint32_t breaker_threshold; /* consecutive failed calls that open the breaker; 0: never */
     uint32_t breaker_cooldown_sec;
-    uint32_t max_connections;  /* client connections served at once */
-    uint32_t max_pending_jobs; /* requests waiting for the worker, joined ones included */
-    char *spool_dir;           /* NULL: no spool */
-    uint32_t spool_max_jobs;   /* jobs that may wait in the spool */
-    uint32_t threads;          /* event loops */
+    uint32_t max_connections;     /* client connections served at once */
+    uint32_t max_pending_jobs;    /* requests waiting for the worker, joined ones included */
+    char *spool_dir;              /* NULL: no spool */
+    uint32_t spool_max_jobs;      /* jobs that may wait in the spool */
+    uint32_t spool_retry_max_sec; /* a spooled job's retries wait at most this long */
+    uint32_t spool_max_age_sec;   /* a spooled job's lifetime; 0: never expires */
+    uint32_t threads;             /* event loops */
     bool http2;
 } Config;
 

@@ -226,6 +226,21 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
     enqueue_end(h, pe);
 }
 
+/* An operator holds the job (`spool hold`): answered queued at once, no attempt, no second
+ * record; it stays held. */
+static void enqueue_held(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *pe)
+{
+    metrics_inc(&h->s.metrics->spool_queued);
+    log_info(MSGID_SPOOL_QUEUED,
+             LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
+                        .request_id = pe->request_id, .http_status = 202),
+             "job held in the spool by an operator, answered queued");
+    size_t len = 0;
+    char *body = response_queued(pe->place_id, pe->job_id, rfc3339_now(), &len);
+    api_send_json(h, req, ROUTE_ENQUEUE, 202, body, len);
+    metrics_observe(&h->s.metrics->request_latency, clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
+}
+
 /* With a spool that takes jobs, the client waits for one attempt (the spool retries); else for
  * WORKER_RETRIES more. */
 static unsigned inline_retries(ApiHandler *h)
@@ -269,6 +284,11 @@ int enqueue_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
     strcpy(pe->place_id, place_id);
     job_id_format(place_id, pe->job_id);
     snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
+    if (h->s.spool && spool_job_held(h->s.spool, pe->job_id)) {
+        enqueue_held(h, req, pe);
+        pending_enqueue_free(pe);
+        return 0;
+    }
 
     WorkerEnqueueResult res = worker_enqueue(h->s.worker, pe->place_id, pe->job_id, pe->request_id,
                                              inline_retries(h), on_worker_done, pe);

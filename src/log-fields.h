@@ -27,6 +27,10 @@
 #define MSGID_SPOOL_DEAD "dc480c3f8f02437a8b8fac2ae5ef268c"
 #define MSGID_SPOOL_UNAVAILABLE "37c0a06e54414ee9b7f77944f8e78051"
 #define MSGID_SPOOL_CORRUPT "50bb5460132b4dc7891adb94883ee9a3"
+#define MSGID_SPOOL_EXPIRED "feb2b0da2a894e56b4a335d20a988016"
+#define MSGID_SPOOL_PAUSED "43637256d4d24c8cb522c022c59bd342"
+#define MSGID_SPOOL_RESUMED "72d3b78fa0494b2687d89d010ac93348"
+#define MSGID_SPOOL_REPLACED "b33bac39404c441db1c6b72554b1a6bc"
 
 /* Optional structured fields of an event; zero/NULL members are left out. Both sinks write
  * them from one table, log-fields.c's log_fields (journal name, JSON name, type). */

@@ -54,7 +54,10 @@ static void manager_notify_status(Manager *m)
     if (m->shared.spool) {
         SpoolState st;
         spool_state(m->shared.spool, &st);
-        if (st.up)
+        if (st.up && st.stats.held > 0)
+            snprintf(spooled, sizeof(spooled), "; %llu spooled, %llu held",
+                     (unsigned long long)st.stats.jobs, (unsigned long long)st.stats.held);
+        else if (st.up)
             snprintf(spooled, sizeof(spooled), "; %llu spooled", (unsigned long long)st.stats.jobs);
         else
             snprintf(spooled, sizeof(spooled), "; spool unavailable");
@@ -194,7 +197,9 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
     return 0;
 }
 
-/* Jobs wait in the spool: the service stays up to deliver them. */
+/* Jobs wait in the spool: the service stays up to deliver them. Held ones do not count: they
+ * wait for an operator, not for the service (releasing one makes spool.pending, which starts
+ * the service again). */
 static bool manager_spool_holds_jobs(Manager *m)
 {
     if (!m->shared.spool)
@@ -260,6 +265,21 @@ static void on_spool_notice(SpoolNoticeKind kind, const char *text, const char *
                   "spool: a delivery's record was not written (%s); the job stays and will be "
                   "delivered again",
                   text);
+        break;
+    case SPOOL_NOTICE_REPLACED:
+        if (text[0])
+            log_error(MSGID_SPOOL_REPLACED, NULL,
+                      "spool.sqlite was removed or replaced while in use; the old file's "
+                      "write-ahead log is kept at %s; the spool was opened again and what was "
+                      "being written went into it",
+                      text);
+        else
+            log_error(MSGID_SPOOL_REPLACED, NULL,
+                      "spool.sqlite was removed or replaced while in use; the spool was opened "
+                      "again and what was being written went into it");
+        break;
+    case SPOOL_NOTICE_CHANGED:
+        log_info(NULL, NULL, "spool changed by another process (the spool command): %s", text);
         break;
     }
 }

@@ -17,6 +17,8 @@ static const char *const route_names[_ROUTE_MAX] = {"enqueue", "health", "ready"
                                                     "other"};
 static const char *const attempt_names[_ATTEMPT_MAX] = {"ok", "http_error", "unreachable",
                                                         "timeout"};
+static const char *const spool_attempt_names[_SPOOL_ATTEMPT_MAX] = {"delivered", "retry", "dead",
+                                                                    "expired"};
 /* seconds */
 static const double bucket_bounds[METRICS_BUCKETS - 1] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
@@ -182,33 +184,61 @@ static void put_spool(Buffer *o, const Metrics *m, const MetricsGauges *g)
 {
     buffer_printf(o,
                   "# HELP argus_spool_jobs_total Jobs by what the spool did with them: answered "
-                  "queued, delivered from it, made dead letters, or not spooled for an error.\n"
+                  "queued, delivered from it, made dead letters (refused for good, or expired "
+                  "after SPOOL_MAX_AGE_SEC), or not spooled for an error.\n"
                   "# TYPE argus_spool_jobs_total counter\n"
                   "argus_spool_jobs_total{result=\"queued\"} %llu\n"
                   "argus_spool_jobs_total{result=\"delivered\"} %llu\n"
                   "argus_spool_jobs_total{result=\"dead\"} %llu\n"
-                  "argus_spool_jobs_total{result=\"error\"} %llu\n",
+                  "argus_spool_jobs_total{result=\"expired\"} %llu\n"
+                  "argus_spool_jobs_total{result=\"error\"} %llu\n"
+                  "# HELP argus_spool_delivery_attempts_total Delivery attempts from the spool, by "
+                  "how they ended.\n"
+                  "# TYPE argus_spool_delivery_attempts_total counter\n",
                   (unsigned long long)m->spool_queued, (unsigned long long)m->spool_delivered,
-                  (unsigned long long)m->spool_dead, (unsigned long long)m->spool_errors);
+                  (unsigned long long)m->spool_dead, (unsigned long long)m->spool_expired,
+                  (unsigned long long)m->spool_errors);
+    for (size_t a = 0; a < _SPOOL_ATTEMPT_MAX; a++)
+        buffer_printf(o, "argus_spool_delivery_attempts_total{outcome=\"%s\"} %llu\n",
+                      spool_attempt_names[a], (unsigned long long)m->spool_attempts[a]);
     if (!g->spool)
         return;
     buffer_printf(o,
                   "# HELP argus_spool_up Whether the spool takes jobs.\n"
                   "# TYPE argus_spool_up gauge\n"
                   "argus_spool_up %d\n"
-                  "# HELP argus_spool_jobs Jobs in the spool waiting for delivery.\n"
+                  "# HELP argus_spool_jobs Jobs in the spool waiting for delivery, held ones not "
+                  "counted.\n"
                   "# TYPE argus_spool_jobs gauge\n"
                   "argus_spool_jobs %llu\n"
+                  "# HELP argus_spool_held_jobs Jobs in the spool held by an operator.\n"
+                  "# TYPE argus_spool_held_jobs gauge\n"
+                  "argus_spool_held_jobs %llu\n"
                   "# HELP argus_spool_oldest_job_age_seconds Age of the oldest job waiting in the "
-                  "spool, 0 when none.\n"
+                  "spool (held ones not counted), 0 when none.\n"
                   "# TYPE argus_spool_oldest_job_age_seconds gauge\n"
                   "argus_spool_oldest_job_age_seconds %.3f\n"
-                  "# HELP argus_spool_dead_letters Jobs the worker refused for good, kept in the "
-                  "spool.\n"
+                  "# HELP argus_spool_dead_letters Jobs the worker refused for good, or that "
+                  "expired, kept in the spool.\n"
                   "# TYPE argus_spool_dead_letters gauge\n"
                   "argus_spool_dead_letters %llu\n",
-                  g->spool_up ? 1 : 0, (unsigned long long)g->spool_jobs, g->spool_oldest_age,
+                  g->spool_up ? 1 : 0, (unsigned long long)g->spool_jobs,
+                  (unsigned long long)g->spool_held, g->spool_oldest_age,
                   (unsigned long long)g->spool_dead);
+    buffer_printf(o,
+                  "# HELP argus_spool_deliveries_in_flight Deliveries from the spool under way.\n"
+                  "# TYPE argus_spool_deliveries_in_flight gauge\n"
+                  "argus_spool_deliveries_in_flight %llu\n"
+                  "# HELP argus_spool_delivery_window Deliveries from the spool that may be under "
+                  "way at once: the pace the worker sets.\n"
+                  "# TYPE argus_spool_delivery_window gauge\n"
+                  "argus_spool_delivery_window %llu\n"
+                  "# HELP argus_spool_delivery_paused 1 while delivery pauses because the worker "
+                  "fails every job (probed now and then).\n"
+                  "# TYPE argus_spool_delivery_paused gauge\n"
+                  "argus_spool_delivery_paused %llu\n",
+                  (unsigned long long)m->spool_in_flight, (unsigned long long)m->spool_window,
+                  (unsigned long long)m->spool_paused);
 }
 
 /* The standard process_* metrics, the start time and the build. */

@@ -27,6 +27,15 @@ typedef enum MetricsAttempt {
     _ATTEMPT_MAX,
 } MetricsAttempt;
 
+/* How a delivery attempt from the spool ended: each in exactly one. */
+typedef enum MetricsSpoolAttempt {
+    SPOOL_ATTEMPT_DELIVERED, /* 2xx: removed from the spool */
+    SPOOL_ATTEMPT_RETRY,     /* failed, tried again later on its own schedule */
+    SPOOL_ATTEMPT_DEAD,      /* refused for good: a dead letter */
+    SPOOL_ATTEMPT_EXPIRED,   /* failed after its lifetime (SPOOL_MAX_AGE_SEC): a dead letter */
+    _SPOOL_ATTEMPT_MAX,
+} MetricsSpoolAttempt;
+
 #define METRICS_STATUSES 13 /* the statuses we answer, and "other" */
 #define METRICS_BUCKETS 14  /* upper bounds in seconds, the last +Inf */
 
@@ -48,9 +57,13 @@ typedef struct Metrics {
     uint64_t breaker_opened;
     uint64_t pending_rejected; /* jobs refused at MAX_PENDING_JOBS */
     uint64_t write_timeouts;   /* connections closed for an answer the client did not take */
-    /* The spool: jobs answered "queued", delivered from it, made dead letters, and jobs that
-     * could not be spooled (answered as without a spool). */
-    uint64_t spool_queued, spool_delivered, spool_dead, spool_errors;
+    /* The spool: jobs answered "queued", delivered from it, made dead letters (refused for
+     * good, or expired), and jobs that could not be spooled (answered as without a spool). */
+    uint64_t spool_queued, spool_delivered, spool_dead, spool_expired, spool_errors;
+    uint64_t spool_attempts[_SPOOL_ATTEMPT_MAX];
+    /* The delivery's gauges, set (metrics_gauge) on the first loop only, so that the sum over
+     * the loops is their value: deliveries in flight, the window, 1 while paused. */
+    uint64_t spool_in_flight, spool_window, spool_paused;
     Histogram worker_latency;  /* one attempt at the worker */
     Histogram request_latency; /* POST /enqueue, arrival to answer */
     /* Error answers that h2o made itself (malformed or oversized requests), by status: index
@@ -86,15 +99,21 @@ typedef struct MetricsGauges {
     uint64_t log_dropped_stderr;
     bool spool;              /* a spool is configured: the argus_spool_* gauges */
     bool spool_up;           /* it takes jobs */
-    uint64_t spool_jobs;     /* waiting for delivery */
+    uint64_t spool_jobs;     /* waiting for delivery, held ones not counted */
+    uint64_t spool_held;     /* waiting, held by an operator */
     uint64_t spool_dead;     /* dead letters */
-    double spool_oldest_age; /* seconds; 0 when none wait */
+    double spool_oldest_age; /* seconds, of the oldest not held; 0 when none wait */
 } MetricsGauges;
 
 /* One more, from the thread that owns the counter. */
 static inline void metrics_inc(uint64_t *c)
 {
     __atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+/* A gauge's value, from the thread that owns it. */
+static inline void metrics_gauge(uint64_t *g, uint64_t v)
+{
+    __atomic_store_n(g, v, __ATOMIC_RELAXED);
 }
 static inline void metrics_set(bool *flag, bool v)
 {

@@ -139,6 +139,7 @@ static void handle_metrics(ApiHandler *h, h2o_req_t *req)
         spool_state(h->s.spool, &st);
         g.spool_up = st.up;
         g.spool_jobs = st.stats.jobs;
+        g.spool_held = st.stats.held;
         g.spool_dead = st.stats.dead;
         uint64_t now = clock_usec(CLOCK_REALTIME);
         if (st.stats.jobs > 0 && st.stats.oldest_usec > 0 && st.stats.oldest_usec < now)

@@ -6,35 +6,43 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "backoff.h"
 #include "clock.h"
+#include "delivery-pace.h"
 #include "list.h"
 #include "log.h"
 #include "macro.h"
+#include "spool-schedule.h"
 
-/* Deliveries in flight at most (and at most WORKER_MAX_CONNECTIONS): enough to catch up at the
- * worker's pace, few enough to leave connections to the clients' own jobs. */
-#define DELIVERY_MAX 16
-/* After a failed delivery: 1 s, doubling to 10 s (with jitter), or longer when the worker's
- * Retry-After or the breaker's cool-down says so. The cap is what delivery may lag behind a
- * worker that came back (a client's request may have closed the breaker meanwhile); one probe
- * every 10 s at a worker that is down costs nothing. */
-#define DELIVERY_BACKOFF_BASE_USEC (1000 * 1000ULL)
-#define DELIVERY_BACKOFF_CAP_USEC (10 * 1000 * 1000ULL)
+/* When the spool is unavailable, the worker's queue is full of the clients' jobs, or memory ran
+ * out: look again in a second. */
+#define DELIVERY_RETRY_USEC (1000 * 1000ULL)
 
 typedef struct Delivery Delivery;
 
 struct SpoolDelivery {
     SpoolDeliverySettings s;
-    unsigned max, in_flight, failures;
-    int64_t cursor;         /* the newest job started this round */
-    bool fetching;          /* a fetch is asked */
-    bool at_end;            /* the last fetch found nothing past the cursor */
-    bool restart;           /* a delivery failed: the next round starts from the oldest */
-    bool stopped;           /* draining */
-    uint64_t generation;    /* the spool's, when last seen */
-    sd_event_source *timer; /* the backoff */
+    DeliveryPace pace;
+    SpoolSchedule schedule;
+    unsigned in_flight;
+    /* The walk over the due jobs, in id order. */
+    int64_t cursor;             /* the last job it looked at */
+    size_t asked;               /* how many the fetch under way asked for */
+    bool fetching;              /* a fetch is under way */
+    bool at_end;                /* no due job past the cursor */
+    bool restart;               /* the next fetch starts from the first job */
+    unsigned walk_starts;       /* deliveries this walk started */
+    bool stopped;               /* draining */
+    uint64_t walk_started_usec; /* CLOCK_REALTIME: when it last started from the first job */
+    uint64_t generation, reset_generation; /* the spool's, when last seen */
+    uint64_t paused_usec;                  /* CLOCK_MONOTONIC: when the pause began */
+    sd_event_source *wait_timer;           /* nothing starts before it: a pause, the breaker */
+    sd_event_source *due_timer; /* CLOCK_REALTIME: the earliest due time of a job passed by */
     Delivery *deliveries, *deliveries_tail; /* in flight */
+    /* Deliveries that ended while a fetch was under way: the fetch may have read them still
+     * waiting (their writes come after it), so they are not started again from it. */
+    int64_t ended[PACE_MAX_LIMIT];
+    size_t n_ended;
+    bool ended_overflow; /* more than that: the fetch's result is not used */
 };
 
 /* One job on its way from the spool. */
@@ -42,8 +50,11 @@ struct Delivery {
     SpoolDelivery *d;
     LIST_FIELDS(Delivery, deliveries);
     int64_t id;
-    unsigned attempts;
-    uint64_t created_usec;
+    unsigned attempts;     /* before this one */
+    uint64_t created_usec; /* CLOCK_REALTIME */
+    uint64_t since_usec;   /* its lifetime's start, CLOCK_REALTIME */
+    uint64_t started_usec; /* CLOCK_MONOTONIC */
+    bool probe, window_full;
     char place_id[PLACE_ID_MAX + 1];
     char job_id[JOB_ID_MAX + 1];
     char request_id[REQUEST_ID_MAX + 1];
@@ -51,91 +62,211 @@ struct Delivery {
 
 static void delivery_pump(SpoolDelivery *d);
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+unsigned spool_delivery_max(const Config *c)
+{
+    unsigned threads = c->threads ? c->threads : 1;
+    unsigned max = c->worker_max_connections / threads / 2;
+    return max < 1 ? 1 : max > PACE_MAX_LIMIT ? PACE_MAX_LIMIT : max;
+}
+
+static uint64_t random_u64(void)
+{
+    uint64_t rnd = 0;
+    (void)!getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
+    return rnd;
+}
+
+static bool timer_armed(sd_event_source *t)
+{
+    int on = SD_EVENT_OFF;
+    return t && sd_event_source_get_enabled(t, &on) >= 0 && on != SD_EVENT_OFF;
+}
+
+static int on_wait_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     (void)s, (void)usec;
     SpoolDelivery *d = userdata;
-    (void)sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
+    (void)sd_event_source_set_enabled(d->wait_timer, SD_EVENT_OFF);
     delivery_pump(d);
     return 0;
 }
 
-static bool timer_armed(SpoolDelivery *d)
+/* A job passed by has come due: the walk starts again from the first job. */
+static int on_due_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-    int on = SD_EVENT_OFF;
-    return d->timer && sd_event_source_get_enabled(d->timer, &on) >= 0 && on != SD_EVENT_OFF;
+    (void)s, (void)usec;
+    SpoolDelivery *d = userdata;
+    (void)sd_event_source_set_enabled(d->due_timer, SD_EVENT_OFF);
+    d->restart = true;
+    delivery_pump(d);
+    return 0;
+}
+
+/* Arms *t (made on first use) for `until` on `clock`, unless it is armed for an earlier time
+ * (later: when keep_later, for the wait timer, whose longest reason stands). */
+static void timer_arm(SpoolDelivery *d, sd_event_source **t, clockid_t clock, uint64_t until,
+                      bool keep_later, sd_event_time_handler_t fn, const char *name)
+{
+    uint64_t current = 0;
+    if (timer_armed(*t) && sd_event_source_get_time(*t, &current) >= 0 &&
+        (keep_later ? current >= until : current <= until))
+        return;
+    if (!*t) {
+        if (sd_event_add_time(d->s.event, t, clock, until, 10000, fn, d) < 0)
+            return;
+        (void)sd_event_source_set_description(*t, name);
+    } else
+        (void)sd_event_source_set_time(*t, until);
+    (void)sd_event_source_set_enabled(*t, SD_EVENT_ONESHOT);
 }
 
 /* Nothing starts before delay_usec from now (a later time already set stands). */
 static void delivery_wait(SpoolDelivery *d, uint64_t delay_usec)
 {
-    uint64_t until = clock_usec(CLOCK_MONOTONIC) + delay_usec, current = 0;
-    if (timer_armed(d) && sd_event_source_get_time(d->timer, &current) >= 0 && current >= until)
-        return;
-    if (!d->timer) {
-        if (sd_event_add_time(d->s.event, &d->timer, CLOCK_MONOTONIC, until, 10000, on_timer, d) <
-            0)
-            return;
-        (void)sd_event_source_set_description(d->timer, "spool-delivery");
-    } else
-        (void)sd_event_source_set_time(d->timer, until);
-    (void)sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+    timer_arm(d, &d->wait_timer, CLOCK_MONOTONIC, clock_usec(CLOCK_MONOTONIC) + delay_usec, true,
+              on_wait_timer, "spool-delivery-wait");
 }
 
-/* After a failure: the backoff, or the worker's Retry-After, or the breaker's cool-down,
- * whichever is longest. */
-static void delivery_back_off(SpoolDelivery *d, uint64_t at_least_usec)
+static void gauges_update(SpoolDelivery *d)
 {
-    uint64_t rnd = 0;
-    (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
-    uint64_t delay = backoff_delay_usec(d->failures ? d->failures : 1, DELIVERY_BACKOFF_BASE_USEC,
-                                        DELIVERY_BACKOFF_CAP_USEC, rnd);
-    uint64_t breaker = 0;
-    const char *why;
-    if (!worker_ready(d->s.worker, &breaker, &why) && breaker > delay)
-        delay = breaker;
-    if (at_least_usec > delay)
-        delay = at_least_usec;
-    delivery_wait(d, delay);
-}
-
-static void on_delivered(const WorkerResult *r, void *userdata)
-{
-    Delivery *dl = userdata;
-    SpoolDelivery *d = dl->d;
     Metrics *m = d->s.metrics;
-    LIST_REMOVE(deliveries, d->deliveries, d->deliveries_tail, dl);
-    d->in_flight--;
-    const LogFields fields = {
+    metrics_gauge(&m->spool_in_flight, d->in_flight);
+    metrics_gauge(&m->spool_window, delivery_pace_window(&d->pace));
+    metrics_gauge(&m->spool_paused, delivery_pace_paused(&d->pace));
+}
+
+static PaceSignal pace_signal(const WorkerResult *r)
+{
+    switch (r->outcome) {
+    case WORKER_OK:
+        return PACE_OK;
+    case WORKER_TIMEOUT:
+        return PACE_TIMEOUT;
+    case WORKER_UNREACHABLE:
+        return PACE_UNREACHABLE;
+    case WORKER_HTTP_ERROR:
+        break;
+    }
+    if (!r->retryable)
+        return PACE_ANSWERED;
+    if (r->http_status == 429 || r->http_status == 503)
+        return PACE_REFUSED;
+    /* no status: the connection failed (reset, closed, garbage) */
+    return r->http_status == 0 ? PACE_UNREACHABLE : PACE_FAILED;
+}
+
+static void log_fields_of(const Delivery *dl, const WorkerResult *r, LogFields *ret)
+{
+    *ret = (LogFields){
         .place_id = dl->place_id,
         .job_id = dl->job_id,
         .request_id = dl->request_id[0] ? dl->request_id : NULL,
-        .worker_url = d->s.config->worker_enqueue,
+        .worker_url = dl->d->s.config->worker_enqueue,
         .worker_status = (int)r->http_status,
         .attempt = (int)dl->attempts + 1,
         .duration_usec = (int64_t)(clock_usec(CLOCK_REALTIME) - dl->created_usec),
         .has_duration = true,
         .error = r->outcome == WORKER_OK ? NULL : r->reason,
     };
+}
+
+/* A retryable failure: the job waits for its own next attempt, or it expired. */
+static void delivery_failed(SpoolDelivery *d, const Delivery *dl, const WorkerResult *r,
+                            const LogFields *fields)
+{
+    Metrics *m = d->s.metrics;
+    unsigned attempts = dl->attempts + 1;
+    uint64_t now = clock_usec(CLOCK_REALTIME), due = 0;
+    SpoolFate fate = spool_schedule_failure(&d->schedule, attempts, dl->since_usec, now,
+                                            r->retry_after_sec * 1000000ULL, random_u64(), &due);
+    if (fate == SPOOL_FATE_EXPIRED) {
+        char error[SPOOL_ERROR_MAX];
+        spool_schedule_expired_error(error, sizeof(error), attempts, r->reason);
+        (void)spool_dead(d->s.spool, dl->id, error);
+        metrics_inc(&m->spool_expired);
+        metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_EXPIRED]);
+        log_error(MSGID_SPOOL_EXPIRED, fields,
+                  "spooled job expired (SPOOL_MAX_AGE_SEC=%u), kept as a dead letter: %s",
+                  d->s.config->spool_max_age_sec, error);
+        return;
+    }
+    (void)spool_retry_later(d->s.spool, dl->id, due, r->reason);
+    /* The spool's next due time tells it too, unless an earlier one (of a job due but not
+     * tried yet) hides it. */
+    timer_arm(d, &d->due_timer, CLOCK_REALTIME, due, false, on_due_timer, "spool-delivery-due");
+    metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_RETRY]);
+    log_warn(MSGID_WORKER_RETRY, fields,
+             "delivery from the spool failed, will retry: %s (attempt %u, next in %llu s)",
+             r->reason, attempts, (unsigned long long)((due - now + 999999) / 1000000));
+}
+
+/* What the attempt's outcome does to the job: delivered, a dead letter, or tried again. */
+static void delivery_outcome(SpoolDelivery *d, const Delivery *dl, const WorkerResult *r)
+{
+    Metrics *m = d->s.metrics;
+    LogFields fields;
+    log_fields_of(dl, r, &fields);
     if (r->outcome == WORKER_OK) {
         (void)spool_delivered(d->s.spool, dl->id);
         metrics_inc(&m->spool_delivered);
-        d->failures = 0;
+        metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_DELIVERED]);
         log_info(MSGID_SPOOL_DELIVERED, &fields, "job delivered from the spool");
     } else if (!r->retryable) {
         (void)spool_dead(d->s.spool, dl->id, r->reason);
         metrics_inc(&m->spool_dead);
+        metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_DEAD]);
         log_error(MSGID_SPOOL_DEAD, &fields,
                   "worker refused a spooled job for good, kept as a dead letter: %s", r->reason);
-    } else {
-        (void)spool_attempt_failed(d->s.spool, dl->id, r->reason);
-        d->failures++;
-        d->restart = true;
-        log_warn(MSGID_WORKER_RETRY, &fields, "delivery from the spool failed, will retry: %s",
-                 r->reason);
-        if (!d->stopped)
-            delivery_back_off(d, r->retry_after_sec * 1000000ULL);
+    } else
+        delivery_failed(d, dl, r, &fields);
+}
+
+/* Delivery paused or resumed as a whole: said once each way. */
+static void delivery_pace_event(SpoolDelivery *d, PaceEvent e, const WorkerResult *r, uint64_t now)
+{
+    const char *url = d->s.config->worker_enqueue;
+    if (e == PACE_EVENT_PAUSED) {
+        d->paused_usec = now;
+        log_warn(MSGID_SPOOL_PAUSED, LOG_FIELDS(.worker_url = url, .error = r->reason),
+                 "delivery from the spool paused: the worker failed %d different jobs in a row "
+                 "(last: %s); one job is tried in %.1f s, then less often while it fails",
+                 PACE_DOWN_JOBS, r->reason, (double)delivery_pace_pause_usec(&d->pace, now) / 1e6);
+    } else if (e == PACE_EVENT_RESUMED)
+        log_info(MSGID_SPOOL_RESUMED, LOG_FIELDS(.worker_url = url),
+                 "delivery from the spool resumed: the worker took a job again after %.1f s",
+                 (double)(now - d->paused_usec) / 1e6);
+    if (e != PACE_EVENT_NONE)
+        d->restart = true; /* the probe, and then the walk, from the oldest due job */
+}
+
+static void on_delivered(const WorkerResult *r, void *userdata)
+{
+    Delivery *dl = userdata;
+    SpoolDelivery *d = dl->d;
+    LIST_REMOVE(deliveries, d->deliveries, d->deliveries_tail, dl);
+    d->in_flight--;
+    if (d->fetching) {
+        if (d->n_ended < ELEMENTSOF(d->ended))
+            d->ended[d->n_ended++] = dl->id;
+        else
+            d->ended_overflow = true;
     }
+
+    uint64_t now = clock_usec(CLOCK_MONOTONIC), breaker = 0;
+    const char *why;
+    (void)worker_ready(d->s.worker, &breaker, &why);
+    PaceSample sample = {
+        .signal = pace_signal(r),
+        .job_id = dl->id,
+        .failed_before = dl->attempts > 0,
+        .probe = dl->probe,
+        .window_full = dl->window_full,
+        .started_usec = dl->started_usec,
+    };
+    PaceEvent e = delivery_pace_record(&d->pace, &sample, now, breaker, random_u64());
+    delivery_outcome(d, dl, r);
+    delivery_pace_event(d, e, r, now);
+    gauges_update(d);
     free(dl);
     if (d->s.on_delivery_end)
         d->s.on_delivery_end(d->s.userdata);
@@ -147,77 +278,135 @@ static bool delivery_start(SpoolDelivery *d, const SpoolJob *job)
 {
     Delivery *dl = malloc(sizeof(*dl));
     if (!dl) {
-        delivery_wait(d, DELIVERY_BACKOFF_BASE_USEC);
+        delivery_wait(d, DELIVERY_RETRY_USEC);
         return false;
     }
-    dl->d = d;
-    dl->id = job->id;
-    dl->attempts = job->attempts;
-    dl->created_usec = job->created_usec;
+    *dl = (Delivery){
+        .d = d,
+        .id = job->id,
+        .attempts = job->attempts,
+        .created_usec = job->created_usec,
+        .since_usec = job->since_usec ? job->since_usec : job->created_usec,
+        .started_usec = clock_usec(CLOCK_MONOTONIC),
+    };
     memcpy(dl->place_id, job->place_id, sizeof(dl->place_id));
     memcpy(dl->job_id, job->job_id, sizeof(dl->job_id));
     memcpy(dl->request_id, job->request_id, sizeof(dl->request_id));
     WorkerEnqueueResult res =
-        worker_enqueue(d->s.worker, dl->place_id, dl->job_id, dl->request_id, 0, on_delivered, dl);
+        worker_deliver(d->s.worker, dl->place_id, dl->job_id, dl->request_id, on_delivered, dl);
     if (res.admission == WORKER_ADMITTED) {
         LIST_PREPEND(deliveries, d->deliveries, d->deliveries_tail, dl);
         d->in_flight++;
+        dl->probe = delivery_pace_start(&d->pace, &dl->window_full);
         return true;
     }
     free(dl);
-    /* The breaker is open (wait for its cool-down, then one probe), or the worker's queue is
-     * full of the clients' jobs: later. */
-    delivery_wait(d, res.retry_after_usec ? res.retry_after_usec : DELIVERY_BACKOFF_BASE_USEC);
+    /* The breaker is open (its cool-down, then a due job is its probe), or the worker's queue
+     * is full of the clients' jobs: later, from this job. */
+    delivery_wait(d, res.retry_after_usec ? res.retry_after_usec : DELIVERY_RETRY_USEC);
+    return false;
+}
+
+/* Whether job id is under way, or ended while the fetch that found it was. */
+static bool delivery_busy_with(const SpoolDelivery *d, int64_t id)
+{
+    for (const Delivery *dl = d->deliveries; dl; dl = dl->deliveries_next)
+        if (dl->id == id)
+            return true;
+    for (size_t i = 0; i < d->n_ended; i++)
+        if (d->ended[i] == id)
+            return true;
     return false;
 }
 
 static void on_fetched(int error, const SpoolJob *jobs, size_t n, void *userdata)
 {
     SpoolDelivery *d = userdata;
-    size_t asked = d->max > d->in_flight ? d->max - d->in_flight : 0;
     d->fetching = false;
-    if (error < 0) {
-        delivery_wait(d, DELIVERY_BACKOFF_BASE_USEC);
+    bool unusable = d->ended_overflow;
+    d->ended_overflow = false;
+    if (error < 0 || unusable) {
+        d->n_ended = 0;
+        if (error < 0)
+            delivery_wait(d, DELIVERY_RETRY_USEC);
+        else
+            delivery_pump(d);
         return;
     }
-    size_t started = 0;
-    for (; started < n && !d->stopped; started++) {
-        if (!delivery_start(d, &jobs[started]))
-            break;
-        d->cursor = jobs[started].id;
+    size_t i = 0;
+    for (; i < n && !d->stopped; i++) {
+        uint64_t wait;
+        if (!delivery_busy_with(d, jobs[i].id)) {
+            if (delivery_pace_free(&d->pace, clock_usec(CLOCK_MONOTONIC), &wait) == 0 ||
+                !delivery_start(d, &jobs[i]))
+                break;
+            d->walk_starts++;
+        }
+        d->cursor = jobs[i].id;
     }
-    d->at_end = started == n && n < asked;
+    d->n_ended = 0;
+    d->at_end = i == n && n < d->asked;
+    /* At the end of a walk that started deliveries, once more from the first job: one skipped
+     * because it was under way may wait again. A walk that started none ends there. */
+    if (d->at_end && d->walk_starts > 0)
+        d->restart = true;
+    gauges_update(d);
     delivery_pump(d);
+}
+
+/* What the spool's state says: new jobs past the cursor, a change elsewhere (the walk from the
+ * first job), and when a job passed by comes due. */
+static void delivery_see(SpoolDelivery *d, const SpoolState *st)
+{
+    if (st->reset_generation != d->reset_generation) {
+        d->reset_generation = st->reset_generation;
+        d->restart = true;
+    }
+    if (st->generation != d->generation) {
+        d->generation = st->generation;
+        d->at_end = false;
+    }
+    /* A job due at or before the walk's start is found by that walk (or is under way). */
+    uint64_t next = st->stats.next_due_usec;
+    if (next > d->walk_started_usec)
+        timer_arm(d, &d->due_timer, CLOCK_REALTIME, next, false, on_due_timer,
+                  "spool-delivery-due");
 }
 
 static void delivery_pump(SpoolDelivery *d)
 {
-    if (d->stopped || d->fetching || timer_armed(d) || d->in_flight >= d->max)
+    if (d->stopped || d->fetching || timer_armed(d->wait_timer))
         return;
     SpoolState st;
     spool_state(d->s.spool, &st);
-    if (st.generation != d->generation) {
-        d->generation = st.generation;
-        d->at_end = false; /* new jobs past the cursor */
-    }
+    delivery_see(d, &st);
     if (!st.up) {
         /* The spool's thread tries to recover by itself; look again in a while. */
-        delivery_wait(d, DELIVERY_BACKOFF_BASE_USEC);
+        delivery_wait(d, DELIVERY_RETRY_USEC);
         return;
     }
-    if (st.stats.jobs == 0)
+    uint64_t wait;
+    unsigned n_free = delivery_pace_free(&d->pace, clock_usec(CLOCK_MONOTONIC), &wait);
+    if (n_free == 0) {
+        if (wait > 0)
+            delivery_wait(d, wait); /* paused: the probe's time */
         return;
-    if (d->at_end || d->restart) {
-        if (d->in_flight > 0)
-            return; /* the round ends with its last delivery */
+    }
+    if (d->restart) {
         d->cursor = 0;
-        d->at_end = d->restart = false;
-    }
-    if (spool_fetch(d->s.spool, d->cursor, d->max - d->in_flight, on_fetched, d) < 0) {
-        delivery_wait(d, DELIVERY_BACKOFF_BASE_USEC);
+        d->restart = d->at_end = false;
+        d->walk_starts = 0;
+        d->walk_started_usec = clock_usec(CLOCK_REALTIME);
+    } else if (d->at_end || st.stats.jobs == 0)
+        return; /* nothing due: new jobs, a change or the due timer wake it */
+    size_t ask = n_free + d->in_flight; /* those under way may come first: skipped */
+    d->asked = ask < SPOOL_FETCH_MAX ? ask : SPOOL_FETCH_MAX;
+    if (spool_fetch_due(d->s.spool, d->cursor, d->asked, on_fetched, d) < 0) {
+        delivery_wait(d, DELIVERY_RETRY_USEC);
         return;
     }
     d->fetching = true;
+    d->n_ended = 0;
 }
 
 void spool_delivery_changed(SpoolDelivery *d)
@@ -228,8 +417,10 @@ void spool_delivery_changed(SpoolDelivery *d)
 void spool_delivery_stop(SpoolDelivery *d)
 {
     d->stopped = true;
-    if (d->timer)
-        (void)sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
+    if (d->wait_timer)
+        (void)sd_event_source_set_enabled(d->wait_timer, SD_EVENT_OFF);
+    if (d->due_timer)
+        (void)sd_event_source_set_enabled(d->due_timer, SD_EVENT_OFF);
 }
 
 unsigned spool_delivery_in_flight(const SpoolDelivery *d)
@@ -243,10 +434,13 @@ int spool_delivery_new(const SpoolDeliverySettings *settings, SpoolDelivery **re
     if (!d)
         return -ENOMEM;
     d->s = *settings;
-    d->max = settings->config->worker_max_connections < DELIVERY_MAX
-                 ? settings->config->worker_max_connections
-                 : DELIVERY_MAX;
-    d->generation = UINT64_MAX; /* the first pump looks */
+    delivery_pace_init(&d->pace, spool_delivery_max(settings->config));
+    d->schedule = (SpoolSchedule){
+        .retry_max_usec = (uint64_t)settings->config->spool_retry_max_sec * 1000000ULL,
+        .max_age_usec = (uint64_t)settings->config->spool_max_age_sec * 1000000ULL,
+    };
+    d->generation = d->reset_generation = UINT64_MAX; /* the first pump looks */
+    gauges_update(d);
     *ret = d;
     return 0;
 }
@@ -255,7 +449,8 @@ SpoolDelivery *spool_delivery_free(SpoolDelivery *d)
 {
     if (!d)
         return NULL;
-    sd_event_source_disable_unref(d->timer);
+    sd_event_source_disable_unref(d->wait_timer);
+    sd_event_source_disable_unref(d->due_timer);
     while (d->deliveries) { /* the worker was freed first, without calling back */
         Delivery *dl = d->deliveries;
         LIST_REMOVE(deliveries, d->deliveries, d->deliveries_tail, dl);

@@ -3,26 +3,35 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "macro.h"
 
-/* How often the thread tries again to open a spool it could not open, and looks whether the
- * spool command changed the file (requeue-dead) while nothing else happens. */
+/* How often the thread tries again to open a spool it could not open, and looks whether another
+ * process changed the file without inotify saying so (one that keeps it open). */
 #define SPOOL_IDLE_CHECK_SEC 2
+#define SPOOL_IDLE_CHECK_USEC (SPOOL_IDLE_CHECK_SEC * 1000000ULL)
+/* What in the directory may tell of another process's change: it closes the files it wrote
+ * (the spool command at its end), a file or the directory removed, moved or made. Not
+ * IN_MODIFY: the thread's own commits would wake it every time. */
+#define SPOOL_WATCH_EVENTS                                                                         \
+    (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |       \
+     IN_MOVE_SELF | IN_ONLYDIR)
 
 typedef enum SpoolOpType {
     OP_ADD,
-    OP_FETCH,
+    OP_FETCH_DUE,
     OP_DELIVERED,
-    OP_ATTEMPT_FAILED,
+    OP_RETRY,
     OP_DEAD,
     OP_FORGET,
 } SpoolOpType;
@@ -34,8 +43,9 @@ struct SpoolOp {
     SpoolOpType type;
     int error; /* the result: 0 or a negative errno */
     bool duplicate;
-    int64_t id; /* delivered, attempt failed, dead; fetch: after this id */
-    size_t max; /* fetch */
+    int64_t id;        /* delivered, retry, dead; fetch: after this id */
+    size_t max;        /* fetch */
+    uint64_t due_usec; /* retry */
     spool_add_fn add_done;
     spool_fetch_fn fetch_done;
     void *userdata;
@@ -87,17 +97,23 @@ struct Spool {
 
     /* shared, under lock */
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     bool stop;
     SpoolOp *in_head, *in_tail; /* asked by the loops, for the thread */
     SpoolNotice *notices_head, *notices_tail;
     SpoolState state;
+    char **held;   /* the job ids of the held jobs, sorted */
+    size_t n_held; /* atomic: spool_job_held()'s fast path */
+    int in_fd;     /* eventfd: ops asked, or stop */
 
     /* the thread's (and spool_new's, before the thread starts) */
     SpoolStore *store;
     uint64_t next_open_usec;
-    bool failing;        /* the last group failed: UNAVAILABLE was said */
-    uint64_t generation; /* SpoolState.generation */
+    bool failing;              /* the last group failed: UNAVAILABLE was said */
+    uint64_t generation;       /* SpoolState.generation */
+    uint64_t reset_generation; /* SpoolState.reset_generation */
+    bool reset;                /* changed elsewhere or reopened: counts and held ids again */
+    int inotify_fd, watch;     /* the directory's watch; watch -1 while there is none */
+    uint64_t next_look_usec;   /* the next look for another process's change while busy */
 };
 
 static void port_wake(SpoolPort *p)
@@ -148,6 +164,12 @@ static const char *errno_words(int error)
         return "corrupt";
     case -EBUSY:
         return "locked by another process";
+    case -ENXIO:
+        return "spool unavailable";
+    case -ESTALE:
+        return SPOOL_FILE " was removed or replaced";
+    case -EPROTO:
+        return "written by a newer release";
     default:
         return strerror(-error);
     }
@@ -163,6 +185,14 @@ static void describe_error(const Spool *s, int error, char *buf, size_t n)
         snprintf(buf, n, "%s", errno_words(error));
 }
 
+/* Watches the spool's directory, once it exists (again). */
+static void spool_watch(Spool *s)
+{
+    if (s->inotify_fd < 0 || s->watch >= 0)
+        return;
+    s->watch = inotify_add_watch(s->inotify_fd, s->dir, SPOOL_WATCH_EVENTS);
+}
+
 /* Opens the store (moving a corrupt one aside); on failure says so once and stays closed. */
 static int spool_open_store(Spool *s)
 {
@@ -172,6 +202,10 @@ static int spool_open_store(Spool *s)
     if (moved)
         notice_post(s, SPOOL_NOTICE_MOVED_ASIDE, moved, why);
     free(moved);
+    if (r >= 0) {
+        s->reset = true; /* another file than before, maybe: counts and held ids again */
+        spool_watch(s);
+    }
     if (r < 0) {
         s->store = NULL;
         if (!s->failing) {
@@ -192,15 +226,17 @@ static int op_run(Spool *s, SpoolOp *op)
     switch (op->type) {
     case OP_ADD:
         return spool_store_add(s->store, &op->job, s->max_jobs, &op->duplicate);
-    case OP_FETCH:
-        op->jobs = calloc(op->max ? op->max : 1, sizeof(SpoolJob));
+    case OP_FETCH_DUE:
+        if (!op->jobs)
+            op->jobs = calloc(op->max ? op->max : 1, sizeof(SpoolJob));
         if (!op->jobs)
             return -ENOMEM;
-        return spool_store_fetch(s->store, false, op->id, op->jobs, op->max, &op->n_jobs);
+        return spool_store_fetch_due(s->store, clock_usec(CLOCK_REALTIME), op->id, op->jobs,
+                                     op->max, &op->n_jobs);
     case OP_DELIVERED:
         return spool_store_delete(s->store, op->id);
-    case OP_ATTEMPT_FAILED:
-        return spool_store_retry_later(s->store, op->id, 0, op->job.last_error);
+    case OP_RETRY:
+        return spool_store_retry_later(s->store, op->id, op->due_usec, op->job.last_error);
     case OP_DEAD:
         return spool_store_mark_dead(s->store, op->id, op->job.last_error);
     case OP_FORGET:
@@ -225,14 +261,17 @@ static void spool_reopen(Spool *s, int why)
         struct tm tm;
         strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
         static const char *const suffixes[] = {"-wal", "-shm"};
+        bool kept = false;
         for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
             snprintf(from, sizeof(from), "%s/" SPOOL_FILE "%s", s->dir, suffixes[i]);
             snprintf(to, sizeof(to), "%s/" SPOOL_FILE ".orphaned-%s%s", s->dir, stamp, suffixes[i]);
-            if (rename(from, to) == 0 && i == 0)
-                notice_post(s, SPOOL_NOTICE_MOVED_ASIDE, to,
-                            SPOOL_FILE " was removed or replaced while in use; its "
-                                       "write-ahead log is kept");
+            if (rename(from, to) == 0 && i == 0) {
+                notice_post(s, SPOOL_NOTICE_REPLACED, to, NULL);
+                kept = true;
+            }
         }
+        if (!kept)
+            notice_post(s, SPOOL_NOTICE_REPLACED, "", NULL);
     }
     (void)spool_open_store(s);
 }
@@ -252,6 +291,7 @@ static bool spool_try_recover(Spool *s)
         return false;
     notice_post(s, SPOOL_NOTICE_AVAILABLE, s->dir, NULL);
     s->failing = false;
+    s->reset = true;
     return true;
 }
 
@@ -267,7 +307,7 @@ static void group_fail(Spool *s, SpoolOp *ops, int error)
             op->error = error;
         snprintf(op->error_text, sizeof(op->error_text), "%s", words);
         op->n_jobs = 0;
-        writes |= op->type != OP_ADD && op->type != OP_FETCH;
+        writes |= op->type != OP_ADD && op->type != OP_FETCH_DUE;
     }
     if (writes)
         notice_post(s, SPOOL_NOTICE_WRITE_FAILED, words, NULL);
@@ -279,7 +319,33 @@ static void group_fail(Spool *s, SpoolOp *ops, int error)
         spool_reopen(s, error);
 }
 
-/* One group: one transaction, one commit, one fsync. */
+/* The group's ops in one transaction: 0 once committed, else a negative errno (rolled back;
+ * the ops' results are not to be used). An add refused as full, or a write on a job that no
+ * longer waits, is that op's result alone. */
+static int group_apply(Spool *s, SpoolOp *ops)
+{
+    int r = spool_store_begin(s->store);
+    if (r < 0)
+        return r;
+    for (SpoolOp *op = ops; op; op = op->next) {
+        op->duplicate = false;
+        op->n_jobs = 0;
+        op->error = op_run(s, op);
+        if (op->error == -EDQUOT)
+            snprintf(op->error_text, sizeof(op->error_text), "%s", errno_words(-EDQUOT));
+        if (op->error < 0 && op->error != -EDQUOT && op->error != -ENOENT) {
+            r = op->error;
+            spool_store_rollback(s->store);
+            return r;
+        }
+    }
+    return spool_store_commit(s->store);
+}
+
+/* One group: one transaction, one commit, one fsync. A group that found the file removed or
+ * replaced (at begin, or committed into it: its identity is checked again after the commit,
+ * before anything is answered) is written again into the spool opened again; if that fails
+ * too, it fails (adds refused). */
 static void group_run(Spool *s, SpoolOp *ops)
 {
     if (!s->store && clock_usec(CLOCK_MONOTONIC) >= s->next_open_usec)
@@ -292,23 +358,15 @@ static void group_run(Spool *s, SpoolOp *ops)
         return;
     }
 
-    int r = spool_store_begin(s->store);
-    if (r < 0) {
-        group_fail(s, ops, r);
-        return;
+    int r = group_apply(s, ops);
+    if (r == 0)
+        r = spool_store_check_identity(s->store);
+    if (r == -ESTALE) { /* found at begin, or after the commit */
+        spool_reopen(s, -ESTALE);
+        r = s->store ? group_apply(s, ops) : -ENXIO;
+        if (r == 0)
+            r = spool_store_check_identity(s->store);
     }
-    for (SpoolOp *op = ops; op; op = op->next) {
-        op->error = op_run(s, op);
-        if (op->error == -EDQUOT)
-            snprintf(op->error_text, sizeof(op->error_text), "%s", errno_words(-EDQUOT));
-        if (op->error < 0 && op->error != -EDQUOT && op->error != -ENOENT) {
-            r = op->error;
-            spool_store_rollback(s->store);
-            group_fail(s, ops, r);
-            return;
-        }
-    }
-    r = spool_store_commit(s->store);
     if (r < 0) {
         group_fail(s, ops, r);
         return;
@@ -316,6 +374,7 @@ static void group_run(Spool *s, SpoolOp *ops)
     if (s->failing) {
         notice_post(s, SPOOL_NOTICE_AVAILABLE, s->dir, NULL);
         s->failing = false;
+        s->reset = true; /* writes may have failed meanwhile: the delivery walks again */
     }
     for (SpoolOp *op = ops; op; op = op->next)
         if (op->type == OP_ADD && op->error == 0 && !op->duplicate) {
@@ -324,78 +383,222 @@ static void group_run(Spool *s, SpoolOp *ops)
         }
 }
 
+/* The held jobs' ids as spool_store_held_ids gives them. */
+typedef struct HeldList {
+    char **ids;
+    size_t n, allocated;
+    bool failed;
+} HeldList;
+
+static void held_collect(const char *job_id, void *userdata)
+{
+    HeldList *l = userdata;
+    if (l->failed)
+        return;
+    if (l->n == l->allocated) {
+        size_t n = l->allocated ? l->allocated * 2 : 16;
+        char **ids = realloc(l->ids, n * sizeof(char *));
+        if (!ids) {
+            l->failed = true;
+            return;
+        }
+        l->ids = ids;
+        l->allocated = n;
+    }
+    l->ids[l->n] = strdup(job_id);
+    if (!l->ids[l->n])
+        l->failed = true;
+    else
+        l->n++;
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void held_free(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+/* The held jobs' ids read again; on failure the ones known stay. */
+static void held_refresh(Spool *s)
+{
+    HeldList l = {0};
+    if (spool_store_held_ids(s->store, held_collect, &l) < 0 || l.failed) {
+        held_free(l.ids, l.n);
+        return;
+    }
+    if (l.n > 1)
+        qsort(l.ids, l.n, sizeof(char *), compare_ids);
+    pthread_mutex_lock(&s->lock);
+    char **old = s->held;
+    size_t n_old = s->n_held;
+    s->held = l.ids;
+    __atomic_store_n(&s->n_held, l.n, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&s->lock);
+    held_free(old, n_old);
+}
+
+/* The counts for the loops; after a change by another process or a reopen (s->reset) also the
+ * held jobs, and the delivery told to walk from the first job again. */
 static void state_refresh(Spool *s)
 {
-    SpoolState st = {.up = s->store && !s->failing, .generation = s->generation};
-    if (s->store)
+    SpoolState st = {.up = s->store && !s->failing};
+    if (s->store) {
         (void)spool_store_stats(s->store, &st.stats);
+        if (s->reset || st.stats.held != __atomic_load_n(&s->n_held, __ATOMIC_RELAXED))
+            held_refresh(s);
+    }
+    if (s->reset) {
+        s->generation++;
+        s->reset_generation++;
+        s->reset = false;
+    }
+    st.generation = s->generation;
+    st.reset_generation = s->reset_generation;
     pthread_mutex_lock(&s->lock);
     s->state = st;
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Each result to its loop; the main loop is woken every time (its changed callback). */
+static void results_post(Spool *s, SpoolOp *ops)
+{
+    SpoolPort *woken[8];
+    size_t n_woken = 0;
+    pthread_mutex_lock(&s->lock);
+    for (SpoolOp *op = ops, *next; op; op = next) {
+        next = op->next;
+        SpoolPort *p = op->port;
+        FIFO_PUSH(p->out_head, p->out_tail, op);
+        bool seen = p == s->main;
+        for (size_t i = 0; i < n_woken && !seen; i++)
+            seen = woken[i] == p;
+        if (!seen && n_woken < ELEMENTSOF(woken))
+            woken[n_woken++] = p;
+        else if (!seen)
+            port_wake(p);
+    }
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < n_woken; i++)
+        port_wake(woken[i]);
+    spool_wake_loop(s);
+}
+
+/* Whether something changed that the loops should hear of: the spool opened (or recovered, or
+ * opened again because its file was removed or replaced), or another process (the spool
+ * command) changed it (*ret_elsewhere). */
+static bool spool_look(Spool *s, bool *ret_elsewhere)
+{
+    *ret_elsewhere = false;
+    s->next_look_usec = clock_usec(CLOCK_MONOTONIC) + SPOOL_IDLE_CHECK_USEC;
+    if (!s->store) {
+        if (clock_usec(CLOCK_MONOTONIC) < s->next_open_usec || spool_open_store(s) < 0)
+            return false;
+        notice_post(s, SPOOL_NOTICE_AVAILABLE, s->dir, NULL);
+        s->failing = false;
+        return true;
+    }
+    if (s->failing)
+        return spool_try_recover(s);
+    if (spool_store_check_identity(s->store) == -ESTALE) {
+        spool_reopen(s, -ESTALE);
+        return true;
+    }
+    if (!spool_store_changed_elsewhere(s->store))
+        return false;
+    s->reset = true;
+    *ret_elsewhere = true;
+    return true;
+}
+
+static void spool_look_and_tell(Spool *s)
+{
+    bool elsewhere;
+    if (!spool_look(s, &elsewhere))
+        return;
+    s->generation++;
+    state_refresh(s);
+    if (elsewhere) {
+        SpoolState st;
+        pthread_mutex_lock(&s->lock);
+        st = s->state;
+        pthread_mutex_unlock(&s->lock);
+        char text[160];
+        snprintf(text, sizeof(text), "%llu waiting, %llu held, %llu dead letters",
+                 (unsigned long long)st.stats.jobs, (unsigned long long)st.stats.held,
+                 (unsigned long long)st.stats.dead);
+        notice_post(s, SPOOL_NOTICE_CHANGED, text, NULL);
+    }
+    spool_wake_loop(s);
+}
+
+/* Reads what inotify has; whether any of it may be another process's change. The directory's
+ * watch is gone when the directory is (IN_IGNORED): made again when the spool is opened again. */
+static bool inotify_drain(Spool *s)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool any = false;
+    for (;;) {
+        ssize_t n = read(s->inotify_fd, buf, sizeof(buf));
+        if (n <= 0)
+            return any;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *e = (const struct inotify_event *)p;
+            if (e->mask & IN_IGNORED)
+                s->watch = -1;
+            any = true;
+            p += sizeof(*e) + e->len;
+        }
+    }
+}
+
+/* Nothing asked: waits for the loops (their eventfd), the directory's changes (inotify), or the
+ * idle check's time. */
+static void spool_wait(Spool *s)
+{
+    struct pollfd fds[2] = {{.fd = s->in_fd, .events = POLLIN},
+                            {.fd = s->inotify_fd, .events = POLLIN}};
+    int n = poll(fds, s->inotify_fd >= 0 ? 2 : 1, SPOOL_IDLE_CHECK_SEC * 1000);
+    if (n < 0)
+        return; /* EINTR */
+    bool look = n == 0;
+    if (fds[0].revents & POLLIN) {
+        uint64_t x;
+        (void)!read(s->in_fd, &x, sizeof(x));
+    }
+    if (s->inotify_fd >= 0 && (fds[1].revents & POLLIN))
+        look |= inotify_drain(s);
+    if (look)
+        spool_look_and_tell(s);
+}
+
 static void *spool_thread(void *userdata)
 {
     Spool *s = userdata;
-    pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->in_head && !s->stop) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_sec += SPOOL_IDLE_CHECK_SEC;
-            if (pthread_cond_timedwait(&s->cond, &s->lock, &until) != ETIMEDOUT)
-                continue;
-            /* Idle: open the spool if it could not be, and see whether another process changed
-             * it (the spool command). */
-            pthread_mutex_unlock(&s->lock);
-            bool changed = false;
-            if (!s->store) {
-                if (clock_usec(CLOCK_MONOTONIC) >= s->next_open_usec && spool_open_store(s) >= 0) {
-                    notice_post(s, SPOOL_NOTICE_AVAILABLE, s->dir, NULL);
-                    s->failing = false;
-                    changed = true;
-                }
-            } else if (s->failing)
-                changed = spool_try_recover(s);
-            else
-                changed = spool_store_changed_elsewhere(s->store);
-            if (changed) {
-                s->generation++;
-                state_refresh(s);
-                spool_wake_loop(s);
-            }
-            pthread_mutex_lock(&s->lock);
-        }
-        if (!s->in_head)
-            break; /* stopping, and everything asked is done */
+        pthread_mutex_lock(&s->lock);
         SpoolOp *ops = s->in_head;
         s->in_head = s->in_tail = NULL;
+        bool stop = s->stop;
         pthread_mutex_unlock(&s->lock);
-
+        if (!ops) {
+            if (stop)
+                break; /* everything asked is done */
+            spool_wait(s);
+            continue;
+        }
         group_run(s, ops);
         state_refresh(s);
-
-        /* Each result to its loop; the main loop is woken every time (its changed callback). */
-        SpoolPort *woken[8];
-        size_t n_woken = 0;
-        pthread_mutex_lock(&s->lock);
-        for (SpoolOp *op = ops, *next; op; op = next) {
-            next = op->next;
-            SpoolPort *p = op->port;
-            FIFO_PUSH(p->out_head, p->out_tail, op);
-            bool seen = p == s->main;
-            for (size_t i = 0; i < n_woken && !seen; i++)
-                seen = woken[i] == p;
-            if (!seen && n_woken < ELEMENTSOF(woken))
-                woken[n_woken++] = p;
-            else if (!seen)
-                port_wake(p);
-        }
-        for (size_t i = 0; i < n_woken; i++)
-            port_wake(woken[i]);
-        spool_wake_loop(s);
+        results_post(s, ops);
+        /* Busy: another process's change is looked for now and then all the same. */
+        if (clock_usec(CLOCK_MONOTONIC) >= s->next_look_usec)
+            spool_look_and_tell(s);
     }
-    pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
@@ -446,7 +649,7 @@ static int on_wakeup(sd_event_source *src, int fd, uint32_t revents, void *userd
         if (op->type == OP_ADD) {
             __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
             op->add_done(add_status(op), op->error < 0 ? op->error_text : NULL, op->userdata);
-        } else if (op->type == OP_FETCH)
+        } else if (op->type == OP_FETCH_DUE)
             op->fetch_done(op->error, op->jobs, op->n_jobs, op->userdata);
         op_free(op);
     }
@@ -517,11 +720,7 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
     if (!s)
         return -ENOMEM;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    s->in_fd = s->inotify_fd = s->watch = -1;
     s->max_jobs = max_jobs;
     s->max_adding = max_adding;
     if (callbacks)
@@ -532,6 +731,12 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
     int r = spool_port_new(s, e, &s->main);
     if (r < 0)
         return r;
+    s->in_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->in_fd < 0)
+        return -errno;
+    /* Without inotify (out of watches), changes by another process are seen every
+     * SPOOL_IDLE_CHECK_SEC. */
+    s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 
     (void)spool_open_store(s); /* unavailable is not an error: the thread tries again */
     state_refresh(s);
@@ -552,8 +757,9 @@ Spool *spool_free(Spool *s)
     if (s->thread_started) {
         pthread_mutex_lock(&s->lock);
         s->stop = true;
-        pthread_cond_signal(&s->cond);
         pthread_mutex_unlock(&s->lock);
+        uint64_t one = 1;
+        (void)!write(s->in_fd, &one, sizeof(one));
         pthread_join(s->thread, NULL);
     }
     op_list_free(s->in_head);
@@ -568,7 +774,11 @@ Spool *spool_free(Spool *s)
         free(x);
     }
     spool_store_close(s->store);
-    pthread_cond_destroy(&s->cond);
+    held_free(s->held, s->n_held);
+    if (s->in_fd >= 0)
+        close(s->in_fd);
+    if (s->inotify_fd >= 0)
+        close(s->inotify_fd);
     pthread_mutex_destroy(&s->lock);
     free(s->dir);
     free(s);
@@ -580,9 +790,12 @@ static void spool_ask(Spool *s, SpoolOp *op)
     pthread_mutex_lock(&s->lock);
     bool was_empty = !s->in_head;
     FIFO_PUSH(s->in_head, s->in_tail, op);
-    if (was_empty)
-        pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);
+    /* The thread reads the eventfd before it takes what is asked: one write per batch. */
+    if (was_empty) {
+        uint64_t one = 1;
+        (void)!write(s->in_fd, &one, sizeof(one));
+    }
 }
 
 static SpoolOp *op_new(SpoolOpType type, SpoolPort *port)
@@ -629,9 +842,9 @@ int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const c
     return 0;
 }
 
-int spool_fetch(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, void *userdata)
+int spool_fetch_due(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, void *userdata)
 {
-    SpoolOp *op = op_new(OP_FETCH, s->main);
+    SpoolOp *op = op_new(OP_FETCH_DUE, s->main);
     if (!op)
         return -ENOMEM;
     op->id = after_id;
@@ -658,9 +871,16 @@ int spool_delivered(Spool *s, int64_t id)
     return spool_write(s, OP_DELIVERED, id, NULL);
 }
 
-int spool_attempt_failed(Spool *s, int64_t id, const char *error)
+int spool_retry_later(Spool *s, int64_t id, uint64_t due_usec, const char *error)
 {
-    return spool_write(s, OP_ATTEMPT_FAILED, id, error);
+    SpoolOp *op = op_new(OP_RETRY, s->main);
+    if (!op)
+        return -ENOMEM;
+    op->id = id;
+    op->due_usec = due_usec;
+    copy_id(op->job.last_error, sizeof(op->job.last_error), error);
+    spool_ask(s, op);
+    return 0;
 }
 
 int spool_dead(Spool *s, int64_t id, const char *error)
@@ -688,4 +908,15 @@ void spool_state(Spool *s, SpoolState *ret)
 SpoolPort *spool_main_port(Spool *s)
 {
     return s->main;
+}
+
+bool spool_job_held(Spool *s, const char *job_id)
+{
+    if (__atomic_load_n(&s->n_held, __ATOMIC_RELAXED) == 0)
+        return false;
+    pthread_mutex_lock(&s->lock);
+    bool held =
+        s->n_held > 0 && bsearch(&job_id, s->held, s->n_held, sizeof(char *), compare_ids) != NULL;
+    pthread_mutex_unlock(&s->lock);
+    return held;
 }

@@ -12,7 +12,13 @@
  * and runs what the loop asks in groups, one transaction (one fsync) per group, so the loop never
  * waits on the disk; results come back to the loop through an eventfd, and every callback runs
  * on the loop. The thread never logs: what it has to say (unavailable, a corrupt file moved
- * aside, available again) reaches the loop as a notice (spool_notice_fn). */
+ * aside, available again) reaches the loop as a notice (spool_notice_fn).
+ *
+ * The thread also watches the spool's directory (inotify): when another process (the spool
+ * command) changed the file, it reads the counts and the held jobs again and tells the main
+ * loop at once (SpoolState.reset_generation). After each group's commit, before any result is
+ * answered, it checks that the file it wrote is still the spool's: one removed or replaced
+ * meanwhile is opened again and the group written again into it (or refused). */
 
 typedef struct Spool Spool;
 /* An event loop's way to the spool: results of its adds come back on that loop. */
@@ -35,6 +41,9 @@ typedef enum SpoolNoticeKind {
     SPOOL_NOTICE_AVAILABLE,    /* takes jobs again */
     SPOOL_NOTICE_MOVED_ASIDE,  /* a corrupt file was moved aside: text is its new path, why */
     SPOOL_NOTICE_WRITE_FAILED, /* a delivered/dead/attempt record was not written: text why */
+    SPOOL_NOTICE_REPLACED,     /* the file was removed or replaced while in use, and opened
+                                * again: text is where its write-ahead log was kept, or "" */
+    SPOOL_NOTICE_CHANGED,      /* another process changed it: text says what it now holds */
 } SpoolNoticeKind;
 
 typedef struct SpoolCallbacks {
@@ -48,9 +57,12 @@ typedef struct SpoolCallbacks {
 typedef struct SpoolState {
     bool up;          /* takes jobs */
     SpoolStats stats; /* as of the last group */
-    /* Moves when jobs were added, or another process (the spool command) changed the file:
-     * the delivery then looks past where it had got to. */
+    /* Moves when jobs were added (or whatever moved reset_generation): the delivery then looks
+     * past where it had got to. */
     uint64_t generation;
+    /* Moves when another process (the spool command) changed the file, or it was opened again:
+     * the delivery walks again from the first job. */
+    uint64_t reset_generation;
 } SpoolState;
 
 /* Opens dir's spool on the calling thread (moving a corrupt one aside, made known by a notice
@@ -76,15 +88,17 @@ SpoolPort *spool_main_port(Spool *s);
 int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const char *request_id,
               const char *reason, spool_add_fn done, void *userdata);
 
-/* Up to max waiting jobs with id > after_id, oldest first (max at most SPOOL_FETCH_MAX); done
- * on the main loop. */
-#define SPOOL_FETCH_MAX 64
-int spool_fetch(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, void *userdata);
+/* Up to max waiting jobs not held that are due now (spool_store_fetch_due) with id > after_id,
+ * in id order (max at most SPOOL_FETCH_MAX); done on the main loop. */
+#define SPOOL_FETCH_MAX 128
+int spool_fetch_due(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, void *userdata);
 
 /* The delivery's writes, in the next group; a failure is a SPOOL_NOTICE_WRITE_FAILED (the job
  * then stays waiting, and is delivered again: at least once). */
 int spool_delivered(Spool *s, int64_t id);
-int spool_attempt_failed(Spool *s, int64_t id, const char *error);
+/* A failed attempt: tried again at due_usec (CLOCK_REALTIME). */
+int spool_retry_later(Spool *s, int64_t id, uint64_t due_usec, const char *error);
+/* Refused for good, or expired (error says so). */
 int spool_dead(Spool *s, int64_t id, const char *error);
 
 /* The worker took job_id from a client's request: a record of it waiting in the spool is removed
@@ -92,3 +106,8 @@ int spool_dead(Spool *s, int64_t id, const char *error);
 int spool_forget(Spool *s, const char *job_id);
 
 void spool_state(Spool *s, SpoolState *ret);
+
+/* Whether an operator holds the job job_id (`spool hold`): a client's request for it is then
+ * answered "queued" and leaves it held. From any thread; nothing but an atomic load while no
+ * job is held. */
+bool spool_job_held(Spool *s, const char *job_id);

@@ -185,6 +185,7 @@ struct WorkerCall {
     uint64_t attempt_started_usec;
     unsigned retry_after_sec;
     bool probe;                /* the breaker's half-open probe, until its attempt reports */
+    bool delivery;             /* from the spool: its HTTP error answers are neutral (below) */
     bool queued;               /* waiting for a free connection */
     bool timed_out_connecting; /* the last attempt's timeout came before any connection */
     bool bad_answer;           /* the last attempt's answer was too large or malformed */
@@ -523,14 +524,31 @@ static void call_describe(const WorkerCall *c, WorkerOutcome o, long status, int
     }
 }
 
+/* Reports a call's outcome that says nothing about the worker as a whole. */
+static void shared_record_neutral(Worker *w, bool probe)
+{
+    pthread_mutex_lock(&w->shared->lock);
+    breaker_record_neutral(&w->shared->breaker, probe);
+    pthread_mutex_unlock(&w->shared->lock);
+}
+
 /* One attempt's outcome for the breaker: every attempt counts, so a worker that hangs opens it
  * after BREAKER_THRESHOLD timeouts. The worker is healthy when it answers, even a 4xx;
- * unreachable, timing out, 5xx, 429 and a bad answer count against it. */
+ * unreachable, timing out, 5xx, 429 and a bad answer count against it. But a delivery's HTTP
+ * error answer (5xx, 429, a redirect, a bad answer) is neutral, probe or not: the delivery
+ * judges those itself, per job, or (several jobs in a row) as the worker's, so that one job
+ * failing never keeps the breaker open for everyone (its connection failures and timeouts
+ * count as any attempt's). */
 static void attempt_record_health(WorkerCall *c, WorkerOutcome o, long status, int code)
 {
     Worker *w = c->worker;
     bool healthy = o == WORKER_OK ||
                    (o == WORKER_HTTP_ERROR && status >= 400 && status < 500 && status != 429);
+    if (!healthy && c->delivery && o == WORKER_HTTP_ERROR && (code == CURLE_OK || c->bad_answer)) {
+        shared_record_neutral(w, c->probe);
+        c->probe = false;
+        return;
+    }
     if (!healthy) {
         char why[sizeof(w->shared->last_error)];
         call_describe(c, o, status, code, why, sizeof(why));
@@ -952,9 +970,10 @@ static WorkerEnqueueResult refused_error(int error)
     return (WorkerEnqueueResult){.admission = WORKER_REFUSED_ERROR, .error = error};
 }
 
-WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, unsigned retries, worker_done_fn done,
-                                   void *userdata)
+/* worker_enqueue and worker_deliver. */
+static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const char *job_id,
+                                        const char *request_id, unsigned retries, bool delivery,
+                                        worker_done_fn done, void *userdata)
 {
     size_t place_len = strlen(place_id), job_len = strlen(job_id),
            rid_len = request_id ? strlen(request_id) : 0;
@@ -974,6 +993,7 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
     call_clear(c);
     c->worker = w;
     c->retries = retries;
+    c->delivery = delivery;
     c->first = (Waiter){done, userdata};
     *put(c->place_id, place_id, place_len) = '\0';
     *put(c->job_id, job_id, job_len) = '\0';
@@ -1048,6 +1068,19 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
         return refused_error(-ENOMEM);
     }
     return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
+}
+
+WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
+                                   const char *request_id, unsigned retries, worker_done_fn done,
+                                   void *userdata)
+{
+    return worker_start(w, place_id, job_id, request_id, retries, false, done, userdata);
+}
+
+WorkerEnqueueResult worker_deliver(Worker *w, const char *place_id, const char *job_id,
+                                   const char *request_id, worker_done_fn done, void *userdata)
+{
+    return worker_start(w, place_id, job_id, request_id, 0, true, done, userdata);
 }
 
 bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_reason)

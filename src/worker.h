@@ -103,6 +103,14 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
                                    const char *request_id, unsigned retries, worker_done_fn done,
                                    void *userdata);
 
+/* worker_enqueue for a delivery from the spool: one attempt, and its HTTP error answers (5xx,
+ * 429, a bad answer) neither count against the circuit breaker nor close it, probe or not (a
+ * neutral probe leaves it half-open): the delivery judges them itself. Its connection failures
+ * and timeouts count as any attempt's, its 2xx closes the breaker. A call it joins (a client's
+ * for the same job) keeps that call's rules. */
+WorkerEnqueueResult worker_deliver(Worker *w, const char *place_id, const char *job_id,
+                                   const char *request_id, worker_done_fn done, void *userdata);
+
 /* Whether calls to the worker are let through now. When not, *ret_retry_after_usec says for how
  * long and *ret_reason why (the failure that opened the breaker; a copy in w, valid until the
  * next call on w's loop). */

@@ -91,6 +91,39 @@ static void test_late_results_do_not_extend_the_cooldown(void **state)
     assert_int_equal(breaker_state(&b, 4 * SEC), BREAKER_CLOSED);
 }
 
+/* A neutral outcome (a delivery from the spool answered with an HTTP error): the probe's leaves
+ * the breaker half-open, the next call is the probe; a neutral call neither counts towards the
+ * threshold nor resets the count. */
+static void test_neutral_probe_leaves_it_half_open(void **state)
+{
+    (void)state;
+    Breaker b;
+    breaker_init(&b, 2, 5 * SEC);
+    fail_n(&b, 2, 0);
+    bool probe;
+    assert_true(breaker_allow(&b, 5 * SEC, &probe));
+    assert_true(probe);
+    breaker_record_neutral(&b, true);
+    assert_int_equal(breaker_state(&b, 6 * SEC), BREAKER_HALF_OPEN);
+    assert_int_equal(breaker_retry_after_usec(&b, 6 * SEC), 0);
+    assert_true(breaker_allow(&b, 6 * SEC, &probe));
+    assert_true(probe);
+    bool other;
+    assert_false(breaker_allow(&b, 6 * SEC, &other));
+    breaker_record(&b, true, true, 7 * SEC);
+    assert_int_equal(breaker_state(&b, 7 * SEC), BREAKER_CLOSED);
+
+    /* closed: one failure, neutral ones, one failure: opens (threshold 2) */
+    fail_n(&b, 1, 8 * SEC);
+    for (int i = 0; i < 10; i++) {
+        assert_true(breaker_allow(&b, 8 * SEC, &probe));
+        breaker_record_neutral(&b, probe);
+    }
+    assert_int_equal(breaker_state(&b, 8 * SEC), BREAKER_CLOSED);
+    fail_n(&b, 1, 9 * SEC);
+    assert_int_equal(breaker_state(&b, 9 * SEC), BREAKER_OPEN);
+}
+
 static void test_threshold_zero_never_opens(void **state)
 {
     (void)state;
@@ -108,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_half_open_lets_one_probe_through),
         cmocka_unit_test(test_failed_probe_opens_again),
         cmocka_unit_test(test_late_results_do_not_extend_the_cooldown),
+        cmocka_unit_test(test_neutral_probe_leaves_it_half_open),
         cmocka_unit_test(test_threshold_zero_never_opens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

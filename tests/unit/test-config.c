@@ -333,6 +333,9 @@ static const UintCase uint_cases[] = {
     {"BREAKER_COOLDOWN_SEC", offsetof(Config, breaker_cooldown_sec), 5, 1, 3600},
     {"MAX_CONNECTIONS", offsetof(Config, max_connections), 4096, 1, 40000},
     {"MAX_PENDING_JOBS", offsetof(Config, max_pending_jobs), 1024, 1, 1000000},
+    {"SPOOL_MAX_JOBS", offsetof(Config, spool_max_jobs), 1000000, 1, 100000000},
+    {"SPOOL_RETRY_MAX_SEC", offsetof(Config, spool_retry_max_sec), 300, 1, 86400},
+    {"SPOOL_MAX_AGE_SEC", offsetof(Config, spool_max_age_sec), 432000, 0, 31536000},
 };
 
 static uint32_t field(const Config *c, size_t offset)
@@ -493,8 +496,10 @@ static void test_dump_defaults(void **state)
     assert_has_line(d, "MAX_PENDING_JOBS=1024");
     assert_has_line(d, "SPOOL_DIR=");
     assert_has_line(d, "SPOOL_MAX_JOBS=1000000");
+    assert_has_line(d, "SPOOL_RETRY_MAX_SEC=300");
+    assert_has_line(d, "SPOOL_MAX_AGE_SEC=432000");
     assert_true(strstr(d, "\nTHREADS=") != NULL);
-    assert_int_equal(count_lines(d), 17);
+    assert_int_equal(count_lines(d), 19);
     assert_int_equal(d[strlen(d) - 1], '\n');
     free(d);
     config_done(&c);
@@ -520,6 +525,8 @@ static void test_dump_custom(void **state)
         {"MAX_PENDING_JOBS", "1000000"},
         {"SPOOL_DIR", "/var/spool/argus"},
         {"SPOOL_MAX_JOBS", "7"},
+        {"SPOOL_RETRY_MAX_SEC", "86400"},
+        {"SPOOL_MAX_AGE_SEC", "0"},
         {"THREADS", "256"},
         {NULL, NULL},
     };
@@ -545,8 +552,10 @@ static void test_dump_custom(void **state)
     assert_has_line(d, "MAX_PENDING_JOBS=1000000");
     assert_has_line(d, "SPOOL_DIR=/var/spool/argus");
     assert_has_line(d, "SPOOL_MAX_JOBS=7");
+    assert_has_line(d, "SPOOL_RETRY_MAX_SEC=86400");
+    assert_has_line(d, "SPOOL_MAX_AGE_SEC=0");
     assert_has_line(d, "THREADS=256");
-    assert_int_equal(count_lines(d), 17);
+    assert_int_equal(count_lines(d), 19);
     free(d);
     config_done(&c);
 }

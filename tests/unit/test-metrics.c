@@ -131,6 +131,70 @@ static void test_protocol_errors_by_status(void **state)
     free(t);
 }
 
+/* The spool's counters always (0 without one), its gauges only with one; each delivery attempt
+ * by how it ended; the delivery's gauges summed over the loops are the first loop's. */
+static void test_spool(void **state)
+{
+    (void)state;
+    Metrics m = {0};
+    MetricsGauges g = {0};
+    size_t len = 0;
+    char *t = metrics_render(&m, &g, "1", &len);
+    assert_non_null(t);
+    assert_exposition_format(t, len);
+    assert_true(sample(t, "argus_spool_jobs_total{result=\"expired\"}") == 0);
+    assert_true(sample(t, "argus_spool_delivery_attempts_total{outcome=\"delivered\"}") == 0);
+    assert_true(sample(t, "argus_spool_delivery_attempts_total{outcome=\"expired\"}") == 0);
+    assert_true(sample(t, "argus_spool_held_jobs") == -1);
+    assert_true(sample(t, "argus_spool_delivery_window") == -1);
+    free(t);
+
+    static Metrics loops[2];
+    metrics_inc(&loops[0].spool_delivered);
+    metrics_inc(&loops[0].spool_expired);
+    metrics_inc(&loops[0].spool_dead);
+    metrics_inc(&loops[0].spool_dead);
+    metrics_inc(&loops[1].spool_queued);
+    metrics_inc(&loops[0].spool_attempts[SPOOL_ATTEMPT_DELIVERED]);
+    for (int i = 0; i < 5; i++)
+        metrics_inc(&loops[0].spool_attempts[SPOOL_ATTEMPT_RETRY]);
+    metrics_inc(&loops[0].spool_attempts[SPOOL_ATTEMPT_DEAD]);
+    metrics_inc(&loops[0].spool_attempts[SPOOL_ATTEMPT_EXPIRED]);
+    metrics_gauge(&loops[0].spool_in_flight, 3);
+    metrics_gauge(&loops[0].spool_window, 11);
+    metrics_gauge(&loops[0].spool_paused, 1);
+    metrics_sum(&m, &loops[0]);
+    metrics_sum(&m, &loops[1]);
+    g = (MetricsGauges){.spool = true,
+                        .spool_up = true,
+                        .spool_jobs = 7,
+                        .spool_held = 2,
+                        .spool_dead = 4,
+                        .spool_oldest_age = 12.5};
+    t = metrics_render(&m, &g, "1", &len);
+    assert_non_null(t);
+    assert_exposition_format(t, len);
+    assert_true(sample(t, "argus_spool_jobs_total{result=\"queued\"}") == 1);
+    assert_true(sample(t, "argus_spool_jobs_total{result=\"delivered\"}") == 1);
+    assert_true(sample(t, "argus_spool_jobs_total{result=\"dead\"}") == 2);
+    assert_true(sample(t, "argus_spool_jobs_total{result=\"expired\"}") == 1);
+    assert_true(sample(t, "argus_spool_delivery_attempts_total{outcome=\"delivered\"}") == 1);
+    assert_true(sample(t, "argus_spool_delivery_attempts_total{outcome=\"retry\"}") == 5);
+    assert_true(sample(t, "argus_spool_delivery_attempts_total{outcome=\"dead\"}") == 1);
+    assert_true(sample(t, "argus_spool_delivery_attempts_total{outcome=\"expired\"}") == 1);
+    assert_true(sample(t, "argus_spool_up") == 1);
+    assert_true(sample(t, "argus_spool_jobs") == 7);
+    assert_true(sample(t, "argus_spool_held_jobs") == 2);
+    assert_true(sample(t, "argus_spool_dead_letters") == 4);
+    assert_true(sample(t, "argus_spool_oldest_job_age_seconds") == 12.5);
+    assert_true(sample(t, "argus_spool_deliveries_in_flight") == 3);
+    assert_true(sample(t, "argus_spool_delivery_window") == 11);
+    assert_true(sample(t, "argus_spool_delivery_paused") == 1);
+    assert_non_null(strstr(t, "# TYPE argus_spool_delivery_attempts_total counter\n"));
+    assert_non_null(strstr(t, "# TYPE argus_spool_held_jobs gauge\n"));
+    free(t);
+}
+
 static void test_bucket_edges(void **state)
 {
     (void)state;
@@ -148,6 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_counts_and_format),
         cmocka_unit_test(test_protocol_errors_by_status),
+        cmocka_unit_test(test_spool),
         cmocka_unit_test(test_bucket_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
