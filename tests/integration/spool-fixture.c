@@ -209,12 +209,6 @@ int64_t job_int(json_object *job, const char *key)
     return job && json_object_object_get_ex(job, key, &v) && v ? json_object_get_int64(v) : -1;
 }
 
-bool job_bool(json_object *job, const char *key)
-{
-    json_object *v;
-    return job && json_object_object_get_ex(job, key, &v) && v && json_object_get_boolean(v);
-}
-
 int64_t spool_id_of(const Spooled *f, const char *place_id, bool dead)
 {
     json_object *jobs = spool_list_json(f, dead);

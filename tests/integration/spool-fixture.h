@@ -48,11 +48,10 @@ json_object *spool_show_json(const Spooled *f, int64_t id);
 /* The id of the job with that placeId (waiting, or dead when dead), by `spool list --json`;
  * -1 when none. */
 int64_t spool_id_of(const Spooled *f, const char *place_id, bool dead);
-/* A member of a job's JSON object: a string (NULL when absent), an integer (-1 when absent),
- * a boolean. */
+/* A member of a job's JSON object: a string (NULL when absent or null), an integer (-1 when
+ * absent). */
 const char *job_string(json_object *job, const char *key);
 int64_t job_int(json_object *job, const char *key);
-bool job_bool(json_object *job, const char *key);
 
 /* POSTs n jobs with placeIds "<prefix><first + i>", up to `at_once` at a time on separate
  * connections; counts the answers 202 with that status ("queued", "enqueued") and returns how
