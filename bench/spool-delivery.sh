@@ -120,6 +120,7 @@ fill() {
     pids+=("$wrk_pid")
     for _ in $(seq 6000); do
         [ "$(metric "$1" argus_spool_jobs)" -lt "$4" ] || break
+        kill -0 "$wrk_pid" 2>/dev/null || { echo "wrk ended before the spool held $4 jobs" >&2; break; }
         sleep 0.1
     done
     stop "$wrk_pid"
@@ -210,7 +211,7 @@ echo "  refused job at head:   $([ -z "$before" ] || echo "before $(col head503 
     "tried $(col head503 after 6) times)"
 for label in "${labels[@]}"; do
     rate=$(col pool4x20 "$label" 5) acc=$(col pool4x20 "$label" 6) ref=$(col pool4x20 "$label" 7)
-    echo "  4-wide pool (200/s):   $label $rate ($(awk -v r="$rate" 'BEGIN { printf "%.0f", r / 2 }') %" \
+    echo "  4-wide pool (200/s):   $label $rate ($(awk -v r="$rate" 'BEGIN { printf "%.0f", r / 200 * 100 }') %" \
         "of capacity, target >= 80), refused $(awk -v a="$acc" -v b="$ref" \
         'BEGIN { printf "%.1f", a + b ? 100 * b / (a + b) : 0 }') % of attempts (target <= 10)"
 done
