@@ -248,6 +248,8 @@ static int column_list(int version, bool as_current, char *buf, size_t size)
 /* The columns and indexes that the steps up to version made are there. */
 static int check_shape(sqlite3 *db, int dir_fd, int version, char **ret_why)
 {
+    if (version == 0) /* empty, fresh */
+        return 0;
     char cols[1024], sql[1200];
     int r = column_list(version, false, cols, sizeof(cols));
     if (r < 0)
@@ -275,6 +277,23 @@ static int check_shape(sqlite3 *db, int dir_fd, int version, char **ret_why)
             }
         }
     return rc == SQLITE_OK ? 0 : fail(db, rc, dir_fd, "unreadable", ret_why);
+}
+
+/* The columns and indexes of a file of version, and PRAGMA quick_check. */
+static int check_file(sqlite3 *db, int dir_fd, int version, char **ret_why)
+{
+    int r = check_shape(db, dir_fd, version, ret_why);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *check = NULL;
+    int rc = query(db, "PRAGMA quick_check", NULL, &check);
+    if (rc != SQLITE_OK)
+        return fail(db, rc, dir_fd, "unreadable", ret_why);
+    if (strcmp(check, "ok") != 0) {
+        (void)asprintf(ret_why, "PRAGMA quick_check: %s", check);
+        return -EBADMSG;
+    }
+    return 0;
 }
 
 /* A file of an older version, opened without SPOOL_OPEN_CREATE, is read as it is (no write, so
@@ -312,7 +331,10 @@ static int setup(sqlite3 *db, int dir_fd, bool create, int *ret_version, char **
                        (unsigned long long)app);
         return -EBADMSG;
     }
-    int r = check_version(version, fresh, ret_why); /* before anything is written */
+    /* before anything is written: not to a newer release's file, nor to a corrupt one */
+    int r = check_version(version, fresh, ret_why);
+    if (r == 0)
+        r = check_file(db, dir_fd, (int)version, ret_why);
     if (r < 0)
         return r;
 
@@ -326,22 +348,10 @@ static int setup(sqlite3 *db, int dir_fd, bool create, int *ret_version, char **
         return fail(db, rc, dir_fd, "unreadable", ret_why);
     if (create && version < SPOOL_USER_VERSION) {
         r = migrate(db, dir_fd, ret_why);
-        if (r < 0)
-            return r;
+        if (r == 0)
+            r = check_shape(db, dir_fd, SPOOL_USER_VERSION, ret_why);
         version = SPOOL_USER_VERSION;
-    }
-
-    r = check_shape(db, dir_fd, (int)version, ret_why);
-    _cleanup_free_ char *check = NULL;
-    if (r == 0)
-        rc = query(db, "PRAGMA quick_check", NULL, &check);
-    if (r == 0 && rc != SQLITE_OK)
-        r = fail(db, rc, dir_fd, "unreadable", ret_why);
-    if (r == 0 && strcmp(check, "ok") != 0) {
-        (void)asprintf(ret_why, "PRAGMA quick_check: %s", check);
-        r = -EBADMSG;
-    }
-    if (r == 0 && version < SPOOL_USER_VERSION)
+    } else if (version < SPOOL_USER_VERSION)
         r = make_view(db, (int)version);
     *ret_version = (int)version;
     return r;

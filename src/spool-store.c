@@ -518,7 +518,7 @@ static int requeue_one(SpoolStore *s, int64_t id, bool dead, bool held, bool *re
         s->dead_known = false;
     if (r == 0 && dead && !elsewhere)
         count_waiting(s, false, +1);
-    else if (r == 0 && held)
+    else if (r == 0 && held && s->n_held > 0)
         s->n_held--;
     return r;
 }
@@ -706,7 +706,7 @@ int spool_store_stats(SpoolStore *s, SpoolStats *ret)
     if (r < 0)
         return r;
     *ret = (SpoolStats){
-        .jobs = s->n_jobs - s->n_held,
+        .jobs = any_due_some_day(s) ? s->n_jobs - s->n_held : 0,
         .held = s->n_held,
         .dead = (uint64_t)dead,
         .oldest_usec = (uint64_t)oldest,

@@ -543,6 +543,32 @@ static void test_corrupt_other_schema(void **state)
     free(data);
 }
 
+/* A spool of version 1 whose table lacks a column: corrupt, and not migrated first (moved aside
+ * as it was). */
+static void test_corrupt_old_version(void **state)
+{
+    Fixture *f = *state;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, SPOOL_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, created_usec INTEGER,"
+            " place_id TEXT, job_id TEXT, request_id TEXT, attempts INTEGER, dead INTEGER);"
+            "CREATE UNIQUE INDEX jobs_waiting ON jobs (job_id) WHERE dead = 0;"
+            "CREATE INDEX jobs_by_state ON jobs (dead, id);"
+            "PRAGMA application_id = 1095911251; PRAGMA user_version = 1;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    size_t len;
+    char *data = slurp(path, &len);
+    check_corrupt(f->dir, data, len, NULL, 0);
+    free(data);
+}
+
 /* A truncated (0-byte) spool.sqlite beside a WAL that holds committed jobs: SQLite would drop
  * that WAL on opening (and the jobs in it), so it is corrupt: -EBADMSG, or with REPAIR both
  * files moved aside, the WAL's bytes intact, and a fresh store. */
@@ -1529,6 +1555,7 @@ int main(void)
         T(test_corrupt_garbage),
         T(test_corrupt_truncated),
         T(test_corrupt_other_schema),
+        T(test_corrupt_old_version),
         T(test_corrupt_empty_file_beside_wal),
         T(test_removed_or_replaced_under_an_open_store),
         T(test_forget),
