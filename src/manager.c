@@ -270,13 +270,14 @@ static void on_spool_notice(SpoolNoticeKind kind, const char *text, const char *
         if (text[0])
             log_error(MSGID_SPOOL_REPLACED, NULL,
                       "spool.sqlite was removed or replaced while in use; the old file's "
-                      "write-ahead log is kept at %s; the spool was opened again and what was "
-                      "being written went into it",
+                      "write-ahead log is kept at %s; the spool was opened again, and jobs are "
+                      "spooled into it from now on (those being written then included)",
                       text);
         else
             log_error(MSGID_SPOOL_REPLACED, NULL,
                       "spool.sqlite was removed or replaced while in use; the spool was opened "
-                      "again and what was being written went into it");
+                      "again, and jobs are spooled into it from now on (those being written then "
+                      "included)");
         break;
     case SPOOL_NOTICE_CHANGED:
         log_info(NULL, NULL, "spool changed by another process (the spool command): %s", text);

@@ -265,7 +265,8 @@ static void on_delivered(const WorkerResult *r, void *userdata)
     };
     PaceEvent e = delivery_pace_record(&d->pace, &sample, now, breaker, random_u64());
     delivery_outcome(d, dl, r);
-    delivery_pace_event(d, e, r, now);
+    if (!d->stopped) /* cancelled by the drain: not the worker's doing, and nothing follows */
+        delivery_pace_event(d, e, r, now);
     gauges_update(d);
     free(dl);
     if (d->s.on_delivery_end)
