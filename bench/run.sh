@@ -22,6 +22,10 @@
 # `queued` (spool-queued, each round, compared with enqueue-THREADS1: target >= 0.8x); after
 # the rounds the worker comes back (an nginx answering 201 on its port) and the jobs spooled are
 # timed until argus_spool_jobs is 0.
+# At the end, bench/spool-delivery.sh (issue #20; runnable on its own): the delivery from the
+# spool to a healthy worker, with a refused job at the head, and to a 4-wide pool, each from a
+# fresh spool of BENCH_DELIVERY_JOBS jobs (100000; the pool 3000), ROUNDS rounds; and the
+# due-jobs query with a million waiting. BENCH_DELIVERY=0 leaves it out.
 # Usage: bench/run.sh [SECONDS_PER_RUN (default 10)] [ROUNDS (default 3)]
 set -euo pipefail
 secs=${1:-10}
@@ -327,3 +331,8 @@ echo "  queued (worker down) vs /enqueue ${spq}x [$(pairs spool-queued enqueue-T
 echo "  non-2xx or errors               $svc_errs (0: $( [ "$svc_errs" = 0 ] && echo met || echo NOT met))"
 echo "  RSS after load                  $((svc_rss / 1024)) MiB (<= 8: $( [ "$svc_rss" -le 8192 ] && echo met || echo NOT met))"
 echo "  cold start                      ${cold_ms} ms (< 20: $(verdict "$cold_ms" 20 "<="))"
+
+if [ "${BENCH_DELIVERY:-1}" != 0 ]; then
+    echo
+    "$top/bench/spool-delivery.sh" "${BENCH_DELIVERY_JOBS:-100000}" "$rounds"
+fi

@@ -5,6 +5,11 @@
  *   (none)            201 {"queued":true}
  *   status<NNN>-…     always NNN (400, 429, 500, 503, …)
  *   fail<K>x-…        500 for the first K attempts of that job, then 201
+ *   fail<K>x<NNN>-…   NNN (400, 503, …) for the first K attempts of that job, then 201
+ *   later<N>s<K>x-…   503 with Retry-After: N for the first K attempts of that job, then 201
+ *   pool<N>x<MS>-…    a worker with a pool of N: at most N such calls (of every placeId with
+ *                     that same prefix) in progress at once over all connections, each answered
+ *                     201 after MS milliseconds; past N, 503 at once (see GET /stats)
  *   slow<MS>-…        201 after MS milliseconds
  *   hang-…            never answers (holds the connection until the client closes it)
  *   close-…           closes the connection without an answer
@@ -19,9 +24,19 @@
  *   manyheads-…       201 with 2 MiB of header lines of 1 KiB
  *   bigbody-…         201 with a chunked body that never ends (until the client goes away)
  *   bigbodycl-…       201 announcing a body of 100 MiB in Content-Length, then sending it
+ * While a GET /refuse?ms=M is in force (the next M milliseconds), every POST /enqueue is answered
+ * 503 at once, whatever its placeId (a worker failing every job); counted as any POST.
  * Every request must carry Content-Type: application/json, a body {"placeId":P,"jobId":J} and
  * Idempotency-Key: J; otherwise 422 with the reason.
  * GET /count?placeId=P answers {"count":N}: how many POSTs that placeId got.
+ * GET /requests?placeId=P answers the X-Request-Id of that placeId's POSTs in the order they
+ * arrived (the first 8; "-" for none), one a line, as text/plain.
+ * GET /prefix?p=X answers {"keys":K,"posts":N,"max":M}: how many placeIds beginning with X got
+ * POSTs, how many POSTs they got together, and the most one of them got.
+ * GET /stats answers {"posts":N,"peak":P,"refusedAll":R,"pools":{"pool<N>x<MS>":{"accepted":A,
+ * "refused":B,"peak":C},…}}: every POST /enqueue with a valid body, the most of them in progress
+ * at once, those answered 503 under /refuse, and each pool's calls taken, refused, and the most
+ * in progress at once.
  * GET /order answers the placeIds of the POSTs in the order they arrived (a first arrival
  * each; the first 16384 placeIds), one a line, as text/plain.
  * GET /health answers 200.
@@ -47,15 +62,42 @@
 
 #define MAX_REQUEST 65536
 #define MAX_KEYS 16384
+#define MAX_RIDS 8 /* X-Request-Ids kept per placeId */
+#define MAX_POOLS 16
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* In the order of their first POST: the array's order is the arrival order. */
 static struct {
     char *key;
     unsigned count;
+    char *rids[MAX_RIDS]; /* the X-Request-Id of its first POSTs */
 } counts[MAX_KEYS];
 
-static unsigned count_bump(const char *key, bool bump)
+/* The pools of pool<N>x<MS>-… (one per N and MS), and the totals for GET /stats. */
+typedef struct Pool {
+    int size, ms;
+    unsigned busy, peak;
+    unsigned long long accepted, refused;
+} Pool;
+
+static struct {
+    Pool pools[MAX_POOLS];
+    size_t n_pools;
+    unsigned long long posts, refused_all;
+    unsigned busy, peak;    /* POSTs in progress now, and the most at once */
+    long long refuse_until; /* CLOCK_MONOTONIC ms: every POST answered 503 until then */
+} stats;
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The POSTs of `key` so far, one more first when `rid` is not NULL (its X-Request-Id, "" for
+ * none). */
+static unsigned count_bump(const char *key, const char *rid)
 {
     pthread_mutex_lock(&lock);
     unsigned n = 0;
@@ -64,16 +106,32 @@ static unsigned count_bump(const char *key, bool bump)
         if (strcmp(counts[i].key, key) == 0)
             break;
     if (i < MAX_KEYS) {
-        if (!counts[i].key && bump)
+        if (!counts[i].key && rid)
             counts[i].key = strdup(key);
         if (counts[i].key) {
-            if (bump)
+            if (rid) {
+                if (counts[i].count < MAX_RIDS)
+                    counts[i].rids[counts[i].count] = strdup(rid[0] ? rid : "-");
                 counts[i].count++;
+            }
             n = counts[i].count;
         }
     }
     pthread_mutex_unlock(&lock);
     return n;
+}
+
+/* A POST begins (true) or ends (false): counted for GET /stats. */
+static void post_busy(bool begin)
+{
+    pthread_mutex_lock(&lock);
+    if (begin) {
+        stats.posts++;
+        if (++stats.busy > stats.peak)
+            stats.peak = stats.busy;
+    } else
+        stats.busy--;
+    pthread_mutex_unlock(&lock);
 }
 
 static bool write_all(int fd, const char *p, size_t n)
@@ -93,11 +151,12 @@ static bool write_all(int fd, const char *p, size_t n)
 static bool respond(int fd, int status, const char *body)
 {
     char buf[1024];
+    size_t len = strlen(body);
     int n = snprintf(buf, sizeof(buf),
                      "HTTP/1.1 %d Status\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
-                     status, strlen(body), body);
-    return write_all(fd, buf, (size_t)n);
+                     status, len, len < 512 ? body : "");
+    return write_all(fd, buf, (size_t)n) && (len < 512 || write_all(fd, body, len));
 }
 
 /* The placeIds in the order of their first POST, one a line. */
@@ -213,51 +272,193 @@ static bool header(const char *head, const char *name, char *out, size_t n)
     return false;
 }
 
-/* Returns false when the connection must end. */
-static bool handle(int fd, const char *head, const char *body, size_t body_len)
+/* The rest of the table: Retry-After, big answers, flapping. */
+static bool answer_more(int fd, const char *place, unsigned n)
 {
-    char method[16] = "", path[2048] = "";
-    sscanf(head, "%15s %2047s", method, path);
-
-    if (strcmp(method, "GET") == 0 && strncmp(path, "/count?placeId=", 15) == 0) {
-        char b[64];
-        snprintf(b, sizeof(b), "{\"count\":%u}", count_bump(path + 15, false));
-        return respond(fd, 200, b);
-    }
-    if (strcmp(method, "GET") == 0 && strcmp(path, "/health") == 0)
-        return respond(fd, 200, "{\"status\":\"ok\"}");
-    if (strcmp(method, "GET") == 0 && strcmp(path, "/order") == 0)
-        return respond_order(fd);
-    if (strcmp(method, "POST") != 0 || strcmp(path, "/enqueue") != 0)
-        return respond(fd, 404, "{\"error\":\"not found\"}");
-
-    json_object *o = json_tokener_parse(body_len ? body : "");
-    json_object *p = NULL, *j = NULL;
-    char ct[128] = "", key[1200] = "";
-    const char *problem = NULL;
-    if (!o || !json_object_object_get_ex(o, "placeId", &p) ||
-        !json_object_object_get_ex(o, "jobId", &j))
-        problem = "body must have placeId and jobId";
-    else if (!header(head, "Content-Type", ct, sizeof(ct)) ||
-             strcasecmp(ct, "application/json") != 0)
-        problem = "Content-Type must be application/json";
-    else if (!header(head, "Idempotency-Key", key, sizeof(key)) ||
-             strcmp(key, json_object_get_string(j)) != 0)
-        problem = "Idempotency-Key must equal jobId";
-    if (problem) {
-        char b[256];
-        snprintf(b, sizeof(b), "{\"error\":\"%s\"}", problem);
-        json_object_put(o);
-        return respond(fd, 422, b);
-    }
-
-    char place[1100];
-    snprintf(place, sizeof(place), "%s", json_object_get_string(p));
-    json_object_put(o);
-    unsigned n = count_bump(place, true);
     int v;
     char c;
+    if (sscanf(place, "retry%ds%c", &v, &c) == 2 && c == '-') {
+        if (n > 1)
+            return respond(fd, 201, "{\"queued\":true}");
+        char buf[256];
+        int k = snprintf(buf, sizeof(buf),
+                         "HTTP/1.1 429 Too Many Requests\r\nRetry-After: %d\r\n"
+                         "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                         v);
+        return write_all(fd, buf, (size_t)k);
+    }
+    if (strncmp(place, "retryforever-", 13) == 0)
+        return retry_after_once(fd, n, 429, "99999999999");
+    if (strncmp(place, "retrydate-", 10) == 0)
+        return retry_after_once(fd, n, 503, "Fri, 31 Dec 9999 23:59:59 GMT");
+    if (strncmp(place, "bighead-", 8) == 0)
+        return big_head(fd, true);
+    if (strncmp(place, "manyheads-", 10) == 0)
+        return big_head(fd, false);
+    if (strncmp(place, "bigbody-", 8) == 0)
+        return big_body(fd, false);
+    if (strncmp(place, "bigbodycl-", 10) == 0)
+        return big_body(fd, true);
+    if (sscanf(place, "flap%d%c", &v, &c) == 2 && c == '-' && v > 0) {
+        return (mono_ms() / v) % 2 ? respond(fd, 503, "{\"error\":\"flapping\"}")
+                                   : respond(fd, 201, "{\"queued\":true}");
+    }
+    return respond(fd, 201, "{\"queued\":true}");
+}
 
+/* Answers text/plain. */
+static bool respond_text(int fd, const char *text, size_t len)
+{
+    char head[256];
+    int n =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n", len);
+    return write_all(fd, head, (size_t)n) && write_all(fd, text, len);
+}
+
+/* The X-Request-Ids of a placeId's first POSTs, one a line. */
+static bool respond_requests(int fd, const char *key)
+{
+    char text[MAX_RIDS * 160] = "";
+    size_t len = 0;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < MAX_KEYS && counts[i].key; i++) {
+        if (strcmp(counts[i].key, key) != 0)
+            continue;
+        for (size_t r = 0; r < MAX_RIDS && counts[i].rids[r]; r++)
+            len += (size_t)snprintf(text + len, sizeof(text) - len, "%.150s\n", counts[i].rids[r]);
+        break;
+    }
+    pthread_mutex_unlock(&lock);
+    return respond_text(fd, text, len);
+}
+
+/* How many placeIds beginning with `prefix` got POSTs, their POSTs, the most one got. */
+static bool respond_prefix(int fd, const char *prefix)
+{
+    unsigned long long keys = 0, posts = 0, most = 0;
+    size_t pl = strlen(prefix);
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < MAX_KEYS && counts[i].key; i++)
+        if (strncmp(counts[i].key, prefix, pl) == 0) {
+            keys++;
+            posts += counts[i].count;
+            if (counts[i].count > most)
+                most = counts[i].count;
+        }
+    pthread_mutex_unlock(&lock);
+    char b[160];
+    snprintf(b, sizeof(b), "{\"keys\":%llu,\"posts\":%llu,\"max\":%llu}", keys, posts, most);
+    return respond(fd, 200, b);
+}
+
+static bool respond_stats(int fd)
+{
+    char b[4096];
+    size_t len = 0;
+    pthread_mutex_lock(&lock);
+    len += (size_t)snprintf(b, sizeof(b),
+                            "{\"posts\":%llu,\"peak\":%u,\"refusedAll\":%llu,\"pools\":{",
+                            stats.posts, stats.peak, stats.refused_all);
+    for (size_t i = 0; i < stats.n_pools; i++) {
+        const Pool *p = &stats.pools[i];
+        len += (size_t)snprintf(b + len, sizeof(b) - len,
+                                "%s\"pool%dx%d\":{\"accepted\":%llu,\"refused\":%llu,\"peak\":%u}",
+                                i ? "," : "", p->size, p->ms, p->accepted, p->refused, p->peak);
+    }
+    pthread_mutex_unlock(&lock);
+    snprintf(b + len, sizeof(b) - len, "}}");
+    return respond(fd, 200, b);
+}
+
+/* GET /refuse?ms=M: every POST answered 503 for the next M milliseconds (0 ends it). */
+static bool set_refuse(int fd, const char *ms)
+{
+    long long v = atoll(ms);
+    pthread_mutex_lock(&lock);
+    stats.refuse_until = v > 0 ? mono_ms() + v : 0;
+    pthread_mutex_unlock(&lock);
+    return respond(fd, 200, "{\"refusing\":true}");
+}
+
+/* Whether a GET /refuse is in force: then the POST is answered 503, counted. */
+static bool refusing_all(void)
+{
+    pthread_mutex_lock(&lock);
+    bool on = stats.refuse_until > 0 && mono_ms() < stats.refuse_until;
+    if (on)
+        stats.refused_all++;
+    pthread_mutex_unlock(&lock);
+    return on;
+}
+
+/* One call at the pool of that size and latency: taken (201 after ms) while fewer than size are
+ * in progress, else refused at once. */
+static bool pool_call(int fd, int size, int ms)
+{
+    pthread_mutex_lock(&lock);
+    Pool *p = NULL;
+    for (size_t i = 0; i < stats.n_pools && !p; i++)
+        if (stats.pools[i].size == size && stats.pools[i].ms == ms)
+            p = &stats.pools[i];
+    if (!p && stats.n_pools < MAX_POOLS) {
+        p = &stats.pools[stats.n_pools++];
+        *p = (Pool){.size = size, .ms = ms};
+    }
+    bool taken = p && p->busy < (unsigned)size;
+    if (taken) {
+        p->accepted++;
+        if (++p->busy > p->peak)
+            p->peak = p->busy;
+    } else if (p)
+        p->refused++;
+    pthread_mutex_unlock(&lock);
+    if (!taken)
+        return respond(fd, 503, "{\"error\":\"pool busy\"}");
+    usleep((useconds_t)ms * 1000);
+    pthread_mutex_lock(&lock);
+    p->busy--;
+    pthread_mutex_unlock(&lock);
+    return respond(fd, 201, "{\"queued\":true}");
+}
+
+/* 503 with Retry-After: seconds. */
+static bool respond_retry_after(int fd, int seconds)
+{
+    char buf[256];
+    int k = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 503 Busy\r\nRetry-After: %d\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                     seconds);
+    return write_all(fd, buf, (size_t)k);
+}
+
+/* The prefixes that count attempts or share a pool; *ret_handled false when none matched. */
+static bool answer_counted(int fd, const char *place, unsigned n, bool *ret_handled)
+{
+    int v, k;
+    char c;
+    *ret_handled = true;
+    if (sscanf(place, "fail%dx%3d%c", &k, &v, &c) == 3 && c == '-')
+        return (int)n <= k ? respond(fd, v, "{\"error\":\"failing as asked\"}")
+                           : respond(fd, 201, "{\"queued\":true}");
+    if (sscanf(place, "later%ds%dx%c", &v, &k, &c) == 3 && c == '-')
+        return (int)n <= k ? respond_retry_after(fd, v) : respond(fd, 201, "{\"queued\":true}");
+    if (sscanf(place, "pool%dx%d%c", &k, &v, &c) == 3 && c == '-' && k > 0 && v >= 0)
+        return pool_call(fd, k, v);
+    *ret_handled = false;
+    return true;
+}
+
+/* Answers a POST /enqueue by its placeId's prefix (the table at the top). */
+static bool answer(int fd, const char *place, unsigned n)
+{
+    int v;
+    char c;
+    bool handled;
+    bool r = answer_counted(fd, place, n, &handled);
+    if (handled)
+        return r;
     if (sscanf(place, "status%3d%c", &v, &c) == 2 && c == '-')
         return respond(fd, v, "{\"error\":\"as asked\"}");
     if (sscanf(place, "fail%dx%c", &v, &c) == 2 && c == '-')
@@ -289,36 +490,79 @@ static bool handle(int fd, const char *head, const char *body, size_t body_len)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
         return false;
     }
-    if (sscanf(place, "retry%ds%c", &v, &c) == 2 && c == '-') {
-        if (n > 1)
-            return respond(fd, 201, "{\"queued\":true}");
-        char buf[256];
-        int k = snprintf(buf, sizeof(buf),
-                         "HTTP/1.1 429 Too Many Requests\r\nRetry-After: %d\r\n"
-                         "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
-                         v);
-        return write_all(fd, buf, (size_t)k);
+    return answer_more(fd, place, n);
+}
+
+/* GET requests: the counts and controls; *ret_handled false for another path. */
+static bool handle_get(int fd, const char *path, bool *ret_handled)
+{
+    *ret_handled = true;
+    if (strncmp(path, "/count?placeId=", 15) == 0) {
+        char b[64];
+        snprintf(b, sizeof(b), "{\"count\":%u}", count_bump(path + 15, NULL));
+        return respond(fd, 200, b);
     }
-    if (strncmp(place, "retryforever-", 13) == 0)
-        return retry_after_once(fd, n, 429, "99999999999");
-    if (strncmp(place, "retrydate-", 10) == 0)
-        return retry_after_once(fd, n, 503, "Fri, 31 Dec 9999 23:59:59 GMT");
-    if (strncmp(place, "bighead-", 8) == 0)
-        return big_head(fd, true);
-    if (strncmp(place, "manyheads-", 10) == 0)
-        return big_head(fd, false);
-    if (strncmp(place, "bigbody-", 8) == 0)
-        return big_body(fd, false);
-    if (strncmp(place, "bigbodycl-", 10) == 0)
-        return big_body(fd, true);
-    if (sscanf(place, "flap%d%c", &v, &c) == 2 && c == '-' && v > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-        return (ms / v) % 2 ? respond(fd, 503, "{\"error\":\"flapping\"}")
-                            : respond(fd, 201, "{\"queued\":true}");
+    if (strncmp(path, "/requests?placeId=", 18) == 0)
+        return respond_requests(fd, path + 18);
+    if (strncmp(path, "/prefix?p=", 10) == 0)
+        return respond_prefix(fd, path + 10);
+    if (strcmp(path, "/stats") == 0)
+        return respond_stats(fd);
+    if (strncmp(path, "/refuse?ms=", 11) == 0)
+        return set_refuse(fd, path + 11);
+    if (strcmp(path, "/health") == 0)
+        return respond(fd, 200, "{\"status\":\"ok\"}");
+    if (strcmp(path, "/order") == 0)
+        return respond_order(fd);
+    *ret_handled = false;
+    return true;
+}
+
+/* Returns false when the connection must end. */
+static bool handle(int fd, const char *head, const char *body, size_t body_len)
+{
+    char method[16] = "", path[2048] = "";
+    sscanf(head, "%15s %2047s", method, path);
+
+    bool handled = false;
+    if (strcmp(method, "GET") == 0) {
+        bool r = handle_get(fd, path, &handled);
+        if (handled)
+            return r;
     }
-    return respond(fd, 201, "{\"queued\":true}");
+    if (strcmp(method, "POST") != 0 || strcmp(path, "/enqueue") != 0)
+        return respond(fd, 404, "{\"error\":\"not found\"}");
+
+    json_object *o = json_tokener_parse(body_len ? body : "");
+    json_object *p = NULL, *j = NULL;
+    char ct[128] = "", key[1200] = "", rid[160] = "";
+    const char *problem = NULL;
+    if (!o || !json_object_object_get_ex(o, "placeId", &p) ||
+        !json_object_object_get_ex(o, "jobId", &j))
+        problem = "body must have placeId and jobId";
+    else if (!header(head, "Content-Type", ct, sizeof(ct)) ||
+             strcasecmp(ct, "application/json") != 0)
+        problem = "Content-Type must be application/json";
+    else if (!header(head, "Idempotency-Key", key, sizeof(key)) ||
+             strcmp(key, json_object_get_string(j)) != 0)
+        problem = "Idempotency-Key must equal jobId";
+    if (problem) {
+        char b[256];
+        snprintf(b, sizeof(b), "{\"error\":\"%s\"}", problem);
+        json_object_put(o);
+        return respond(fd, 422, b);
+    }
+
+    char place[1100];
+    snprintf(place, sizeof(place), "%s", json_object_get_string(p));
+    json_object_put(o);
+    header(head, "X-Request-Id", rid, sizeof(rid));
+    unsigned n = count_bump(place, rid);
+    post_busy(true);
+    bool r = refusing_all() ? respond(fd, 503, "{\"error\":\"refusing every job\"}")
+                            : answer(fd, place, n);
+    post_busy(false);
+    return r;
 }
 
 static void *serve(void *arg)
