@@ -30,6 +30,7 @@ struct SpoolDelivery {
     /* The walk over the due jobs, in id order. */
     int64_t cursor;             /* the last job it looked at */
     size_t asked;               /* how many the fetch under way asked for */
+    uint64_t forget_seq;        /* spool_forget_seq() when it was asked */
     bool fetching;              /* a fetch is under way */
     bool at_end;                /* no due job past the cursor */
     bool restart;               /* the next fetch starts from the first job */
@@ -340,7 +341,9 @@ static void on_fetched(int error, const SpoolJob *jobs, size_t n, void *userdata
     size_t i = 0;
     for (; i < n && !d->stopped; i++) {
         uint64_t wait;
-        if (!delivery_busy_with(d, jobs[i].id)) {
+        if (spool_forgotten_since(d->s.spool, d->forget_seq, jobs[i].job_id))
+            d->restart = true; /* a client's call took it meanwhile; if not, the next walk */
+        else if (!delivery_busy_with(d, jobs[i].id)) {
             if (delivery_pace_free(&d->pace, clock_usec(CLOCK_MONOTONIC), &wait) == 0 ||
                 !delivery_start(d, &jobs[i]))
                 break;
@@ -410,6 +413,7 @@ static void delivery_pump(SpoolDelivery *d)
         return; /* nothing due: new jobs, a change or the due timer wake it */
     size_t ask = n_free + d->in_flight; /* those under way may come first: skipped */
     d->asked = ask < SPOOL_FETCH_MAX ? ask : SPOOL_FETCH_MAX;
+    d->forget_seq = spool_forget_seq(d->s.spool);
     if (spool_fetch_due(d->s.spool, d->cursor, d->asked, on_fetched, d) < 0) {
         delivery_wait(d, DELIVERY_RETRY_USEC);
         return;

@@ -83,6 +83,9 @@ struct SpoolPort {
     SpoolOp *out_head, *out_tail; /* under spool->lock: done, for this loop */
 };
 
+/* Forgets a fetch can be checked against; past them a fetch's jobs are all skipped once. */
+#define SPOOL_FORGET_RING 64
+
 struct Spool {
     SpoolPort *main;  /* the loop of spool_new: fetches, notices, the changed callback */
     SpoolPort *ports; /* every port, main included: freed once the thread is joined */
@@ -101,9 +104,11 @@ struct Spool {
     SpoolOp *in_head, *in_tail; /* asked by the loops, for the thread */
     SpoolNotice *notices_head, *notices_tail;
     SpoolState state;
-    char **held;   /* the job ids of the held jobs, sorted */
-    size_t n_held; /* atomic: spool_job_held()'s fast path */
-    int in_fd;     /* eventfd: ops asked, or stop */
+    char *forgotten[SPOOL_FORGET_RING]; /* the job ids of the last forgets asked (NULL: unknown) */
+    uint64_t forget_seq;                /* forgets asked so far; the newest at (seq - 1) % RING */
+    char **held;                        /* the job ids of the held jobs, sorted */
+    size_t n_held;                      /* atomic: spool_job_held()'s fast path */
+    int in_fd;                          /* eventfd: ops asked, or stop */
 
     /* the thread's (and spool_new's, before the thread starts) */
     SpoolStore *store;
@@ -775,6 +780,8 @@ Spool *spool_free(Spool *s)
     }
     spool_store_close(s->store);
     held_free(s->held, s->n_held);
+    for (size_t i = 0; i < SPOOL_FORGET_RING; i++)
+        free(s->forgotten[i]);
     if (s->in_fd >= 0)
         close(s->in_fd);
     if (s->inotify_fd >= 0)
@@ -894,8 +901,34 @@ int spool_forget(Spool *s, const char *job_id)
     if (!op)
         return -ENOMEM;
     copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
+    char *id = strdup(job_id); /* NULL: "unknown", which skips every job of a fetch once */
+    pthread_mutex_lock(&s->lock);
+    char **slot = &s->forgotten[s->forget_seq++ % SPOOL_FORGET_RING];
+    free(*slot);
+    *slot = id;
+    pthread_mutex_unlock(&s->lock);
     spool_ask(s, op);
     return 0;
+}
+
+uint64_t spool_forget_seq(Spool *s)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t seq = s->forget_seq;
+    pthread_mutex_unlock(&s->lock);
+    return seq;
+}
+
+bool spool_forgotten_since(Spool *s, uint64_t seq, const char *job_id)
+{
+    pthread_mutex_lock(&s->lock);
+    bool found = s->forget_seq - seq > SPOOL_FORGET_RING;
+    for (uint64_t i = seq; i < s->forget_seq && !found; i++) {
+        const char *id = s->forgotten[i % SPOOL_FORGET_RING];
+        found = !id || strcmp(id, job_id) == 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return found;
 }
 
 void spool_state(Spool *s, SpoolState *ret)

@@ -104,6 +104,11 @@ int spool_dead(Spool *s, int64_t id, const char *error);
 /* The worker took job_id from a client's request: a record of it waiting in the spool is removed
  * (so that it is not delivered a second time). */
 int spool_forget(Spool *s, const char *job_id);
+/* A fetch answered after a forget was asked may still list that job (it ran first): the
+ * delivery notes spool_forget_seq() when it asks, and skips a fetched job for which
+ * spool_forgotten_since() says a forget was asked since (true also when it cannot tell). */
+uint64_t spool_forget_seq(Spool *s);
+bool spool_forgotten_since(Spool *s, uint64_t seq, const char *job_id);
 
 void spool_state(Spool *s, SpoolState *ret);
 
