@@ -367,9 +367,14 @@ static void delivery_see(SpoolDelivery *d, const SpoolState *st)
         d->generation = st->generation;
         d->at_end = false;
     }
-    /* A job due at or before the walk's start is found by that walk (or is under way). */
+    /* A job due at or before the walk's start is found by that walk (or is under way). One
+     * that came due since (the spool's next due time reads as passed until its next group) is
+     * found by the next walk: a timer armed for a passed time would fire at once again and
+     * again while no walk can start (the window full, a probe under way), spinning the loop. */
     uint64_t next = st->stats.next_due_usec;
-    if (next > d->walk_started_usec)
+    if (next > d->walk_started_usec && next <= clock_usec(CLOCK_REALTIME))
+        d->restart = true;
+    else if (next > d->walk_started_usec)
         timer_arm(d, &d->due_timer, CLOCK_REALTIME, next, false, on_due_timer,
                   "spool-delivery-due");
 }

@@ -671,6 +671,56 @@ static void test_spool_file_removed_under_the_daemon(void **state)
     spooled_cleanup(&f);
 }
 
+/* The daemon's CPU time so far, in clock ticks (utime + stime of /proc/PID/stat). */
+static unsigned long long process_cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "re");
+    assert_non_null(fp);
+    size_t k = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[k] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    assert_non_null(p);
+    unsigned long long utime = 0, stime = 0;
+    assert_int_equal(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime), 2);
+    return utime + stime;
+}
+
+/* A job in its backoff comes due while no delivery may start (the window of 1 taken by a slow
+ * one): nothing to do until that one ends, and the loop waits for it. It spun instead, a timer
+ * armed again and again for the passed due time, a whole core for as long as the slow call
+ * lasted. A bound on CPU time, far from both: idle, a few ticks; spinning, most of the time. */
+static void test_job_due_while_the_window_is_full_does_not_spin(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    const char *env[] = {
+        f.env_worker,          f.env_dir, "WORKER_TIMEOUT_MS=30000", "SPOOL_RETRY_MAX_SEC=1",
+        "BREAKER_THRESHOLD=0", NULL};
+    service_start(&svc, env);
+    static const char *const bad = "status503-spin-1", *const slow = "slow8000-spin-2";
+    post_queued(&svc, bad);
+    post_queued(&svc, slow);
+    spooled_worker_back(&f);
+    const char *const one[] = {slow};
+    assert_true(wait_counts(&f.worker, one, 1, 1, DELIVERY_WAIT_MS));
+    /* The refused job's next try (1 s at most) comes due while the slow call (8 s) lasts. */
+    usleep(1500 * 1000);
+    long ticks_per_sec = sysconf(_SC_CLK_TCK);
+    unsigned long long before = process_cpu_ticks(svc.pid);
+    usleep(4000 * 1000);
+    unsigned long long used = process_cpu_ticks(svc.pid) - before;
+    assert_true(standin_count(&f.worker, slow) == 1);
+    assert_true(used < (unsigned long long)ticks_per_sec); /* under 1 s of CPU in 4 s */
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -688,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_redirect_is_not_a_dead_letter),
         cmocka_unit_test(test_inline_success_forgets_the_spooled_copy),
         cmocka_unit_test(test_spool_file_removed_under_the_daemon),
+        cmocka_unit_test(test_job_due_while_the_window_is_full_does_not_spin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
