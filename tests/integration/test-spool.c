@@ -721,6 +721,60 @@ static void test_job_due_while_the_window_is_full_does_not_spin(void **state)
     spooled_cleanup(&f);
 }
 
+/* How many records of job_id wait in the spool (held or not), read on the test's connection db
+ * (another one's close would tell the daemon, by inotify, that the spool changed). */
+static int waiting_records(sqlite3 *db, const char *job_id)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM jobs WHERE dead = 0 AND job_id = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* A held job removed by another process (here a connection that stays open, so that the daemon
+ * has not heard of it yet): a client sending that job again is answered 202 "queued" only once
+ * its record is on disk. The daemon answered from the held job ids it knew, and nothing was. */
+static void test_held_job_deleted_then_sent_again_is_on_disk(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, NULL);
+    static const char *const place = "held-deleted-1", *const job = "reviews:held-deleted-1:start";
+    post_queued(&svc, place);
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
+    char spool_dir[96], out[512];
+    snprintf(spool_dir, sizeof(spool_dir), "--spool-dir=%s", f.dir);
+    const char *const hold[] = {argus_binary(), "spool", "hold", "1", spool_dir, NULL};
+    assert_int_equal(run_capture(hold, NULL, out, sizeof(out)), 0);
+    assert_true(service_wait_metric(&svc, "argus_spool_held_jobs", 1, 5000));
+    post_queued(&svc, place); /* held: queued, one record, still held */
+    assert_true(service_metric(&svc, "argus_spool_held_jobs") == 1);
+    assert_true(service_metric(&svc, "argus_spool_jobs") == 0);
+
+    char path[160];
+    snprintf(path, sizeof(path), "%s/spool.sqlite", f.dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_busy_timeout(db, 10000), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM jobs WHERE id = 1", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(waiting_records(db, job), 0);
+
+    post_queued(&svc, place);
+    assert_int_equal(waiting_records(db, job), 1);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -739,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_inline_success_forgets_the_spooled_copy),
         cmocka_unit_test(test_spool_file_removed_under_the_daemon),
         cmocka_unit_test(test_job_due_while_the_window_is_full_does_not_spin),
+        cmocka_unit_test(test_held_job_deleted_then_sent_again_is_on_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
