@@ -185,12 +185,16 @@ static void describe_error(const Spool *s, int error, char *buf, size_t n)
         snprintf(buf, n, "%s", errno_words(error));
 }
 
-/* Watches the spool's directory, once it exists (again). */
+/* Watches the spool's directory, once it exists (again), at each open: the one watched may have
+ * been moved away and another made in its place (a watch follows the directory, not its name). */
 static void spool_watch(Spool *s)
 {
-    if (s->inotify_fd < 0 || s->watch >= 0)
+    if (s->inotify_fd < 0)
         return;
-    s->watch = inotify_add_watch(s->inotify_fd, s->dir, SPOOL_WATCH_EVENTS);
+    int w = inotify_add_watch(s->inotify_fd, s->dir, SPOOL_WATCH_EVENTS);
+    if (s->watch >= 0 && w != s->watch)
+        (void)inotify_rm_watch(s->inotify_fd, s->watch);
+    s->watch = w;
 }
 
 /* Opens the store (moving a corrupt one aside); on failure says so once and stays closed. */

@@ -775,6 +775,59 @@ static void test_held_job_deleted_then_sent_again_is_on_disk(void **state)
     spooled_cleanup(&f);
 }
 
+/* An operator moves the spool's directory away and makes an empty one in its place (or swaps a
+ * symlink): a job answered 202 after that must be in the directory SPOOL_DIR names, where the next
+ * daemon looks, not in the one moved away, which the daemon kept writing (its file was still
+ * there): after a SIGKILL, a new daemon delivers it. */
+static void test_spool_dir_moved_away_under_the_daemon(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, NULL);
+    post_queued(&svc, "moved-before");
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
+    char moved[96];
+    snprintf(moved, sizeof(moved), "%s.moved", f.dir);
+    assert_int_equal(rename(f.dir, moved), 0);
+    assert_int_equal(mkdir(f.dir, 0750), 0);
+
+    /* The first add after the move may be refused (as for a removed file); not the next ones. */
+    char names[5][32];
+    const char *queued[5];
+    size_t n_queued = 0;
+    for (int i = 0; i < 5 && n_queued < 2; i++) {
+        snprintf(names[i], sizeof(names[i]), "moved-after-%d", i);
+        Response r = service_enqueue(&svc, names[i]);
+        if (r.status == 202)
+            queued[n_queued++] = names[i];
+        else
+            assert_true(r.status == 503 || r.status == 504);
+        response_free(&r);
+    }
+    assert_true(n_queued >= 1);
+
+    assert_int_equal(service_stop(&svc, SIGKILL), -1);
+    service_cleanup(&svc);
+    spooled_worker_back(&f);
+    start(&svc, &f, NULL);
+    assert_true(wait_counts(&f.worker, queued, n_queued, 1, DELIVERY_WAIT_MS));
+    for (size_t i = 0; i < n_queued; i++)
+        assert_int_equal(standin_count(&f.worker, queued[i]), 1);
+    stop(&svc);
+    spooled_cleanup(&f);
+    /* the directory moved away, with the job spooled before the move */
+    static const char *const names_moved[] = {"spool.sqlite", "spool.sqlite-wal",
+                                              "spool.sqlite-shm", "spool.pending"};
+    for (size_t i = 0; i < 4; i++) {
+        char path[160];
+        snprintf(path, sizeof(path), "%s/%s", moved, names_moved[i]);
+        (void)unlink(path);
+    }
+    assert_int_equal(rmdir(moved), 0);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -794,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_spool_file_removed_under_the_daemon),
         cmocka_unit_test(test_job_due_while_the_window_is_full_does_not_spin),
         cmocka_unit_test(test_held_job_deleted_then_sent_again_is_on_disk),
+        cmocka_unit_test(test_spool_dir_moved_away_under_the_daemon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
