@@ -182,7 +182,7 @@ static void delivery_failed(SpoolDelivery *d, const Delivery *dl, const WorkerRe
     if (fate == SPOOL_FATE_EXPIRED) {
         char error[SPOOL_ERROR_MAX];
         spool_schedule_expired_error(error, sizeof(error), attempts, r->reason);
-        (void)spool_dead(d->s.spool, dl->id, error);
+        (void)spool_dead(d->s.spool, dl->id, dl->job_id, error);
         metrics_inc(&m->spool_expired);
         metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_EXPIRED]);
         log_error(MSGID_SPOOL_EXPIRED, fields,
@@ -190,7 +190,7 @@ static void delivery_failed(SpoolDelivery *d, const Delivery *dl, const WorkerRe
                   d->s.config->spool_max_age_sec, error);
         return;
     }
-    (void)spool_retry_later(d->s.spool, dl->id, due, r->reason);
+    (void)spool_retry_later(d->s.spool, dl->id, dl->job_id, due, r->reason);
     /* The spool's next due time tells it too, unless an earlier one (of a job due but not
      * tried yet) hides it. */
     timer_arm(d, &d->due_timer, CLOCK_REALTIME, due, false, on_due_timer, "spool-delivery-due");
@@ -207,12 +207,12 @@ static void delivery_outcome(SpoolDelivery *d, const Delivery *dl, const WorkerR
     LogFields fields;
     log_fields_of(dl, r, &fields);
     if (r->outcome == WORKER_OK) {
-        (void)spool_delivered(d->s.spool, dl->id);
+        (void)spool_delivered(d->s.spool, dl->id, dl->job_id);
         metrics_inc(&m->spool_delivered);
         metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_DELIVERED]);
         log_info(MSGID_SPOOL_DELIVERED, &fields, "job delivered from the spool");
     } else if (!r->retryable) {
-        (void)spool_dead(d->s.spool, dl->id, r->reason);
+        (void)spool_dead(d->s.spool, dl->id, dl->job_id, r->reason);
         metrics_inc(&m->spool_dead);
         metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_DEAD]);
         log_error(MSGID_SPOOL_DEAD, &fields,

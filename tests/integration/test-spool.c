@@ -828,6 +828,44 @@ static void test_spool_dir_moved_away_under_the_daemon(void **state)
     assert_int_equal(rmdir(moved), 0);
 }
 
+/* A delivery under way when spool.sqlite is removed, and a job spooled into the new file then:
+ * the new file's ids start again from 1, and the delivery's end (delivered, by id) deleted the
+ * new job of that id, answered 202 and never delivered. A write by id applies only to the job it
+ * was about. */
+static void test_delivery_ending_after_the_file_was_replaced_spares_new_jobs(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    const char *env[] = {f.env_worker,
+                         f.env_dir,
+                         "WORKER_TIMEOUT_MS=20000",
+                         "BREAKER_COOLDOWN_SEC=1",
+                         "SPOOL_RETRY_MAX_SEC=1",
+                         NULL};
+    service_start(&svc, env);
+    static const char *const old = "slow5000-replaced-old", *const new = "status503-replaced-new";
+    post_queued(&svc, old);
+    spooled_worker_back(&f);
+    const char *const one[] = {old};
+    assert_true(wait_counts(&f.worker, one, 1, 1, DELIVERY_WAIT_MS)); /* under way, 5 s */
+    unlink_spool_files(&f);
+    post_queued(&svc, new); /* refused by the worker: spooled, id 1 of the new file */
+    assert_true(
+        service_wait_metric(&svc, "argus_spool_jobs_total{result=\"delivered\"}", 1, 20000));
+
+    char path[160];
+    snprintf(path, sizeof(path), "%s/spool.sqlite", f.dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_busy_timeout(db, 10000), SQLITE_OK);
+    assert_int_equal(waiting_records(db, "reviews:status503-replaced-new:start"), 1);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -848,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_job_due_while_the_window_is_full_does_not_spin),
         cmocka_unit_test(test_held_job_deleted_then_sent_again_is_on_disk),
         cmocka_unit_test(test_spool_dir_moved_away_under_the_daemon),
+        cmocka_unit_test(test_delivery_ending_after_the_file_was_replaced_spares_new_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
