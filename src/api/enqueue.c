@@ -239,19 +239,17 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
     enqueue_end(h, pe);
 }
 
-/* An operator holds the job (`spool hold`): answered queued at once, no attempt, no second
- * record; it stays held. */
-static void enqueue_held(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *pe)
+/* An operator holds the job (`spool hold`), as far as the daemon knows: no attempt. Answered
+ * queued once the spool's thread has seen its record wait (SPOOL_ALREADY: no second record, it
+ * stays held), or written it again: the ids known here may be stale (the job deleted or
+ * delivered a moment ago), and a 202 means on disk. Refused by the spool: 503, as without one. */
+static bool enqueue_held(ApiHandler *h, PendingEnqueue *pe)
 {
-    metrics_inc(&h->s.metrics->spool_queued);
-    log_info(MSGID_SPOOL_QUEUED,
-             LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
-                        .request_id = pe->request_id, .http_status = 202),
-             "job held in the spool by an operator, answered queued");
-    size_t len = 0;
-    char *body = response_queued(pe->place_id, pe->job_id, rfc3339_now(), &len);
-    api_send_json(h, req, ROUTE_ENQUEUE, 202, body, len);
-    metrics_observe(&h->s.metrics->request_latency, clock_usec(CLOCK_MONOTONIC) - pe->started_usec);
+    pe->result.outcome = WORKER_UNREACHABLE;
+    pe->result.retryable = true;
+    snprintf(pe->result.reason, sizeof(pe->result.reason), "held in the spool by an operator");
+    pe->fallback_status = 503;
+    return enqueue_spool(h, pe, FALLBACK_WORKER);
 }
 
 /* With a spool that takes jobs, the client waits for one attempt (the spool retries); else for
@@ -300,8 +298,13 @@ int enqueue_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
     job_id_format(place_id, pe->job_id);
     snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
     if (h->s.spool && spool_job_held(h->s.spool, pe->job_id)) {
-        enqueue_held(h, req, pe);
+        if (enqueue_held(h, pe)) {
+            pending_enqueue_hold(pe);
+            __atomic_store_n(&h->pending, h->pending + 1, __ATOMIC_RELAXED);
+            return 0;
+        }
         pending_enqueue_free(pe);
+        api_send_error(h, req, ROUTE_ENQUEUE, 503, "out of memory");
         return 0;
     }
 

@@ -186,7 +186,7 @@ static void delivery_failed(SpoolDelivery *d, const Delivery *dl, const WorkerRe
     if (fate == SPOOL_FATE_EXPIRED) {
         char error[SPOOL_ERROR_MAX];
         spool_schedule_expired_error(error, sizeof(error), attempts, r->reason);
-        (void)spool_dead(d->s.spool, dl->id, error);
+        (void)spool_dead(d->s.spool, dl->id, dl->job_id, error);
         metrics_inc(&m->spool_expired);
         metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_EXPIRED]);
         log_error(MSGID_SPOOL_EXPIRED, fields,
@@ -194,7 +194,7 @@ static void delivery_failed(SpoolDelivery *d, const Delivery *dl, const WorkerRe
                   d->s.config->spool_max_age_sec, error);
         return;
     }
-    (void)spool_retry_later(d->s.spool, dl->id, due, r->reason);
+    (void)spool_retry_later(d->s.spool, dl->id, dl->job_id, due, r->reason);
     /* The spool's next due time tells it too, unless an earlier one (of a job due but not
      * tried yet) hides it. */
     timer_arm(d, &d->due_timer, CLOCK_REALTIME, due, false, on_due_timer, "spool-delivery-due");
@@ -211,12 +211,12 @@ static void delivery_outcome(SpoolDelivery *d, const Delivery *dl, const WorkerR
     LogFields fields;
     log_fields_of(dl, r, &fields);
     if (r->outcome == WORKER_OK) {
-        (void)spool_delivered(d->s.spool, dl->id);
+        (void)spool_delivered(d->s.spool, dl->id, dl->job_id);
         metrics_inc(&m->spool_delivered);
         metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_DELIVERED]);
         log_info(MSGID_SPOOL_DELIVERED, &fields, "job delivered from the spool");
     } else if (!r->retryable) {
-        (void)spool_dead(d->s.spool, dl->id, r->reason);
+        (void)spool_dead(d->s.spool, dl->id, dl->job_id, r->reason);
         metrics_inc(&m->spool_dead);
         metrics_inc(&m->spool_attempts[SPOOL_ATTEMPT_DEAD]);
         log_error(MSGID_SPOOL_DEAD, &fields,
@@ -373,9 +373,14 @@ static void delivery_see(SpoolDelivery *d, const SpoolState *st)
         d->generation = st->generation;
         d->at_end = false;
     }
-    /* A job due at or before the walk's start is found by that walk (or is under way). */
+    /* A job due at or before the walk's start is found by that walk (or is under way). One
+     * that came due since (the spool's next due time reads as passed until its next group) is
+     * found by the next walk: a timer armed for a passed time would fire at once again and
+     * again while no walk can start (the window full, a probe under way), spinning the loop. */
     uint64_t next = st->stats.next_due_usec;
-    if (next > d->walk_started_usec)
+    if (next > d->walk_started_usec && next <= clock_usec(CLOCK_REALTIME))
+        d->restart = true;
+    else if (next > d->walk_started_usec)
         timer_arm(d, &d->due_timer, CLOCK_REALTIME, next, false, on_due_timer,
                   "spool-delivery-due");
 }

@@ -114,6 +114,8 @@ struct SpoolStore {
     sqlite3 *db;
     sqlite3_stmt *st[ST_MAX];
     int dir_fd;
+    char *dir; /* as given to spool_store_open: the directory moved away, or another put in its
+                * place (a symlink swapped), is seen */
     dev_t dev; /* SPOOL_FILE's, at open: a file replaced or removed under us is seen */
     ino_t ino;
     int version; /* the file's schema version: below SPOOL_USER_VERSION until upgrade() */
@@ -230,9 +232,11 @@ static void marker_drop(SpoolStore *s)
 
 int spool_store_check_identity(SpoolStore *s)
 {
-    struct stat f, d;
+    struct stat f, d, p;
     if (fstat(s->dir_fd, &d) < 0 || d.st_nlink == 0)
         return set_error(s, -ESTALE, "the spool's directory was removed");
+    if (stat(s->dir, &p) < 0 || p.st_dev != d.st_dev || p.st_ino != d.st_ino)
+        return set_error(s, -ESTALE, "the spool's directory was moved or replaced");
     if (fstatat(s->dir_fd, SPOOL_FILE, &f, AT_SYMLINK_NOFOLLOW) < 0 || f.st_dev != s->dev ||
         f.st_ino != s->ino)
         return set_error(s, -ESTALE, SPOOL_FILE " was removed or replaced");
@@ -738,6 +742,7 @@ void spool_store_close(SpoolStore *s)
     sqlite3_close_v2(s->db);
     if (s->dir_fd >= 0)
         close(s->dir_fd);
+    free(s->dir);
     free(s);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(SpoolStore *, spool_store_close);
@@ -771,6 +776,9 @@ int spool_store_open(const char *dir, SpoolOpenFlags flags, SpoolStore **ret,
     s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->dir_fd < 0)
         return -errno;
+    s->dir = strdup(dir);
+    if (!s->dir)
+        return -ENOMEM;
     struct stat st;
     if (fstatat(s->dir_fd, SPOOL_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return -errno;

@@ -190,12 +190,16 @@ static void describe_error(const Spool *s, int error, char *buf, size_t n)
         snprintf(buf, n, "%s", errno_words(error));
 }
 
-/* Watches the spool's directory, once it exists (again). */
+/* Watches the spool's directory, once it exists (again), at each open: the one watched may have
+ * been moved away and another made in its place (a watch follows the directory, not its name). */
 static void spool_watch(Spool *s)
 {
-    if (s->inotify_fd < 0 || s->watch >= 0)
+    if (s->inotify_fd < 0)
         return;
-    s->watch = inotify_add_watch(s->inotify_fd, s->dir, SPOOL_WATCH_EVENTS);
+    int w = inotify_add_watch(s->inotify_fd, s->dir, SPOOL_WATCH_EVENTS);
+    if (s->watch >= 0 && w != s->watch)
+        (void)inotify_rm_watch(s->inotify_fd, s->watch);
+    s->watch = w;
 }
 
 /* Opens the store (moving a corrupt one aside); on failure says so once and stays closed. */
@@ -226,8 +230,25 @@ static int spool_open_store(Spool *s)
     return r;
 }
 
+/* Whether record id is still the job the op is about: the file may have been opened again since
+ * the delivery read it (removed or replaced under us), and a new file's ids start again from 1.
+ * Else -ENOENT, as for a job that no longer waits. */
+static int op_same_job(Spool *s, const SpoolOp *op)
+{
+    SpoolJob j;
+    int r = spool_store_get(s->store, op->id, &j);
+    if (r < 0)
+        return r;
+    return strcmp(j.job_id, op->job.job_id) == 0 ? 0 : -ENOENT;
+}
+
 static int op_run(Spool *s, SpoolOp *op)
 {
+    if (op->type == OP_DELIVERED || op->type == OP_RETRY || op->type == OP_DEAD) {
+        int r = op_same_job(s, op);
+        if (r < 0)
+            return r;
+    }
     switch (op->type) {
     case OP_ADD:
         return spool_store_add(s->store, &op->job, s->max_jobs, &op->duplicate);
@@ -862,37 +883,34 @@ int spool_fetch_due(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done,
     return 0;
 }
 
-static int spool_write(Spool *s, SpoolOpType type, int64_t id, const char *error)
+static int spool_write(Spool *s, SpoolOpType type, int64_t id, const char *job_id,
+                       uint64_t due_usec, const char *error)
 {
     SpoolOp *op = op_new(type, s->main);
     if (!op)
         return -ENOMEM;
     op->id = id;
-    copy_id(op->job.last_error, sizeof(op->job.last_error), error);
-    spool_ask(s, op);
-    return 0;
-}
-
-int spool_delivered(Spool *s, int64_t id)
-{
-    return spool_write(s, OP_DELIVERED, id, NULL);
-}
-
-int spool_retry_later(Spool *s, int64_t id, uint64_t due_usec, const char *error)
-{
-    SpoolOp *op = op_new(OP_RETRY, s->main);
-    if (!op)
-        return -ENOMEM;
-    op->id = id;
     op->due_usec = due_usec;
+    copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
     copy_id(op->job.last_error, sizeof(op->job.last_error), error);
     spool_ask(s, op);
     return 0;
 }
 
-int spool_dead(Spool *s, int64_t id, const char *error)
+int spool_delivered(Spool *s, int64_t id, const char *job_id)
 {
-    return spool_write(s, OP_DEAD, id, error);
+    return spool_write(s, OP_DELIVERED, id, job_id, 0, NULL);
+}
+
+int spool_retry_later(Spool *s, int64_t id, const char *job_id, uint64_t due_usec,
+                      const char *error)
+{
+    return spool_write(s, OP_RETRY, id, job_id, due_usec, error);
+}
+
+int spool_dead(Spool *s, int64_t id, const char *job_id, const char *error)
+{
+    return spool_write(s, OP_DEAD, id, job_id, 0, error);
 }
 
 int spool_forget(Spool *s, const char *job_id)

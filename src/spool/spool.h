@@ -94,12 +94,15 @@ int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const c
 int spool_fetch_due(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, void *userdata);
 
 /* The delivery's writes, in the next group; a failure is a SPOOL_NOTICE_WRITE_FAILED (the job
- * then stays waiting, and is delivered again: at least once). */
-int spool_delivered(Spool *s, int64_t id);
+ * then stays waiting, and is delivered again: at least once). Each acts on record id only while
+ * it is job job_id's (the file opened again since, removed or replaced, has other jobs under
+ * those ids): else nothing. */
+int spool_delivered(Spool *s, int64_t id, const char *job_id);
 /* A failed attempt: tried again at due_usec (CLOCK_REALTIME). */
-int spool_retry_later(Spool *s, int64_t id, uint64_t due_usec, const char *error);
+int spool_retry_later(Spool *s, int64_t id, const char *job_id, uint64_t due_usec,
+                      const char *error);
 /* Refused for good, or expired (error says so). */
-int spool_dead(Spool *s, int64_t id, const char *error);
+int spool_dead(Spool *s, int64_t id, const char *job_id, const char *error);
 
 /* The worker took job_id from a client's request: a record of it waiting in the spool is removed
  * (so that it is not delivered a second time). */

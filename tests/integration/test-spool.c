@@ -671,6 +671,201 @@ static void test_spool_file_removed_under_the_daemon(void **state)
     spooled_cleanup(&f);
 }
 
+/* The daemon's CPU time so far, in clock ticks (utime + stime of /proc/PID/stat). */
+static unsigned long long process_cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "re");
+    assert_non_null(fp);
+    size_t k = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[k] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    assert_non_null(p);
+    unsigned long long utime = 0, stime = 0;
+    assert_int_equal(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime), 2);
+    return utime + stime;
+}
+
+/* A job in its backoff comes due while no delivery may start (the window of 1 taken by a slow
+ * one): nothing to do until that one ends, and the loop waits for it. It spun instead, a timer
+ * armed again and again for the passed due time, a whole core for as long as the slow call
+ * lasted. A bound on CPU time, far from both: idle, a few ticks; spinning, most of the time. */
+static void test_job_due_while_the_window_is_full_does_not_spin(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    const char *env[] = {
+        f.env_worker,          f.env_dir, "WORKER_TIMEOUT_MS=30000", "SPOOL_RETRY_MAX_SEC=1",
+        "BREAKER_THRESHOLD=0", NULL};
+    service_start(&svc, env);
+    static const char *const bad = "status503-spin-1", *const slow = "slow8000-spin-2";
+    post_queued(&svc, bad);
+    post_queued(&svc, slow);
+    spooled_worker_back(&f);
+    const char *const one[] = {slow};
+    assert_true(wait_counts(&f.worker, one, 1, 1, DELIVERY_WAIT_MS));
+    /* The refused job's next try (1 s at most) comes due while the slow call (8 s) lasts. */
+    usleep(1500 * 1000);
+    long ticks_per_sec = sysconf(_SC_CLK_TCK);
+    unsigned long long before = process_cpu_ticks(svc.pid);
+    usleep(4000 * 1000);
+    unsigned long long used = process_cpu_ticks(svc.pid) - before;
+    assert_true(standin_count(&f.worker, slow) == 1);
+    assert_true(used < (unsigned long long)ticks_per_sec); /* under 1 s of CPU in 4 s */
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
+/* How many records of job_id wait in the spool (held or not), read on the test's connection db
+ * (another one's close would tell the daemon, by inotify, that the spool changed). */
+static int waiting_records(sqlite3 *db, const char *job_id)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM jobs WHERE dead = 0 AND job_id = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* A held job removed by another process (here a connection that stays open, so that the daemon
+ * has not heard of it yet): a client sending that job again is answered 202 "queued" only once
+ * its record is on disk. The daemon answered from the held job ids it knew, and nothing was. */
+static void test_held_job_deleted_then_sent_again_is_on_disk(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, NULL);
+    static const char *const place = "held-deleted-1", *const job = "reviews:held-deleted-1:start";
+    post_queued(&svc, place);
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
+    char spool_dir[96], out[512];
+    snprintf(spool_dir, sizeof(spool_dir), "--spool-dir=%s", f.dir);
+    const char *const hold[] = {argus_binary(), "spool", "hold", "1", spool_dir, NULL};
+    assert_int_equal(run_capture(hold, NULL, out, sizeof(out)), 0);
+    assert_true(service_wait_metric(&svc, "argus_spool_held_jobs", 1, 5000));
+    post_queued(&svc, place); /* held: queued, one record, still held */
+    assert_true(service_metric(&svc, "argus_spool_held_jobs") == 1);
+    assert_true(service_metric(&svc, "argus_spool_jobs") == 0);
+
+    char path[160];
+    snprintf(path, sizeof(path), "%s/spool.sqlite", f.dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_busy_timeout(db, 10000), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM jobs WHERE id = 1", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(waiting_records(db, job), 0);
+
+    post_queued(&svc, place);
+    assert_int_equal(waiting_records(db, job), 1);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
+/* An operator moves the spool's directory away and makes an empty one in its place (or swaps a
+ * symlink): a job answered 202 after that must be in the directory SPOOL_DIR names, where the next
+ * daemon looks, not in the one moved away, which the daemon kept writing (its file was still
+ * there): after a SIGKILL, a new daemon delivers it. */
+static void test_spool_dir_moved_away_under_the_daemon(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    start(&svc, &f, NULL);
+    post_queued(&svc, "moved-before");
+    assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
+    char moved[96];
+    snprintf(moved, sizeof(moved), "%s.moved", f.dir);
+    assert_int_equal(rename(f.dir, moved), 0);
+    assert_int_equal(mkdir(f.dir, 0750), 0);
+
+    /* The first add after the move may be refused (as for a removed file); not the next ones. */
+    char names[5][32];
+    const char *queued[5];
+    size_t n_queued = 0;
+    for (int i = 0; i < 5 && n_queued < 2; i++) {
+        snprintf(names[i], sizeof(names[i]), "moved-after-%d", i);
+        Response r = service_enqueue(&svc, names[i]);
+        if (r.status == 202)
+            queued[n_queued++] = names[i];
+        else
+            assert_true(r.status == 503 || r.status == 504);
+        response_free(&r);
+    }
+    assert_true(n_queued >= 1);
+
+    assert_int_equal(service_stop(&svc, SIGKILL), -1);
+    service_cleanup(&svc);
+    spooled_worker_back(&f);
+    start(&svc, &f, NULL);
+    assert_true(wait_counts(&f.worker, queued, n_queued, 1, DELIVERY_WAIT_MS));
+    for (size_t i = 0; i < n_queued; i++)
+        assert_int_equal(standin_count(&f.worker, queued[i]), 1);
+    stop(&svc);
+    spooled_cleanup(&f);
+    /* the directory moved away, with the job spooled before the move */
+    static const char *const names_moved[] = {"spool.sqlite", "spool.sqlite-wal",
+                                              "spool.sqlite-shm", "spool.pending"};
+    for (size_t i = 0; i < 4; i++) {
+        char path[160];
+        snprintf(path, sizeof(path), "%s/%s", moved, names_moved[i]);
+        (void)unlink(path);
+    }
+    assert_int_equal(rmdir(moved), 0);
+}
+
+/* A delivery under way when spool.sqlite is removed, and a job spooled into the new file then:
+ * the new file's ids start again from 1, and the delivery's end (delivered, by id) deleted the
+ * new job of that id, answered 202 and never delivered. A write by id applies only to the job it
+ * was about. */
+static void test_delivery_ending_after_the_file_was_replaced_spares_new_jobs(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    const char *env[] = {f.env_worker,
+                         f.env_dir,
+                         "WORKER_TIMEOUT_MS=20000",
+                         "BREAKER_COOLDOWN_SEC=1",
+                         "SPOOL_RETRY_MAX_SEC=1",
+                         NULL};
+    service_start(&svc, env);
+    static const char *const old = "slow5000-replaced-old", *const new = "status503-replaced-new";
+    post_queued(&svc, old);
+    spooled_worker_back(&f);
+    const char *const one[] = {old};
+    assert_true(wait_counts(&f.worker, one, 1, 1, DELIVERY_WAIT_MS)); /* under way, 5 s */
+    unlink_spool_files(&f);
+    post_queued(&svc, new); /* refused by the worker: spooled, id 1 of the new file */
+    assert_true(
+        service_wait_metric(&svc, "argus_spool_jobs_total{result=\"delivered\"}", 1, 20000));
+
+    char path[160];
+    snprintf(path, sizeof(path), "%s/spool.sqlite", f.dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_busy_timeout(db, 10000), SQLITE_OK);
+    assert_int_equal(waiting_records(db, "reviews:status503-replaced-new:start"), 1);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    stop(&svc);
+    spooled_cleanup(&f);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -688,6 +883,10 @@ int main(void)
         cmocka_unit_test(test_redirect_is_not_a_dead_letter),
         cmocka_unit_test(test_inline_success_forgets_the_spooled_copy),
         cmocka_unit_test(test_spool_file_removed_under_the_daemon),
+        cmocka_unit_test(test_job_due_while_the_window_is_full_does_not_spin),
+        cmocka_unit_test(test_held_job_deleted_then_sent_again_is_on_disk),
+        cmocka_unit_test(test_spool_dir_moved_away_under_the_daemon),
+        cmocka_unit_test(test_delivery_ending_after_the_file_was_replaced_spares_new_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
