@@ -65,6 +65,3 @@ void mailbox_post(MailboxReceiver *r, MailboxMessage *msg);
  * at any time: it reads the eventfd first, so a post after it wakes the next poll). */
 int mailbox_fd(const Mailbox *m);
 void mailbox_dispatch(Mailbox *m);
-
-/* The struct a message is embedded in. */
-#define MAILBOX_CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,13 +123,10 @@ static void manager_check_drained(Manager *m)
 }
 
 /* A loop drained (or ended). */
-static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void on_loop_drained(MailboxReceiver *r, MailboxMessage *msg)
 {
-    (void)s, (void)revents;
-    uint64_t n;
-    (void)!read(fd, &n, sizeof(n));
-    manager_check_drained(userdata);
-    return 0;
+    (void)msg;
+    manager_check_drained(container_of(r, Manager, drained));
 }
 
 static void manager_request_all(Manager *m, LoopRequest what)
@@ -320,10 +316,11 @@ static int manager_setup_event(Manager *m)
     r = sd_event_add_signal(m->event, &m->sigint, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
     if (r < 0)
         return r;
-    m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (m->wake_fd < 0)
-        return -errno;
-    return sd_event_add_io(m->event, &m->wake, m->wake_fd, EPOLLIN, on_wake, m);
+    r = mailbox_init(&m->mailbox, m->event, "main-mailbox");
+    if (r < 0)
+        return r;
+    mailbox_receiver_init(&m->drained, &m->mailbox, on_loop_drained);
+    return 0;
 }
 
 /* The spool and its delivery (on the first loop), when SPOOL_DIR (or the unit's
@@ -374,7 +371,8 @@ static int manager_setup_loops(Manager *m)
         .started_realtime_usec = clock_usec(CLOCK_REALTIME),
         .loops = m->loops,
         .n_loops = m->n_loops,
-        .wake_fd = m->wake_fd,
+        .main_mailbox = &m->mailbox,
+        .drained_to = &m->drained,
     };
     /* Each loop beats several times between two looks of the watchdog (every WatchdogSec/2), so
      * that a loop that runs is never taken for a stuck one. */
@@ -425,7 +423,7 @@ int manager_new(Config *config, char *api_token, Manager **ret)
     _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
-    m->wake_fd = -EBADF;
+    m->mailbox.fd = -EBADF;
     m->config = *config;
     *config = (Config){0};
     m->api_token = TAKE_PTR(token);
@@ -522,6 +520,7 @@ Manager *manager_free(Manager *m)
     }
     m->delivery = spool_delivery_free(m->delivery);
     m->shared.spool = spool_free(m->shared.spool);
+    (void)mailbox_receiver_done(&m->drained); /* the messages are the loops' */
     for (size_t i = 0; m->loops && i < m->n_loops; i++)
         m->loops[i] = loop_free(m->loops[i]);
     free(m->loops);
@@ -535,9 +534,7 @@ Manager *manager_free(Manager *m)
     sd_event_source_disable_unref(m->idle_timer);
     sd_event_source_disable_unref(m->status_timer);
     sd_event_source_disable_unref(m->watchdog_timer);
-    sd_event_source_disable_unref(m->wake);
-    if (m->wake_fd >= 0)
-        close(m->wake_fd);
+    mailbox_done(&m->mailbox);
     if (m->event)
         log_detach_event();
     sd_event_unref(m->event);

@@ -32,8 +32,8 @@ typedef struct Manager {
     uint64_t *heartbeats;     /* each loop's, at the last watchdog check */
     char listen_desc[256];
 
-    int wake_fd; /* a loop drained */
-    sd_event_source *wake;
+    Mailbox mailbox;         /* the main thread's: the manager's, the first loop's, the spool's */
+    MailboxReceiver drained; /* a loop drained (or ended) */
     sd_event_source *sigterm, *sigint;
     sd_event_source *shutdown_timer, *final_timer, *idle_timer, *status_timer, *watchdog_timer;
 } Manager;

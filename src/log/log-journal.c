@@ -33,7 +33,7 @@
  * the io sources' handlers here. */
 static int journal_fd = -EBADF;
 static bool journal_fd_given; /* by log_journal_set_fd(): never reconnected */
-static LogQueue journal_queue = {.wake_fd = -1, .io_name = "log-writable"};
+static LogQueue journal_queue = {.io_name = "log-writable"};
 static Buffer journal_entry; /* the entry being formatted, reused */
 /* Another thread left the socket the queue's io source watches (journald restarted): the loop's
  * thread drops the source and closes the socket (retired; -EBADF when it was log_journal_set_fd's).

@@ -32,7 +32,7 @@ typedef enum StderrMode {
  * never interleave. */
 static JsonWriter pending;
 /* its buf is unused: pending.buf is the queue */
-static LogQueue stderr_queue = {.wake_fd = -1, .io_name = "log-stderr-writable"};
+static LogQueue stderr_queue = {.io_name = "log-stderr-writable"};
 static StderrMode stderr_mode = STDERR_BLOCKING;
 static int stderr_fd = STDERR_FILENO;
 static bool buffered;

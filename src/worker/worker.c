@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,8 +27,9 @@ typedef struct WorkerCall WorkerCall;
  * joiner's inbox, in this, made when it joined (so that nothing is allocated at the end). */
 typedef struct RemoteResult RemoteResult;
 struct RemoteResult {
-    RemoteResult *next;
-    Worker *worker; /* the joiner's */
+    RemoteResult *next;  /* on the call's list of joiners, under its shard's lock */
+    MailboxMessage link; /* in the joiner's inbox */
+    Worker *worker;      /* the joiner's */
     worker_done_fn done;
     void *userdata;
     WorkerResult result;
@@ -54,11 +54,9 @@ struct Worker {
     CurlEvent curl;
     WorkerCall *calls, *calls_tail; /* every call, newest first, for teardown */
     unsigned n_calls; /* written with atomic stores: worker_in_flight() from any thread */
-    /* Results of calls on other loops that requests of this one joined (RemoteWaiter) */
-    pthread_mutex_t inbox_lock;
-    RemoteResult *inbox_head, *inbox_tail; /* under inbox_lock */
-    int inbox_fd;
-    sd_event_source *inbox;
+    /* Results of calls on other loops that requests of this one joined (RemoteResult), on the
+     * loop's mailbox */
+    MailboxReceiver inbox;
     size_t n_remote;      /* requests of this loop waiting on other loops' calls */
     WorkerShared *shared; /* the breaker and the pending count of every loop's worker */
     CURLU *url; /* the worker's /enqueue, parsed once rather than by curl at every transfer */
@@ -561,41 +559,15 @@ static void attempt_record_health(WorkerCall *c, WorkerOutcome o, long status, i
     c->probe = false;
 }
 
-/* To the joiner's loop (any thread). */
-static void inbox_post(RemoteResult *x)
+/* On the joiner's loop: the result of another loop's call one of its requests joined. */
+static void on_inbox(MailboxReceiver *r, MailboxMessage *m)
 {
-    Worker *to = x->worker;
-    x->next = NULL;
-    pthread_mutex_lock(&to->inbox_lock);
-    if (to->inbox_tail)
-        to->inbox_tail->next = x;
-    else
-        to->inbox_head = x;
-    to->inbox_tail = x;
-    pthread_mutex_unlock(&to->inbox_lock);
-    uint64_t one = 1;
-    (void)!write(to->inbox_fd, &one, sizeof(one));
-}
-
-/* On the joiner's loop: the results of other loops' calls its requests joined. */
-static int on_inbox(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-    (void)s, (void)revents;
-    Worker *w = userdata;
-    uint64_t n;
-    (void)!read(fd, &n, sizeof(n));
-    pthread_mutex_lock(&w->inbox_lock);
-    RemoteResult *x = w->inbox_head;
-    w->inbox_head = w->inbox_tail = NULL;
-    pthread_mutex_unlock(&w->inbox_lock);
-    for (RemoteResult *next; x; x = next) {
-        next = x->next;
-        w->n_remote--;
-        waiters_sub(w, 1);
-        x->done(&x->result, x->userdata);
-        free(x);
-    }
-    return 0;
+    Worker *w = container_of(r, Worker, inbox);
+    RemoteResult *x = container_of(m, RemoteResult, link);
+    w->n_remote--;
+    waiters_sub(w, 1);
+    x->done(&x->result, x->userdata);
+    free(x);
 }
 
 /* Ends the call and gives its result to every request waiting on it. */
@@ -629,7 +601,7 @@ static void call_finish(WorkerCall *c, WorkerOutcome o, long status, int code)
     for (RemoteResult *x = remote, *next; x; x = next) {
         next = x->next;
         x->result = r;
-        inbox_post(x);
+        mailbox_post(&x->worker->inbox, &x->link); /* to the joiner's loop */
     }
     first.done(&r, first.userdata);
     for (size_t i = 0; i < n; i++)
@@ -799,9 +771,11 @@ static int multi_setup(CURLM *multi, long max_connections, long keep_idle)
     return 0;
 }
 
-int worker_new(sd_event *e, const Config *c, Metrics *metrics, WorkerShared *shared, Worker **ret)
+int worker_new(sd_event *e, Mailbox *mailbox, const Config *c, Metrics *metrics,
+               WorkerShared *shared, Worker **ret)
 {
     assert(e);
+    assert(mailbox);
     assert(c);
     assert(metrics);
     assert(shared);
@@ -814,16 +788,8 @@ int worker_new(sd_event *e, const Config *c, Metrics *metrics, WorkerShared *sha
     w->config = c;
     w->metrics = metrics;
     w->shared = shared;
-    w->inbox_fd = -EBADF;
-    pthread_mutex_init(&w->inbox_lock, NULL);
-    w->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (w->inbox_fd < 0)
-        return -errno;
-    int r = sd_event_add_io(e, &w->inbox, w->inbox_fd, EPOLLIN, on_inbox, w);
-    if (r < 0)
-        return r;
-    (void)sd_event_source_set_description(w->inbox, "worker-inbox");
-    r = curl_event_init(&w->curl, e, on_transfer_done, w);
+    mailbox_receiver_init(&w->inbox, mailbox, on_inbox);
+    int r = curl_event_init(&w->curl, e, on_transfer_done, w);
     if (r < 0)
         return r;
     w->url = curl_url();
@@ -851,14 +817,10 @@ Worker *worker_free(Worker *w)
         return NULL;
     while (w->calls)
         call_free(w->calls);
-    for (RemoteResult *x = w->inbox_head, *next; x; x = next) {
-        next = x->next;
-        free(x);
+    for (MailboxMessage *m = mailbox_receiver_done(&w->inbox), *next; m; m = next) {
+        next = m->next;
+        free(container_of(m, RemoteResult, link));
     }
-    sd_event_source_disable_unref(w->inbox);
-    if (w->inbox_fd >= 0)
-        close(w->inbox_fd);
-    pthread_mutex_destroy(&w->inbox_lock);
     while (w->n_easy_pool > 0)
         curl_easy_cleanup(w->easy_pool[--w->n_easy_pool]);
     curl_event_done(&w->curl);

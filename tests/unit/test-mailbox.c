@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "macro.h"
 #include "mailbox.h"
 
 #define SENDERS 4
@@ -38,7 +39,7 @@ typedef struct Sender {
 static void on_note(MailboxReceiver *r, MailboxMessage *m)
 {
     Inbox *in = (Inbox *)r;
-    Note *n = MAILBOX_CONTAINER(m, Note, link);
+    Note *n = container_of(m, Note, link);
     assert_true(n->sender < SENDERS);
     /* in order per sender: this receiver gets every other seq of each sender */
     assert_int_equal(n->seq, in->next_seq[n->sender]);
@@ -117,7 +118,7 @@ static void test_close_returns_undelivered(void **state)
     MailboxMessage *left = mailbox_receiver_done(&a.receiver);
     unsigned expect[] = {0, 1, 3, 4}, n = 0;
     for (MailboxMessage *x = left; x; x = x->next, n++)
-        assert_int_equal(MAILBOX_CONTAINER(x, Note, link)->seq, expect[n]);
+        assert_int_equal(container_of(x, Note, link)->seq, expect[n]);
     assert_int_equal(n, 4);
     /* b still receives its one; a, gone, nothing */
     b.next_seq[0] = 2;
