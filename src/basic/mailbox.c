@@ -145,3 +145,30 @@ void mailbox_dispatch(Mailbox *m)
             r->receive(r, x);
         }
 }
+
+static void on_bell(MailboxReceiver *r, MailboxMessage *m)
+{
+    (void)m;
+    MailboxBell *b = (MailboxBell *)r;
+    __atomic_store_n(&b->rung, false, __ATOMIC_SEQ_CST);
+    b->on_ring(b);
+}
+
+void mailbox_bell_init(MailboxBell *b, Mailbox *m, void (*on_ring)(MailboxBell *b))
+{
+    mailbox_receiver_init(&b->receiver, m, on_bell);
+    b->rung = false;
+    b->on_ring = on_ring;
+}
+
+void mailbox_bell_ring(MailboxBell *b)
+{
+    if (!__atomic_exchange_n(&b->rung, true, __ATOMIC_SEQ_CST))
+        mailbox_post(&b->receiver, &b->message);
+}
+
+void mailbox_bell_done(MailboxBell *b)
+{
+    (void)mailbox_receiver_done(&b->receiver); /* its one message is b's */
+    b->rung = false;
+}

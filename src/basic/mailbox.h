@@ -65,3 +65,19 @@ void mailbox_post(MailboxReceiver *r, MailboxMessage *msg);
  * at any time: it reads the eventfd first, so a post after it wakes the next poll). */
 int mailbox_fd(const Mailbox *m);
 void mailbox_dispatch(Mailbox *m);
+
+/* A wake-up without a payload ("look again"), posted at most once until its receiver runs: for
+ * a receiver that takes what is new from state of its own (a list under its owner's lock, an
+ * atomic). It is cleared before on_ring runs, so a ring during on_ring posts it again. */
+typedef struct MailboxBell MailboxBell;
+struct MailboxBell {
+    MailboxReceiver receiver;
+    MailboxMessage message;
+    bool rung; /* atomic: posted, on_ring not yet begun */
+    void (*on_ring)(MailboxBell *b);
+};
+
+void mailbox_bell_init(MailboxBell *b, Mailbox *m, void (*on_ring)(MailboxBell *b));
+/* From any thread. Whatever the caller wrote before it is seen by the on_ring it causes. */
+void mailbox_bell_ring(MailboxBell *b);
+void mailbox_bell_done(MailboxBell *b);

@@ -236,7 +236,7 @@ static int loop_setup_server(Loop *l)
         if (l->index == 0)
             l->spool_port = spool_main_port(sh->spool);
         else {
-            r = spool_port_new(sh->spool, l->event, &l->spool_port);
+            r = spool_port_new(sh->spool, l->mailbox, &l->spool_port);
             if (r < 0)
                 return r;
         }

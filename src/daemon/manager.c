@@ -329,7 +329,7 @@ static int manager_setup_spool(Manager *m)
 {
     if (!m->config.spool_dir)
         return 0;
-    return spool_new(m->event, m->config.spool_dir, m->config.spool_max_jobs,
+    return spool_new(&m->mailbox, m->config.spool_dir, m->config.spool_max_jobs,
                      m->config.max_pending_jobs,
                      &(const SpoolCallbacks){
                          .notice = on_spool_notice,

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,12 +73,11 @@ struct SpoolNotice {
         (tail) = (x);                                                                              \
     } while (0)
 
-/* An event loop's way in: results of its adds come back to it through its eventfd. */
+/* An event loop's way in: results of its adds come back to it, rung through its mailbox. */
 struct SpoolPort {
     Spool *spool;
-    SpoolPort *next; /* every port of the spool: freed with it */
-    sd_event_source *wakeup;
-    int efd;
+    SpoolPort *next;  /* every port of the spool: freed with it */
+    MailboxBell bell; /* on the loop's mailbox: out (or on the main loop, notices) to take */
     SpoolOp *out_head, *out_tail; /* under spool->lock: done, for this loop */
 };
 
@@ -101,9 +99,10 @@ struct Spool {
     SpoolOp *in_head, *in_tail; /* asked by the loops, for the thread */
     SpoolNotice *notices_head, *notices_tail;
     SpoolState state;
-    char **held;   /* the job ids of the held jobs, sorted */
-    size_t n_held; /* atomic: spool_job_held()'s fast path */
-    int in_fd;     /* eventfd: ops asked, or stop */
+    char **held;       /* the job ids of the held jobs, sorted */
+    size_t n_held;     /* atomic: spool_job_held()'s fast path */
+    Mailbox in;        /* the thread's (no sd-event: polled): ops asked, or stop */
+    MailboxBell asked; /* on in */
 
     /* the thread's (and spool_new's, before the thread starts) */
     SpoolStore *store;
@@ -118,8 +117,7 @@ struct Spool {
 
 static void port_wake(SpoolPort *p)
 {
-    uint64_t one = 1;
-    (void)!write(p->efd, &one, sizeof(one));
+    mailbox_bell_ring(&p->bell);
 }
 
 static void spool_wake_loop(Spool *s)
@@ -557,20 +555,18 @@ static bool inotify_drain(Spool *s)
     }
 }
 
-/* Nothing asked: waits for the loops (their eventfd), the directory's changes (inotify), or the
- * idle check's time. */
+/* Nothing asked: waits for the loops (the thread's mailbox), the directory's changes (inotify),
+ * or the idle check's time. */
 static void spool_wait(Spool *s)
 {
-    struct pollfd fds[2] = {{.fd = s->in_fd, .events = POLLIN},
+    struct pollfd fds[2] = {{.fd = mailbox_fd(&s->in), .events = POLLIN},
                             {.fd = s->inotify_fd, .events = POLLIN}};
     int n = poll(fds, s->inotify_fd >= 0 ? 2 : 1, SPOOL_IDLE_CHECK_SEC * 1000);
     if (n < 0)
         return; /* EINTR */
     bool look = n == 0;
-    if (fds[0].revents & POLLIN) {
-        uint64_t x;
-        (void)!read(s->in_fd, &x, sizeof(x));
-    }
+    if (fds[0].revents & POLLIN)
+        mailbox_dispatch(&s->in); /* the ring only: spool_thread takes what is asked */
     if (s->inotify_fd >= 0 && (fds[1].revents & POLLIN))
         look |= inotify_drain(s);
     if (look)
@@ -621,13 +617,10 @@ static SpoolAddStatus add_status(const SpoolOp *op)
 
 /* A loop's side: what the thread did for it; on the main loop also the notices and the
  * changed callback. */
-static int on_wakeup(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+static void on_port_bell(MailboxBell *b)
 {
-    (void)src, (void)revents;
-    SpoolPort *p = userdata;
+    SpoolPort *p = container_of(b, SpoolPort, bell);
     Spool *s = p->spool;
-    uint64_t n;
-    (void)!read(fd, &n, sizeof(n));
 
     bool main = p == s->main;
     pthread_mutex_lock(&s->lock);
@@ -655,7 +648,6 @@ static int on_wakeup(sd_event_source *src, int fd, uint32_t revents, void *userd
     }
     if (main && s->cb.changed)
         s->cb.changed(s->cb.userdata);
-    return 0;
 }
 
 static void op_list_free(SpoolOp *op)
@@ -666,24 +658,18 @@ static void op_list_free(SpoolOp *op)
     }
 }
 
-int spool_port_new(Spool *s, sd_event *e, SpoolPort **ret)
+static void on_asked(MailboxBell *b)
+{
+    (void)b; /* spool_thread takes what is asked after each wait */
+}
+
+int spool_port_new(Spool *s, Mailbox *mailbox, SpoolPort **ret)
 {
     SpoolPort *p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
     p->spool = s;
-    p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (p->efd < 0) {
-        free(p);
-        return -errno;
-    }
-    int r = sd_event_add_io(e, &p->wakeup, p->efd, EPOLLIN, on_wakeup, p);
-    if (r < 0) {
-        close(p->efd);
-        free(p);
-        return r;
-    }
-    (void)sd_event_source_set_description(p->wakeup, "spool");
+    mailbox_bell_init(&p->bell, mailbox, on_port_bell);
     pthread_mutex_lock(&s->lock);
     p->next = s->ports;
     s->ports = p;
@@ -702,17 +688,16 @@ static void spool_port_free(SpoolPort *p)
     p->out_head = p->out_tail = NULL;
     pthread_mutex_unlock(&p->spool->lock);
     op_list_free(ops);
-    sd_event_source_disable_unref(p->wakeup);
-    close(p->efd);
+    mailbox_bell_done(&p->bell);
     free(p);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Spool *, spool_free);
 
-int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding,
+int spool_new(Mailbox *mailbox, const char *dir, uint64_t max_jobs, size_t max_adding,
               const SpoolCallbacks *callbacks, Spool **ret)
 {
-    assert(e);
+    assert(mailbox);
     assert(dir);
     assert(ret);
 
@@ -720,7 +705,7 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
     if (!s)
         return -ENOMEM;
     pthread_mutex_init(&s->lock, NULL);
-    s->in_fd = s->inotify_fd = s->watch = -1;
+    s->in.fd = s->inotify_fd = s->watch = -1;
     s->max_jobs = max_jobs;
     s->max_adding = max_adding;
     if (callbacks)
@@ -728,12 +713,13 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
     s->dir = strdup(dir);
     if (!s->dir)
         return -ENOMEM;
-    int r = spool_port_new(s, e, &s->main);
+    int r = spool_port_new(s, mailbox, &s->main);
     if (r < 0)
         return r;
-    s->in_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->in_fd < 0)
-        return -errno;
+    r = mailbox_init(&s->in, NULL, NULL);
+    if (r < 0)
+        return r;
+    mailbox_bell_init(&s->asked, &s->in, on_asked);
     /* Without inotify (out of watches), changes by another process are seen every
      * SPOOL_IDLE_CHECK_SEC. */
     s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -758,8 +744,7 @@ Spool *spool_free(Spool *s)
         pthread_mutex_lock(&s->lock);
         s->stop = true;
         pthread_mutex_unlock(&s->lock);
-        uint64_t one = 1;
-        (void)!write(s->in_fd, &one, sizeof(one));
+        mailbox_bell_ring(&s->asked);
         pthread_join(s->thread, NULL);
     }
     op_list_free(s->in_head);
@@ -775,8 +760,8 @@ Spool *spool_free(Spool *s)
     }
     spool_store_close(s->store);
     held_free(s->held, s->n_held);
-    if (s->in_fd >= 0)
-        close(s->in_fd);
+    mailbox_bell_done(&s->asked);
+    mailbox_done(&s->in);
     if (s->inotify_fd >= 0)
         close(s->inotify_fd);
     pthread_mutex_destroy(&s->lock);
@@ -791,11 +776,9 @@ static void spool_ask(Spool *s, SpoolOp *op)
     bool was_empty = !s->in_head;
     FIFO_PUSH(s->in_head, s->in_tail, op);
     pthread_mutex_unlock(&s->lock);
-    /* The thread reads the eventfd before it takes what is asked: one write per batch. */
-    if (was_empty) {
-        uint64_t one = 1;
-        (void)!write(s->in_fd, &one, sizeof(one));
-    }
+    /* One ring per batch: the thread takes the whole list after each wait. */
+    if (was_empty)
+        mailbox_bell_ring(&s->asked);
 }
 
 static SpoolOp *op_new(SpoolOpType type, SpoolPort *port)
