@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "event-timer.h"
 #include "log.h"
 #include "macro.h"
 
@@ -178,12 +179,7 @@ static void loop_collect(Metrics *ret_sum, MetricsGauges *g, void *userdata)
 static int add_timer(Loop *l, sd_event_source **ret, uint64_t usec, sd_event_time_handler_t cb,
                      const char *name)
 {
-    int r = sd_event_add_time_relative(l->event, ret, CLOCK_MONOTONIC, usec, usec / 10, cb, l);
-    if (r < 0)
-        return r;
-    (void)sd_event_source_set_enabled(*ret, SD_EVENT_ON);
-    (void)sd_event_source_set_description(*ret, name);
-    return 0;
+    return event_add_timer(l->event, ret, usec, usec / 10, cb, l, name);
 }
 
 /* The mailbox (a loop's own, or the main thread's) and loop control on it, the log flush after

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "event-timer.h"
 #include "heartbeat.h"
 #include "log.h"
 #include "macro.h"
@@ -395,23 +396,12 @@ static int manager_setup_loops(Manager *m)
 
 static int manager_setup_timers(Manager *m)
 {
-    int r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
-                                       STATUS_INTERVAL_USEC, 100000, on_status_timer, m);
-    if (r < 0)
+    int r = event_add_timer(m->event, &m->status_timer, STATUS_INTERVAL_USEC, 100000,
+                            on_status_timer, m, "status");
+    if (r < 0 || m->watchdog_usec == 0)
         return r;
-    (void)sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
-    (void)sd_event_source_set_description(m->status_timer, "status");
-
-    if (m->watchdog_usec > 0) {
-        r = sd_event_add_time_relative(m->event, &m->watchdog_timer, CLOCK_MONOTONIC,
-                                       m->watchdog_usec / 2, m->watchdog_usec / 20,
-                                       on_watchdog_timer, m);
-        if (r < 0)
-            return r;
-        (void)sd_event_source_set_enabled(m->watchdog_timer, SD_EVENT_ON);
-        (void)sd_event_source_set_description(m->watchdog_timer, "watchdog");
-    }
-    return 0;
+    return event_add_timer(m->event, &m->watchdog_timer, m->watchdog_usec / 2,
+                           m->watchdog_usec / 20, on_watchdog_timer, m, "watchdog");
 }
 
 int manager_new(Config *config, char *api_token, Manager **ret)

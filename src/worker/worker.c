@@ -15,6 +15,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "curl-event.h"
+#include "hash.h"
 #include "inflight.h"
 #include "job.h"
 #include "list.h"
@@ -152,10 +153,8 @@ static void waiters_sub(Worker *w, size_t n)
  * the call already in flight for its job on whichever loop. */
 static WorkerShard *shard_of(Worker *w, const char *job_id)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = job_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return &w->shared->shards[h % WORKER_SHARDS];
+    static_assert(WORKER_SHARDS == 64, "the shard is the hash's 6 high bits");
+    return &w->shared->shards[hash_string(job_id) >> (64 - 6)];
 }
 
 typedef struct Waiter {
