@@ -931,6 +931,52 @@ static WorkerEnqueueResult refused_error(int error)
     return (WorkerEnqueueResult){.admission = WORKER_REFUSED_ERROR, .error = error};
 }
 
+/* A request for a job whose call is in flight (other, found under sh's lock, which this
+ * releases) joins it: as another waiter of a call of this loop, or through a RemoteResult that
+ * the other loop posts back to this one's inbox. */
+static WorkerEnqueueResult call_join(Worker *w, WorkerShard *sh, WorkerCall *other,
+                                     worker_done_fn done, void *userdata)
+{
+    int r = 0;
+    if (other->worker == w)
+        r = call_add_waiter(other, done, userdata);
+    else {
+        RemoteResult *x = calloc(1, sizeof(*x));
+        if (!x)
+            r = -ENOMEM;
+        else {
+            *x = (RemoteResult){
+                .next = other->remote, .worker = w, .done = done, .userdata = userdata};
+            other->remote = x;
+            w->n_remote++;
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (r < 0) {
+        shared_unreserve(w);
+        return refused_error(r);
+    }
+    metrics_inc(&w->metrics->shared_calls);
+    w->n_waiters++;
+    return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
+}
+
+/* The call's request: its headers' values and the JSON body, into its own buffers (the lengths
+ * were checked against them). */
+static void call_write_request(WorkerCall *c, const char *request_id, size_t rid_len)
+{
+    size_t place_len = strlen(c->place_id), job_len = strlen(c->job_id);
+    *put(c->request_id, request_id ? request_id : "", rid_len) = '\0';
+    *put(PUT_LITERAL(c->idempotency_header, "Idempotency-Key: "), c->job_id, job_len) = '\0';
+    *put(PUT_LITERAL(c->request_id_header, "X-Request-Id: "), c->request_id, rid_len) = '\0';
+    /* place ids and job ids are [A-Za-z0-9_:-]: nothing to escape. */
+    char *o = PUT_LITERAL(c->body, "{\"placeId\":\"");
+    o = PUT_LITERAL(put(o, c->place_id, place_len), "\",\"jobId\":\"");
+    o = PUT_LITERAL(put(o, c->job_id, job_len), "\"}");
+    *o = '\0';
+    c->body_len = (size_t)(o - c->body);
+}
+
 /* worker_enqueue and worker_deliver. */
 static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const char *job_id,
                                         const char *request_id, unsigned retries, bool delivery,
@@ -964,31 +1010,8 @@ static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const c
     pthread_mutex_lock(&sh->lock);
     InflightEntry *joined = inflight_find(&sh->calls, job_id);
     if (joined) {
-        WorkerCall *other = container_of(joined, WorkerCall, entry);
-        int r = 0;
-        if (other->worker == w)
-            r = call_add_waiter(other, done, userdata);
-        else {
-            /* c's memory is not needed: the joiner's RemoteResult is */
-            RemoteResult *x = calloc(1, sizeof(*x));
-            if (!x)
-                r = -ENOMEM;
-            else {
-                *x = (RemoteResult){
-                    .next = other->remote, .worker = w, .done = done, .userdata = userdata};
-                other->remote = x;
-                w->n_remote++;
-            }
-        }
-        pthread_mutex_unlock(&sh->lock);
-        free(c);
-        if (r < 0) {
-            shared_unreserve(w);
-            return refused_error(r);
-        }
-        metrics_inc(&w->metrics->shared_calls);
-        w->n_waiters++;
-        return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
+        free(c); /* not needed: the joined call's memory is */
+        return call_join(w, sh, container_of(joined, WorkerCall, entry), done, userdata);
     }
     bool probe;
     if (!shared_allow(w, &probe)) {
@@ -1011,16 +1034,7 @@ static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const c
         return refused_error(r);
     }
 
-    *put(c->request_id, request_id ? request_id : "", rid_len) = '\0';
-    *put(PUT_LITERAL(c->idempotency_header, "Idempotency-Key: "), job_id, job_len) = '\0';
-    *put(PUT_LITERAL(c->request_id_header, "X-Request-Id: "), c->request_id, rid_len) = '\0';
-    /* place ids and job ids are [A-Za-z0-9_:-]: nothing to escape. */
-    char *o = PUT_LITERAL(c->body, "{\"placeId\":\"");
-    o = PUT_LITERAL(put(o, place_id, place_len), "\",\"jobId\":\"");
-    o = PUT_LITERAL(put(o, job_id, job_len), "\"}");
-    *o = '\0';
-    c->body_len = (size_t)(o - c->body);
-
+    call_write_request(c, request_id, rid_len);
     LIST_PREPEND(calls, w->calls, w->calls_tail, c);
     __atomic_store_n(&w->n_calls, w->n_calls + 1, __ATOMIC_RELAXED);
     w->n_waiters++;
