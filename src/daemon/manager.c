@@ -298,8 +298,6 @@ static void on_delivery_end(void *userdata)
     manager_check_drained(m);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
-
 /* A private loop, not sd_event_default(): the default one checks its thread with a gettid()
  * system call on every iteration. SIGTERM and SIGINT start the drain; they are blocked before
  * any loop's thread starts, so those inherit the mask and only this loop sees them. */

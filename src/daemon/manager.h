@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "loop.h"
+#include "macro.h"
 #include "spool-delivery.h"
 #include "spool.h"
 
@@ -42,6 +43,7 @@ typedef struct Manager {
  * fails. */
 int manager_new(Config *config, char *api_token, Manager **ret);
 Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* Every loop accepts on the listeners (passed or bound); returns how many, or a negative
  * errno. */

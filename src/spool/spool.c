@@ -194,12 +194,11 @@ static void spool_watch(Spool *s)
 /* Opens the store (moving a corrupt one aside); on failure says so once and stays closed. */
 static int spool_open_store(Spool *s)
 {
-    char *moved = NULL, *why = NULL;
+    _cleanup_free_ char *moved = NULL, *why = NULL;
     int r =
         spool_store_open(s->dir, SPOOL_OPEN_CREATE | SPOOL_OPEN_REPAIR, &s->store, &moved, &why);
     if (moved)
         notice_post(s, SPOOL_NOTICE_MOVED_ASIDE, moved, why);
-    free(moved);
     if (r >= 0) {
         s->reset = true; /* another file than before, maybe: counts and held ids again */
         spool_watch(s);
@@ -215,7 +214,6 @@ static int spool_open_store(Spool *s)
         }
         s->next_open_usec = clock_usec(CLOCK_MONOTONIC) + SPOOL_IDLE_CHECK_SEC * 1000000ULL;
     }
-    free(why);
     return r;
 }
 
