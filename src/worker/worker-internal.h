@@ -115,11 +115,13 @@ struct WorkerCall {
     char body[sizeof("{\"placeId\":\"\",\"jobId\":\"\"}") + PLACE_ID_MAX + JOB_ID_MAX];
 };
 
+/* The shared breaker: whether a new call may start (*ret_probe: as its half-open probe). */
 bool worker_shared_allow(Worker *w, bool *ret_probe);
 
 /* Reports an attempt (or a probe that ended without one); true when that opened the breaker. */
 bool worker_shared_record(Worker *w, bool healthy, bool probe);
 
+/* The shared breaker's state now. */
 BreakerState worker_shared_state(Worker *w);
 
 /* Takes a place under MAX_PENDING_JOBS for the whole process: the check and the count in one
@@ -129,6 +131,7 @@ bool worker_shared_reserve(Worker *w);
 /* A place worker_shared_reserve() took and no request waits in. */
 void worker_shared_unreserve(Worker *w);
 
+/* n requests of this loop no longer wait (also in the shared count). */
 void worker_waiters_sub(Worker *w, size_t n);
 
 /* Calls in flight of every loop by job id, in shards each under its own lock: a request joins
@@ -143,8 +146,11 @@ WorkerShard *worker_shard_of(Worker *w, const char *job_id);
  * is free. */
 bool worker_slot_take(Worker *w);
 
+/* Gives back a slot worker_slot_take() took. */
 void worker_slot_release(Worker *w);
 
+/* Frees the call: off the lists and the shard's table, its slot and timer given back; calls no
+ * waiter back (worker_call_finish has, or teardown needs none). */
 void worker_call_free(WorkerCall *c);
 
 /* Starts the call's next attempt when a connection to the worker is free, else queues it.
@@ -161,4 +167,5 @@ void worker_call_finish(WorkerCall *c, WorkerOutcome o, long status, int code);
 /* One attempt ended: classify it, count it, free its connection slot, then retry or finish. */
 void worker_on_transfer_done(CURL *easy, CURLcode code, void *userdata);
 
+/* Another request of the call's own loop waits on it. */
 int worker_call_add_waiter(WorkerCall *c, worker_done_fn done, void *userdata);

@@ -1,4 +1,20 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "macro.h"
+#include "spool-internal.h"
+
+/* SPDX-License-Identifier: MIT */
 #include "spool.h"
 
 #include <errno.h>
@@ -26,113 +42,6 @@
     (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |       \
      IN_MOVE_SELF | IN_ONLYDIR)
 
-typedef enum SpoolOpType {
-    OP_ADD,
-    OP_FETCH_DUE,
-    OP_DELIVERED,
-    OP_RETRY,
-    OP_DEAD,
-    OP_FORGET,
-} SpoolOpType;
-
-typedef struct SpoolOp SpoolOp;
-struct SpoolOp {
-    SpoolOp *next;
-    SpoolPort *port; /* where the result goes */
-    SpoolOpType type;
-    int error; /* the result: 0 or a negative errno */
-    bool duplicate;
-    int64_t id;        /* delivered, retry, dead; fetch: after this id */
-    size_t max;        /* fetch */
-    uint64_t due_usec; /* retry */
-    spool_add_fn add_done;
-    spool_fetch_fn fetch_done;
-    void *userdata;
-    SpoolJob *jobs; /* fetch: the result */
-    size_t n_jobs;
-    char error_text[SPOOL_ERROR_MAX];
-    SpoolJob job; /* add: the job; the others: job.last_error */
-};
-
-typedef struct SpoolNotice SpoolNotice;
-struct SpoolNotice {
-    SpoolNotice *next;
-    SpoolNoticeKind kind;
-    char text[512];
-    char why[SPOOL_ERROR_MAX];
-};
-
-/* A singly linked FIFO of ops or notices. */
-#define FIFO_PUSH(head, tail, x)                                                                   \
-    do {                                                                                           \
-        (x)->next = NULL;                                                                          \
-        if (tail)                                                                                  \
-            (tail)->next = (x);                                                                    \
-        else                                                                                       \
-            (head) = (x);                                                                          \
-        (tail) = (x);                                                                              \
-    } while (0)
-
-/* An event loop's way in: results of its adds come back to it, rung through its mailbox. */
-struct SpoolPort {
-    Spool *spool;
-    SpoolPort *next;  /* every port of the spool: freed with it */
-    MailboxBell bell; /* on the loop's mailbox: out (or on the main loop, notices) to take */
-    SpoolOp *out_head, *out_tail; /* under spool->lock: done, for this loop */
-};
-
-struct Spool {
-    SpoolPort *main;  /* the loop of spool_new: fetches, notices, the changed callback */
-    SpoolPort *ports; /* every port, main included: freed once the thread is joined */
-    SpoolCallbacks cb;
-    size_t n_adding; /* atomic: adds from every loop waiting for their commit */
-    size_t max_adding;
-    char *dir;
-    uint64_t max_jobs;
-
-    pthread_t thread;
-    bool thread_started;
-
-    /* shared, under lock */
-    pthread_mutex_t lock;
-    bool stop;
-    SpoolOp *in_head, *in_tail; /* asked by the loops, for the thread */
-    SpoolNotice *notices_head, *notices_tail;
-    SpoolState state;
-    char **held;       /* the job ids of the held jobs, sorted */
-    size_t n_held;     /* atomic: spool_job_held()'s fast path */
-    Mailbox in;        /* the thread's (no sd-event: polled): ops asked, or stop */
-    MailboxBell asked; /* on in */
-
-    /* the thread's (and spool_new's, before the thread starts) */
-    SpoolStore *store;
-    uint64_t next_open_usec;
-    bool failing;              /* the last group failed: UNAVAILABLE was said */
-    uint64_t generation;       /* SpoolState.generation */
-    uint64_t reset_generation; /* SpoolState.reset_generation */
-    bool reset;                /* changed elsewhere or reopened: counts and held ids again */
-    int inotify_fd, watch;     /* the directory's watch; watch -1 while there is none */
-    uint64_t next_look_usec;   /* the next look for another process's change while busy */
-};
-
-static void port_wake(SpoolPort *p)
-{
-    mailbox_bell_ring(&p->bell);
-}
-
-static void spool_wake_loop(Spool *s)
-{
-    port_wake(s->main);
-}
-
-/* src (NULL: "") into dst of n bytes, cut to fit. */
-static void copy_id(char *dst, size_t n, const char *src)
-{
-    size_t len = src ? strnlen(src, n - 1) : 0;
-    memcpy(dst, src ? src : "", len);
-    dst[len] = '\0';
-}
-
 /* From the thread (or spool_new); takes the lock itself. */
 static void notice_post(Spool *s, SpoolNoticeKind kind, const char *text, const char *why)
 {
@@ -140,8 +49,8 @@ static void notice_post(Spool *s, SpoolNoticeKind kind, const char *text, const 
     if (!n)
         return;
     n->kind = kind;
-    copy_id(n->text, sizeof(n->text), text);
-    copy_id(n->why, sizeof(n->why), why);
+    spool_copy_id(n->text, sizeof(n->text), text);
+    spool_copy_id(n->why, sizeof(n->why), why);
     pthread_mutex_lock(&s->lock);
     FIFO_PUSH(s->notices_head, s->notices_tail, n);
     pthread_mutex_unlock(&s->lock);
@@ -408,7 +317,7 @@ static void held_collect(const char *job_id, void *userdata)
         l->n++;
 }
 
-static int compare_ids(const void *a, const void *b)
+int spool_compare_ids(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -429,7 +338,7 @@ static void held_refresh(Spool *s)
         return;
     }
     if (l.n > 1)
-        qsort(l.ids, l.n, sizeof(char *), compare_ids);
+        qsort(l.ids, l.n, sizeof(char *), spool_compare_ids);
     pthread_mutex_lock(&s->lock);
     char **old = s->held;
     size_t n_old = s->n_held;
@@ -477,11 +386,11 @@ static void results_post(Spool *s, SpoolOp *ops)
         if (!seen && n_woken < ELEMENTSOF(woken))
             woken[n_woken++] = p;
         else if (!seen)
-            port_wake(p);
+            spool_port_wake(p);
     }
     pthread_mutex_unlock(&s->lock);
     for (size_t i = 0; i < n_woken; i++)
-        port_wake(woken[i]);
+        spool_port_wake(woken[i]);
     spool_wake_loop(s);
 }
 
@@ -596,98 +505,9 @@ static void *spool_thread(void *userdata)
     return NULL;
 }
 
-static void op_free(SpoolOp *op)
-{
-    if (!op)
-        return;
-    free(op->jobs);
-    free(op);
-}
-
-static SpoolAddStatus add_status(const SpoolOp *op)
-{
-    if (op->error == -EDQUOT)
-        return SPOOL_REFUSED_FULL;
-    if (op->error < 0)
-        return SPOOL_REFUSED_ERROR;
-    return op->duplicate ? SPOOL_ALREADY : SPOOL_ADDED;
-}
-
-/* A loop's side: what the thread did for it; on the main loop also the notices and the
- * changed callback. */
-static void on_port_bell(MailboxBell *b)
-{
-    SpoolPort *p = container_of(b, SpoolPort, bell);
-    Spool *s = p->spool;
-
-    bool main = p == s->main;
-    pthread_mutex_lock(&s->lock);
-    SpoolOp *ops = p->out_head;
-    SpoolNotice *notices = main ? s->notices_head : NULL;
-    p->out_head = p->out_tail = NULL;
-    if (main)
-        s->notices_head = s->notices_tail = NULL;
-    pthread_mutex_unlock(&s->lock);
-
-    for (SpoolNotice *x = notices, *next; x; x = next) {
-        next = x->next;
-        if (s->cb.notice)
-            s->cb.notice(x->kind, x->text, x->why[0] ? x->why : NULL, s->cb.userdata);
-        free(x);
-    }
-    for (SpoolOp *op = ops, *next; op; op = next) {
-        next = op->next;
-        if (op->type == OP_ADD) {
-            __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
-            op->add_done(add_status(op), op->error < 0 ? op->error_text : NULL, op->userdata);
-        } else if (op->type == OP_FETCH_DUE)
-            op->fetch_done(op->error, op->jobs, op->n_jobs, op->userdata);
-        op_free(op);
-    }
-    if (main && s->cb.changed)
-        s->cb.changed(s->cb.userdata);
-}
-
-static void op_list_free(SpoolOp *op)
-{
-    for (SpoolOp *next; op; op = next) {
-        next = op->next;
-        op_free(op);
-    }
-}
-
 static void on_asked(MailboxBell *b)
 {
     (void)b; /* spool_thread takes what is asked after each wait */
-}
-
-int spool_port_new(Spool *s, Mailbox *mailbox, SpoolPort **ret)
-{
-    SpoolPort *p = calloc(1, sizeof(*p));
-    if (!p)
-        return -ENOMEM;
-    p->spool = s;
-    mailbox_bell_init(&p->bell, mailbox, on_port_bell);
-    pthread_mutex_lock(&s->lock);
-    p->next = s->ports;
-    s->ports = p;
-    pthread_mutex_unlock(&s->lock);
-    *ret = p;
-    return 0;
-}
-
-/* Once the thread is joined: nothing can reach p any more. */
-static void spool_port_free(SpoolPort *p)
-{
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->spool->lock);
-    SpoolOp *ops = p->out_head;
-    p->out_head = p->out_tail = NULL;
-    pthread_mutex_unlock(&p->spool->lock);
-    op_list_free(ops);
-    mailbox_bell_done(&p->bell);
-    free(p);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Spool *, spool_free);
@@ -745,7 +565,7 @@ Spool *spool_free(Spool *s)
         mailbox_bell_ring(&s->asked);
         pthread_join(s->thread, NULL);
     }
-    op_list_free(s->in_head);
+    spool_op_list_free(s->in_head);
     while (s->ports) {
         SpoolPort *p = s->ports;
         s->ports = p->next;
@@ -766,138 +586,4 @@ Spool *spool_free(Spool *s)
     free(s->dir);
     free(s);
     return NULL;
-}
-
-static void spool_ask(Spool *s, SpoolOp *op)
-{
-    pthread_mutex_lock(&s->lock);
-    bool was_empty = !s->in_head;
-    FIFO_PUSH(s->in_head, s->in_tail, op);
-    pthread_mutex_unlock(&s->lock);
-    /* One ring per batch: the thread takes the whole list after each wait. */
-    if (was_empty)
-        mailbox_bell_ring(&s->asked);
-}
-
-static SpoolOp *op_new(SpoolOpType type, SpoolPort *port)
-{
-    SpoolOp *op = malloc(sizeof(*op));
-    if (!op)
-        return NULL;
-    memset(op, 0, offsetof(SpoolOp, job));
-    op->job.last_error[0] = '\0';
-    op->type = type;
-    op->port = port;
-    return op;
-}
-
-int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const char *request_id,
-              const char *reason, spool_add_fn done, void *userdata)
-{
-    Spool *s = port->spool;
-    SpoolOp *op = op_new(OP_ADD, port);
-    if (!op)
-        return -ENOMEM;
-    op->add_done = done;
-    op->userdata = userdata;
-    op->job.id = 0;
-    op->job.created_usec = 0;
-    op->job.attempts = 0;
-    op->job.dead = false;
-    copy_id(op->job.place_id, sizeof(op->job.place_id), place_id);
-    copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
-    copy_id(op->job.request_id, sizeof(op->job.request_id), request_id);
-    copy_id(op->job.last_error, sizeof(op->job.last_error), reason);
-    if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
-        /* The disk is slower than the clients: refused without asking the thread, answered
-         * on the loop's next turn like any other. */
-        op->error = -EDQUOT;
-        snprintf(op->error_text, sizeof(op->error_text), "too many jobs waiting to be spooled");
-        pthread_mutex_lock(&s->lock);
-        FIFO_PUSH(port->out_head, port->out_tail, op);
-        pthread_mutex_unlock(&s->lock);
-        port_wake(port);
-        return 0;
-    }
-    spool_ask(s, op);
-    return 0;
-}
-
-int spool_fetch_due(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, void *userdata)
-{
-    SpoolOp *op = op_new(OP_FETCH_DUE, s->main);
-    if (!op)
-        return -ENOMEM;
-    op->id = after_id;
-    op->max = max < SPOOL_FETCH_MAX ? max : SPOOL_FETCH_MAX;
-    op->fetch_done = done;
-    op->userdata = userdata;
-    spool_ask(s, op);
-    return 0;
-}
-
-static int spool_write(Spool *s, SpoolOpType type, int64_t id, const char *error)
-{
-    SpoolOp *op = op_new(type, s->main);
-    if (!op)
-        return -ENOMEM;
-    op->id = id;
-    copy_id(op->job.last_error, sizeof(op->job.last_error), error);
-    spool_ask(s, op);
-    return 0;
-}
-
-int spool_delivered(Spool *s, int64_t id)
-{
-    return spool_write(s, OP_DELIVERED, id, NULL);
-}
-
-int spool_retry_later(Spool *s, int64_t id, uint64_t due_usec, const char *error)
-{
-    SpoolOp *op = op_new(OP_RETRY, s->main);
-    if (!op)
-        return -ENOMEM;
-    op->id = id;
-    op->due_usec = due_usec;
-    copy_id(op->job.last_error, sizeof(op->job.last_error), error);
-    spool_ask(s, op);
-    return 0;
-}
-
-int spool_dead(Spool *s, int64_t id, const char *error)
-{
-    return spool_write(s, OP_DEAD, id, error);
-}
-
-int spool_forget(Spool *s, const char *job_id)
-{
-    SpoolOp *op = op_new(OP_FORGET, s->main);
-    if (!op)
-        return -ENOMEM;
-    copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
-    spool_ask(s, op);
-    return 0;
-}
-
-void spool_state(Spool *s, SpoolState *ret)
-{
-    pthread_mutex_lock(&s->lock);
-    *ret = s->state;
-    pthread_mutex_unlock(&s->lock);
-}
-
-SpoolPort *spool_main_port(Spool *s)
-{
-    return s->main;
-}
-
-bool spool_job_held(Spool *s, const char *job_id)
-{
-    if (__atomic_load_n(&s->n_held, __ATOMIC_RELAXED) == 0)
-        return false;
-    pthread_mutex_lock(&s->lock);
-    bool held =
-        s->n_held > 0 && bsearch(&job_id, s->held, s->n_held, sizeof(char *), compare_ids) != NULL;
-    pthread_mutex_unlock(&s->lock);
-    return held;
 }
