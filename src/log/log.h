@@ -20,7 +20,7 @@
  * are configuration: call them before other threads log. log_attach_event() and
  * log_detach_event() are called on the thread that runs the loop, which alone touches the
  * sinks' io sources (sd-event is not thread-safe): another thread whose entry must wait asks that
- * thread to flush through an eventfd on the loop, and with buffering on, its first line of a
+ * thread to flush through a mailbox on the loop, and with buffering on, its first line of a
  * batch does too, so that an idle loop does not keep it. log_drain() is for the exit, after the
  * loop and the threads that log are done. */
 

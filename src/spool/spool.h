@@ -11,7 +11,7 @@
 
 /* The spool as the event loop sees it: its own thread owns the SQLite connection (spool-store.c)
  * and runs what the loop asks in groups, one transaction (one fsync) per group, so the loop never
- * waits on the disk; results come back to the loop through an eventfd, and every callback runs
+ * waits on the disk; results come back to the loop through its mailbox, and every callback runs
  * on the loop. The thread never logs: what it has to say (unavailable, a corrupt file moved
  * aside, available again) reaches the loop as a notice (spool_notice_fn).
  *
