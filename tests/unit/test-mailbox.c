@@ -153,12 +153,45 @@ static void test_repost_from_callback(void **state)
     mailbox_done(&m);
 }
 
+/* A bell rung many times before its receiver runs is received once; rung from its own
+ * on_ring, it comes again on the next dispatch. */
+static unsigned rings;
+static void on_ring(MailboxBell *b)
+{
+    if (++rings == 2)
+        mailbox_bell_ring(b);
+}
+
+static void test_bell_coalesces(void **state)
+{
+    (void)state;
+    Mailbox m;
+    assert_int_equal(mailbox_init(&m, NULL, "test"), 0);
+    MailboxBell b;
+    mailbox_bell_init(&b, &m, on_ring);
+    for (unsigned i = 0; i < 10; i++)
+        mailbox_bell_ring(&b);
+    mailbox_dispatch(&m);
+    assert_int_equal(rings, 1);
+    mailbox_bell_ring(&b);
+    mailbox_dispatch(&m); /* the second ring rings again, received in the same round */
+    assert_int_equal(rings, 3);
+    mailbox_dispatch(&m);
+    assert_int_equal(rings, 3);
+    mailbox_bell_ring(&b); /* left unreceived: done takes it back */
+    mailbox_bell_done(&b);
+    mailbox_dispatch(&m);
+    assert_int_equal(rings, 3);
+    mailbox_done(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_senders_one_receiver),
         cmocka_unit_test(test_close_returns_undelivered),
         cmocka_unit_test(test_repost_from_callback),
+        cmocka_unit_test(test_bell_coalesces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
