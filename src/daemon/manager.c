@@ -306,7 +306,13 @@ static int manager_setup_event(Manager *m)
     int r = sd_event_new(&m->event);
     if (r < 0)
         return r;
-    log_attach_event(m->event);
+    /* the main thread's mailbox: the manager's, the first loop's, the spool's main port's and
+     * the log queues' wake-ups */
+    r = mailbox_init(&m->mailbox, m->event, "main-mailbox");
+    if (r < 0)
+        return r;
+    mailbox_receiver_init(&m->drained, &m->mailbox, on_loop_drained);
+    log_attach_loop(m->event, &m->mailbox);
     signal(SIGPIPE, SIG_IGN);
     r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal,
                             m);
@@ -315,10 +321,6 @@ static int manager_setup_event(Manager *m)
     r = sd_event_add_signal(m->event, &m->sigint, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
     if (r < 0)
         return r;
-    r = mailbox_init(&m->mailbox, m->event, "main-mailbox");
-    if (r < 0)
-        return r;
-    mailbox_receiver_init(&m->drained, &m->mailbox, on_loop_drained);
     return 0;
 }
 
@@ -522,9 +524,9 @@ Manager *manager_free(Manager *m)
     sd_event_source_disable_unref(m->idle_timer);
     sd_event_source_disable_unref(m->status_timer);
     sd_event_source_disable_unref(m->watchdog_timer);
-    mailbox_done(&m->mailbox);
     if (m->event)
-        log_detach_event();
+        log_detach_event(); /* before the mailbox it wakes the loop through */
+    mailbox_done(&m->mailbox);
     sd_event_unref(m->event);
     config_done(&m->config);
     free(m->api_token);

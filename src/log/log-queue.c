@@ -40,10 +40,17 @@ bool log_queue_on_loop_thread(const LogQueue *q)
     return q->loop && pthread_equal(q->loop_thread, pthread_self());
 }
 
-/* The mailbox the queues attached to a loop share, made by the first attach and dropped by the
- * last detach (under the log lock, like the queues). */
+/* The mailbox the queues are woken through: the loop's own (log_queue_use_mailbox), or else one
+ * they share, made by the first attach and dropped by the last detach (under the log lock, like
+ * the queues). */
+static Mailbox *loop_mailbox;
 static Mailbox log_mailbox = {.fd = -1};
 static unsigned log_mailbox_users;
+
+void log_queue_use_mailbox(Mailbox *m)
+{
+    loop_mailbox = m;
+}
 
 static void on_wake(MailboxReceiver *r, MailboxMessage *m)
 {
@@ -59,8 +66,9 @@ void log_queue_attach(LogQueue *q, sd_event *loop, void (*flush)(void))
 {
     log_queue_drop_io(q);
     if (q->wake.mailbox) {
+        bool own = q->wake.mailbox == &log_mailbox;
         (void)mailbox_receiver_done(&q->wake); /* its one message is q's */
-        if (--log_mailbox_users == 0)
+        if (own && --log_mailbox_users == 0)
             mailbox_done(&log_mailbox);
     }
     q->wake_sent = false;
@@ -69,6 +77,10 @@ void log_queue_attach(LogQueue *q, sd_event *loop, void (*flush)(void))
     if (!loop)
         return;
     q->loop_thread = pthread_self();
+    if (loop_mailbox) {
+        mailbox_receiver_init(&q->wake, loop_mailbox, on_wake);
+        return;
+    }
     if (log_mailbox_users == 0 && mailbox_init(&log_mailbox, loop, "log-wake") < 0) {
         mailbox_done(&log_mailbox);
         return;

@@ -62,6 +62,10 @@ bool log_queue_on_loop_thread(const LogQueue *q);
  * sources, also on that thread. */
 void log_queue_attach(LogQueue *q, sd_event *loop, void (*flush)(void));
 
+/* The mailbox of the loop the queues are attached to from now on (NULL: they make one of their
+ * own on it); lock held, before log_queue_attach. */
+void log_queue_use_mailbox(Mailbox *m);
+
 /* Asks the loop's thread to call q->flush soon; from any thread, once until it has. */
 void log_queue_wake(LogQueue *q);
 

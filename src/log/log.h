@@ -8,6 +8,7 @@
 
 #include "log-fields.h"
 #include "log-level.h"
+#include "mailbox.h"
 
 /* The MESSAGE_IDs (MSGID_*), LogFields and LOG_FIELDS() are in log-fields.h. The sinks are
  * log-journal.c and log-stderr.c.
@@ -46,6 +47,8 @@ void log_flush(void);
 /* The loop whose io sources flush the queues while they hold something (the manager's);
  * detach before the loop is freed. */
 void log_attach_event(sd_event *e);
+/* The same, the queues woken through the loop's mailbox m (on e) rather than one of their own. */
+void log_attach_loop(sd_event *e, Mailbox *m);
 void log_detach_event(void);
 /* At exit: flushes for at most timeout_usec, then gives up on what is left (a stopped journald
  * or a stderr nobody reads must not hold up the exit) and returns how many entries that was
