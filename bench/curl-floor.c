@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* curl-floor: what libcurl alone costs, as a floor under the service's /enqueue.
  *
- * It does only the upstream half of forwarding, the way src/worker/worker.c does it (multi socket
- * API, pooled easy handles, the same options and headers, keep-alive) on a bare epoll loop: no HTTP
- * server, no sd-event, no JSON, no logs. It keeps CONNECTIONS POSTs in flight against URL for
- * SECONDS and prints one line:
+ * It does only the upstream half of forwarding, the way src/worker/worker-call.c does it (multi
+ * socket API, pooled easy handles, the same options and headers, keep-alive) on a bare epoll loop:
+ * no HTTP server, no sd-event, no JSON, no logs. It keeps CONNECTIONS POSTs in flight against URL
+ * for SECONDS and prints one line:
  *
  *   FLOOR <requests/s> <CPU µs per request> <non-2xx> <RSS KiB after curl_global_init>
  *

@@ -169,7 +169,7 @@ static void on_spooled(SpoolAddStatus status, const char *error, void *userdata)
 {
     PendingEnqueue *pe = userdata;
     ApiHandler *h = pe->owner;
-    uv_update_time(h->s.loop); /* called from sd-event: libuv's cached clock is stale */
+    uv_update_time(h->s.loop); /* from sd-event: uv-event.h */
     if (status != SPOOL_ADDED && status != SPOOL_ALREADY) {
         spool_refused(h, pe, error);
         enqueue_end(h, pe);
@@ -232,7 +232,7 @@ static void on_worker_done(const WorkerResult *r, void *userdata)
     enqueue_record(h, pe, r, status, duration);
     h2o_req_t *req = pending_enqueue_untie(pe);
     if (req) {
-        uv_update_time(h->s.loop); /* called from sd-event: libuv's cached clock is stale */
+        uv_update_time(h->s.loop); /* from sd-event: uv-event.h */
         enqueue_answer(h, req, pe, r, status, duration);
     } else
         client_gone(pe);

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "macro.h"
+
 /* Lives in the request's pool; tells the pending enqueue when the request dies first. */
 struct RequestGuard {
     PendingEnqueue *pe;
@@ -22,17 +24,15 @@ static void on_guard_dispose(void *p)
 
 PendingEnqueue *pending_enqueue_new(h2o_req_t *req, ApiHandler *owner)
 {
-    PendingEnqueue *pe = calloc(1, sizeof(*pe));
+    _cleanup_free_ PendingEnqueue *pe = calloc(1, sizeof(*pe));
     RequestGuard *g = pe ? h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_guard_dispose) : NULL;
-    if (!g) {
-        free(pe);
+    if (!g)
         return NULL;
-    }
     pe->owner = owner;
     pe->req = req;
     pe->guard = g;
     g->pe = pe;
-    return pe;
+    return TAKE_PTR(pe);
 }
 
 void pending_enqueue_hold(PendingEnqueue *pe)

@@ -16,6 +16,7 @@
 #include "http-util.h"
 #include "job.h"
 #include "log.h"
+#include "macro.h"
 #include "read-guard.h"
 #include "response.h"
 #include "spool.h"
@@ -104,7 +105,8 @@ static void handle_ready(ApiHandler *h, h2o_req_t *req, const char *request_id)
     uint64_t retry_after;
     const char *why;
     size_t len = 0;
-    char *body, *err = NULL;
+    char *body;
+    _cleanup_free_ char *err = NULL;
     bool ready = worker_ready(h->s.worker, &retry_after, &why);
     if (!ready && h->s.spool) {
         SpoolState st;
@@ -132,7 +134,6 @@ static void handle_ready(ApiHandler *h, h2o_req_t *req, const char *request_id)
                                "timestamp", ts, "worker_url", h->s.config->worker_url, NULL);
         api_add_retry_after(req, retry_after);
     }
-    free(err);
     api_send_json(h, req, ROUTE_READY, ready ? 200 : 503, body, len);
 }
 

@@ -71,3 +71,14 @@ int event_timer_arm(EventTimer *t, int64_t ms)
         r = sd_event_source_set_enabled(t->timer, SD_EVENT_ONESHOT);
     return r;
 }
+
+int event_add_timer(sd_event *e, sd_event_source **ret, uint64_t usec, uint64_t accuracy,
+                    sd_event_time_handler_t handler, void *userdata, const char *description)
+{
+    int r = sd_event_add_time_relative(e, ret, CLOCK_MONOTONIC, usec, accuracy, handler, userdata);
+    if (r < 0)
+        return r;
+    (void)sd_event_source_set_enabled(*ret, SD_EVENT_ON);
+    (void)sd_event_source_set_description(*ret, description);
+    return 0;
+}

@@ -25,3 +25,8 @@ void event_timer_done(EventTimer *t);
  * 250 ms of slack: sd-event then keeps one wake-up time for many such deadlines instead of
  * re-arming its timerfd for each (h2o's and curl's long timeouts move with every request). */
 int event_timer_arm(EventTimer *t, int64_t ms);
+
+/* A time source on e, usec from now (CLOCK_MONOTONIC, accuracy as sd-event's), enabled and
+ * named: the periodic ones re-arm themselves from their handler. */
+int event_add_timer(sd_event *e, sd_event_source **ret, uint64_t usec, uint64_t accuracy,
+                    sd_event_time_handler_t handler, void *userdata, const char *description);

@@ -143,6 +143,42 @@ static const char *value_or(config_lookup_fn lookup, void *userdata, const char 
     return v ? v : def;
 }
 
+/* on/1/true/yes or off/0/false/no, any case. */
+static int parse_switch(const char *v, bool *ret)
+{
+    if (strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
+        strcasecmp(v, "yes") == 0)
+        *ret = true;
+    else if (strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 ||
+             strcasecmp(v, "no") == 0)
+        *ret = false;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+/* SPOOL_DIR: unset, the unit's StateDirectory= (its first, should there be several); set and
+ * empty, no spool. Either way an absolute path. -EINVAL: *ret_name and *ret_value say which. */
+static int load_spool_dir(Config *c, config_lookup_fn lookup, void *userdata, const char **ret_name,
+                          const char **ret_value)
+{
+    const char *name = "SPOOL_DIR", *v = lookup(name, userdata);
+    size_t dir_len = v ? strlen(v) : 0;
+    if (!v) {
+        name = "STATE_DIRECTORY"; /* systemd's: several are separated by ':' */
+        v = lookup(name, userdata);
+        dir_len = v ? strcspn(v, ":") : 0;
+    }
+    *ret_name = name;
+    *ret_value = v;
+    if (dir_len == 0)
+        return 0;
+    if (v[0] != '/' || dir_len > 4000)
+        return -EINVAL;
+    c->spool_dir = strndup(v, dir_len);
+    return c->spool_dir ? 0 : -ENOMEM;
+}
+
 int config_load(Config *c, config_lookup_fn lookup, void *userdata, const char **ret_name,
                 const char **ret_value)
 {
@@ -179,33 +215,15 @@ int config_load(Config *c, config_lookup_fn lookup, void *userdata, const char *
 
     name = "HTTP2";
     v = value_or(lookup, userdata, name, "off");
-    if (strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
-        strcasecmp(v, "yes") == 0)
-        c->http2 = true;
-    else if (strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 ||
-             strcasecmp(v, "no") == 0)
-        c->http2 = false;
-    else
+    if (parse_switch(v, &c->http2) < 0)
         goto invalid;
 
-    /* SPOOL_DIR: unset, the unit's StateDirectory= (its first, should there be several); set
-     * and empty, no spool. Either way an absolute path. */
-    name = "SPOOL_DIR";
-    v = lookup(name, userdata);
-    size_t dir_len = v ? strlen(v) : 0;
-    if (!v) {
-        name = "STATE_DIRECTORY"; /* systemd's: several are separated by ':' */
-        v = lookup(name, userdata);
-        dir_len = v ? strcspn(v, ":") : 0;
-    }
-    if (dir_len > 0) {
-        if (v[0] != '/' || dir_len > 4000)
-            goto invalid;
-        c->spool_dir = strndup(v, dir_len);
-        if (!c->spool_dir) {
-            config_done(c);
-            return -ENOMEM;
-        }
+    r = load_spool_dir(c, lookup, userdata, &name, &v);
+    if (r == -EINVAL)
+        goto invalid;
+    if (r < 0) {
+        config_done(c);
+        return r;
     }
 
     name = "WORKER_NODE_URL";

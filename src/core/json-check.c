@@ -123,6 +123,22 @@ static bool member_key(Scanner *s)
     return true;
 }
 
+/* A string, number or literal at s->p (whose first byte is c). */
+static bool scalar(Scanner *s, unsigned char c)
+{
+    if (c == '"')
+        return string(s);
+    if (c == '-' || is_digit(c))
+        return number(s);
+    if (c == 't')
+        return literal(s, "true");
+    if (c == 'f')
+        return literal(s, "false");
+    if (c == 'n')
+        return literal(s, "null");
+    return false;
+}
+
 /* Iterative, so that depth costs no stack: each round reads one value (a scalar, or the opening
  * of a container, pushed on `stack`), then closes what ends after it. */
 bool json_check(const char *text, size_t len, unsigned max_depth)
@@ -152,22 +168,7 @@ bool json_check(const char *text, size_t len, unsigned max_depth)
                 depth--;
             } else
                 opened = true;
-        } else if (c == '"') {
-            if (!string(s))
-                return false;
-        } else if (c == '-' || is_digit(c)) {
-            if (!number(s))
-                return false;
-        } else if (c == 't') {
-            if (!literal(s, "true"))
-                return false;
-        } else if (c == 'f') {
-            if (!literal(s, "false"))
-                return false;
-        } else if (c == 'n') {
-            if (!literal(s, "null"))
-                return false;
-        } else
+        } else if (!scalar(s, c))
             return false;
 
         if (opened) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "json-writer.h"
+#include "macro.h"
 
 char *response_object(size_t *ret_len, const char *key, ...)
 {
@@ -48,13 +49,13 @@ char *response_error(const char *message, const char *timestamp, size_t *ret_len
 char *response_worker_error(const char *reason, const char *place_id, const char *job_id,
                             const char *timestamp, size_t *ret_len)
 {
-    char *msg;
-    if (asprintf(&msg, "worker enqueue failed: %s", reason) < 0)
+    _cleanup_free_ char *msg = NULL;
+    if (asprintf(&msg, "worker enqueue failed: %s", reason) < 0) {
+        msg = NULL; /* undefined after a failure */
         return NULL;
-    char *r = response_object(ret_len, "status", "error", "error", msg, "placeId", place_id,
-                              "jobId", job_id, "timestamp", timestamp, NULL);
-    free(msg);
-    return r;
+    }
+    return response_object(ret_len, "status", "error", "error", msg, "placeId", place_id, "jobId",
+                           job_id, "timestamp", timestamp, NULL);
 }
 
 char *response_health(const char *timestamp, const char *uptime, const char *worker_url,

@@ -5,9 +5,9 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "event-timer.h"
 #include "log.h"
 #include "macro.h"
 
@@ -23,13 +23,25 @@ const char *__lsan_default_suppressions(void)
 }
 #endif
 
+#ifdef __SANITIZE_THREAD__
+/* libuv closes its sockets with syscall(SYS_close), which ThreadSanitizer does not see: when
+ * another loop's thread then opens the same number (GET /metrics walking /proc/self/fd), TSan
+ * takes the closed socket's last read and the new open for a race on the descriptor. */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void)
+{
+    return "race:count_fds\n";
+}
+#endif
+
 /* How often a loop looks whether it has been quiet (then gives memory back), as STATUS= does. */
 #define QUIET_INTERVAL_USEC (5 * 1000000ULL)
 
-static void signal_fd(int fd)
+/* Tells the manager that this loop drained (or ended): once, as drained never turns back. */
+static void tell_manager_drained(Loop *l)
 {
-    uint64_t one = 1;
-    (void)!write(fd, &one, sizeof(one));
+    if (!__atomic_exchange_n(&l->drained_told, true, __ATOMIC_ACQ_REL))
+        mailbox_post(l->shared->drained_to, &l->drained_msg);
 }
 
 void loop_check_drained(Loop *l)
@@ -38,7 +50,7 @@ void loop_check_drained(Loop *l)
         worker_in_flight(l->worker) > 0)
         return;
     __atomic_store_n(&l->drained, true, __ATOMIC_RELEASE);
-    signal_fd(l->shared->wake_fd);
+    tell_manager_drained(l);
     if (l->own_thread)
         (void)sd_event_exit(l->event, 0);
 }
@@ -88,12 +100,12 @@ static void loop_begin_drain(Loop *l)
     loop_check_drained(l);
 }
 
-static int on_control(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* The message is off the mailbox's list before this runs: a request from now on posts it again,
+ * one from before is in `what`. */
+static void on_control(MailboxReceiver *r, MailboxMessage *m)
 {
-    (void)s, (void)revents;
-    Loop *l = userdata;
-    uint64_t n;
-    (void)!read(fd, &n, sizeof(n));
+    (void)m;
+    Loop *l = container_of(r, Loop, control);
     unsigned what = __atomic_exchange_n(&l->requests, 0, __ATOMIC_ACQ_REL);
     if (what & LOOP_DRAIN)
         loop_begin_drain(l);
@@ -109,13 +121,12 @@ static int on_control(sd_event_source *s, int fd, uint32_t revents, void *userda
     }
     if ((what & LOOP_EXIT) && l->own_thread)
         (void)sd_event_exit(l->event, 0);
-    return 0;
 }
 
 void loop_request(Loop *l, LoopRequest what)
 {
-    __atomic_fetch_or(&l->requests, (unsigned)what, __ATOMIC_ACQ_REL);
-    signal_fd(l->control_fd);
+    if (__atomic_fetch_or(&l->requests, (unsigned)what, __ATOMIC_ACQ_REL) == 0)
+        mailbox_post(&l->control, &l->control_msg);
 }
 
 /* After a burst the heap keeps what it held at the peak (pooled curl handles, freed buffers):
@@ -179,24 +190,22 @@ static void loop_collect(Metrics *ret_sum, MetricsGauges *g, void *userdata)
 static int add_timer(Loop *l, sd_event_source **ret, uint64_t usec, sd_event_time_handler_t cb,
                      const char *name)
 {
-    int r = sd_event_add_time_relative(l->event, ret, CLOCK_MONOTONIC, usec, usec / 10, cb, l);
-    if (r < 0)
-        return r;
-    (void)sd_event_source_set_enabled(*ret, SD_EVENT_ON);
-    (void)sd_event_source_set_description(*ret, name);
-    return 0;
+    return event_add_timer(l->event, ret, usec, usec / 10, cb, l, name);
 }
 
-/* The control eventfd, the log flush after each iteration, and the timers. */
+/* The mailbox (a loop's own, or the main thread's) and loop control on it, the log flush after
+ * each iteration, and the timers. */
 static int loop_setup_sources(Loop *l)
 {
-    l->control_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (l->control_fd < 0)
-        return -errno;
-    int r = sd_event_add_io(l->event, &l->control, l->control_fd, EPOLLIN, on_control, l);
-    if (r < 0)
-        return r;
-    (void)sd_event_source_set_description(l->control, "loop-control");
+    int r;
+    if (l->own_thread) {
+        r = mailbox_init(&l->own_mailbox, l->event, "loop-mailbox");
+        if (r < 0)
+            return r;
+        l->mailbox = &l->own_mailbox;
+    } else
+        l->mailbox = l->shared->main_mailbox;
+    mailbox_receiver_init(&l->control, l->mailbox, on_control);
     r = sd_event_add_post(l->event, &l->log_flush, on_post, l);
     if (r < 0)
         return r;
@@ -227,14 +236,14 @@ static int loop_setup_server(Loop *l)
                                 });
     if (r < 0)
         return r;
-    r = worker_new(l->event, sh->config, &l->metrics, &l->shared->worker, &l->worker);
+    r = worker_new(l->event, l->mailbox, sh->config, &l->metrics, &l->shared->worker, &l->worker);
     if (r < 0)
         return r;
     if (sh->spool) {
         if (l->index == 0)
             l->spool_port = spool_main_port(sh->spool);
         else {
-            r = spool_port_new(sh->spool, l->event, &l->spool_port);
+            r = spool_port_new(sh->spool, l->mailbox, &l->spool_port);
             if (r < 0)
                 return r;
         }
@@ -267,7 +276,7 @@ int loop_new(LoopShared *shared, unsigned index, sd_event *e, Loop **ret)
     _cleanup_(loop_freep) Loop *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
-    l->control_fd = -EBADF;
+    l->own_mailbox.fd = -EBADF;
     l->index = index;
     l->shared = shared;
     int r;
@@ -302,7 +311,7 @@ static void *loop_thread(void *userdata)
         log_error(NULL, NULL, "event loop %u failed: %s", l->index, strerror(-r));
     /* Whatever ended it, the manager should not wait for this loop. */
     __atomic_store_n(&l->drained, true, __ATOMIC_RELEASE);
-    signal_fd(l->shared->wake_fd);
+    tell_manager_drained(l);
     return NULL;
 }
 
@@ -335,12 +344,11 @@ Loop *loop_free(Loop *l)
         uv_event_sync(&l->uv);
     server_done(&l->server);
     uv_event_detach(&l->uv);
-    sd_event_source_disable_unref(l->control);
+    (void)mailbox_receiver_done(&l->control); /* its one message is l's */
     sd_event_source_disable_unref(l->heartbeat_timer);
     sd_event_source_disable_unref(l->quiet_timer);
     sd_event_source_disable_unref(l->log_flush);
-    if (l->control_fd >= 0)
-        close(l->control_fd);
+    mailbox_done(&l->own_mailbox);
     sd_event_unref(l->event);
     free(l);
     return NULL;

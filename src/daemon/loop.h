@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "mailbox.h"
 #include "metrics.h"
 #include "routes.h"
 #include "server.h"
@@ -32,9 +33,10 @@ typedef struct LoopShared {
     uint64_t started_monotonic_usec, started_realtime_usec;
     Loop **loops; /* every loop, for GET /metrics */
     size_t n_loops;
-    int wake_fd;             /* the manager's eventfd: a loop drained */
-    size_t total_conns;      /* atomic: client connections of every loop (MAX_CONNECTIONS) */
-    uint64_t heartbeat_usec; /* how often each loop shows it runs (the watchdog's looks) */
+    Mailbox *main_mailbox;       /* the main thread's: the manager's and the first loop's */
+    MailboxReceiver *drained_to; /* the manager's: a loop drained (Loop.drained_msg) */
+    size_t total_conns;          /* atomic: client connections of every loop (MAX_CONNECTIONS) */
+    uint64_t heartbeat_usec;     /* how often each loop shows it runs (the watchdog's looks) */
 } LoopShared;
 
 typedef enum LoopRequest {
@@ -59,14 +61,19 @@ struct Loop {
 
     pthread_t thread;
     bool thread_started;
-    int control_fd;    /* eventfd: loop_request() */
-    unsigned requests; /* atomic: LoopRequest bits not yet handled */
+    Mailbox own_mailbox; /* a loop on a thread of its own: its mailbox (fd -1 for the first) */
+    Mailbox *mailbox;    /* this loop's: own_mailbox, or the main thread's */
+    MailboxReceiver control;
+    MailboxMessage control_msg; /* posted when requests turns non-zero */
+    unsigned requests;          /* atomic: LoopRequest bits not yet handled */
+    MailboxMessage drained_msg; /* to the manager, once (drained_told) */
+    bool drained_told;          /* atomic */
     bool stopping;
     bool drained;       /* atomic */
     uint64_t heartbeat; /* atomic: moves while the loop runs */
     uint64_t events_at_tick;
     bool memory_released; /* since the last job */
-    sd_event_source *control, *heartbeat_timer, *quiet_timer, *log_flush;
+    sd_event_source *heartbeat_timer, *quiet_timer, *log_flush;
 };
 
 /* Loop index of shared: on e (the main thread's) for index 0, else on a new sd_event that

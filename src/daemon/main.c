@@ -230,7 +230,8 @@ static int load_token(bool check_only, char **ret)
 /* The daemon itself: takes config and token; returns the exit status. */
 static int serve(Config *config, char *token)
 {
-    Manager *m;
+    _cleanup_free_ char *owned_token = token;
+    _cleanup_(manager_freep) Manager *m = NULL;
     int r;
 
     raise_fd_limit();
@@ -239,12 +240,10 @@ static int serve(Config *config, char *token)
     /* Once, before anything else could start a thread (libcurl's rule). */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         config_done(config);
-        free(token);
         r = -EIO;
     } else
-        r = manager_new(config, token, &m);
+        r = manager_new(config, TAKE_PTR(owned_token), &m); /* config's and the token's owner */
     if (r < 0) {
-        config_done(config);
         log_error(NULL, NULL, "failed to set up: %s", strerror(-r));
         return EXIT_FAILURE;
     }
@@ -252,11 +251,10 @@ static int serve(Config *config, char *token)
     if (r < 0) {
         log_error(NULL, NULL, "failed to listen: %s", strerror(-r));
         (void)sd_notifyf(false, "STATUS=Failed to listen: %s\nERRNO=%i", strerror(-r), -r);
-        manager_free(m);
         return EXIT_FAILURE;
     }
     r = manager_run(m);
-    manager_free(m);
+    m = manager_free(m); /* before the last line: it takes the log off the loop */
     if (r < 0) {
         log_error(NULL, NULL, "event loop failed: %s", strerror(-r));
         return EXIT_FAILURE;

@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "event-timer.h"
 #include "heartbeat.h"
 #include "log.h"
 #include "macro.h"
@@ -124,13 +124,10 @@ static void manager_check_drained(Manager *m)
 }
 
 /* A loop drained (or ended). */
-static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void on_loop_drained(MailboxReceiver *r, MailboxMessage *msg)
 {
-    (void)s, (void)revents;
-    uint64_t n;
-    (void)!read(fd, &n, sizeof(n));
-    manager_check_drained(userdata);
-    return 0;
+    (void)msg;
+    manager_check_drained(container_of(r, Manager, drained));
 }
 
 static void manager_request_all(Manager *m, LoopRequest what)
@@ -301,8 +298,6 @@ static void on_delivery_end(void *userdata)
     manager_check_drained(m);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
-
 /* A private loop, not sd_event_default(): the default one checks its thread with a gettid()
  * system call on every iteration. SIGTERM and SIGINT start the drain; they are blocked before
  * any loop's thread starts, so those inherit the mask and only this loop sees them. */
@@ -311,7 +306,13 @@ static int manager_setup_event(Manager *m)
     int r = sd_event_new(&m->event);
     if (r < 0)
         return r;
-    log_attach_event(m->event);
+    /* the main thread's mailbox: the manager's, the first loop's, the spool's main port's and
+     * the log queues' wake-ups */
+    r = mailbox_init(&m->mailbox, m->event, "main-mailbox");
+    if (r < 0)
+        return r;
+    mailbox_receiver_init(&m->drained, &m->mailbox, on_loop_drained);
+    log_attach_loop(m->event, &m->mailbox);
     signal(SIGPIPE, SIG_IGN);
     r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal,
                             m);
@@ -320,10 +321,7 @@ static int manager_setup_event(Manager *m)
     r = sd_event_add_signal(m->event, &m->sigint, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal, m);
     if (r < 0)
         return r;
-    m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (m->wake_fd < 0)
-        return -errno;
-    return sd_event_add_io(m->event, &m->wake, m->wake_fd, EPOLLIN, on_wake, m);
+    return 0;
 }
 
 /* The spool and its delivery (on the first loop), when SPOOL_DIR (or the unit's
@@ -332,7 +330,7 @@ static int manager_setup_spool(Manager *m)
 {
     if (!m->config.spool_dir)
         return 0;
-    return spool_new(m->event, m->config.spool_dir, m->config.spool_max_jobs,
+    return spool_new(&m->mailbox, m->config.spool_dir, m->config.spool_max_jobs,
                      m->config.max_pending_jobs,
                      &(const SpoolCallbacks){
                          .notice = on_spool_notice,
@@ -374,7 +372,8 @@ static int manager_setup_loops(Manager *m)
         .started_realtime_usec = clock_usec(CLOCK_REALTIME),
         .loops = m->loops,
         .n_loops = m->n_loops,
-        .wake_fd = m->wake_fd,
+        .main_mailbox = &m->mailbox,
+        .drained_to = &m->drained,
     };
     /* Each loop beats several times between two looks of the watchdog (every WatchdogSec/2), so
      * that a loop that runs is never taken for a stuck one. */
@@ -397,23 +396,12 @@ static int manager_setup_loops(Manager *m)
 
 static int manager_setup_timers(Manager *m)
 {
-    int r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
-                                       STATUS_INTERVAL_USEC, 100000, on_status_timer, m);
-    if (r < 0)
+    int r = event_add_timer(m->event, &m->status_timer, STATUS_INTERVAL_USEC, 100000,
+                            on_status_timer, m, "status");
+    if (r < 0 || m->watchdog_usec == 0)
         return r;
-    (void)sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
-    (void)sd_event_source_set_description(m->status_timer, "status");
-
-    if (m->watchdog_usec > 0) {
-        r = sd_event_add_time_relative(m->event, &m->watchdog_timer, CLOCK_MONOTONIC,
-                                       m->watchdog_usec / 2, m->watchdog_usec / 20,
-                                       on_watchdog_timer, m);
-        if (r < 0)
-            return r;
-        (void)sd_event_source_set_enabled(m->watchdog_timer, SD_EVENT_ON);
-        (void)sd_event_source_set_description(m->watchdog_timer, "watchdog");
-    }
-    return 0;
+    return event_add_timer(m->event, &m->watchdog_timer, m->watchdog_usec / 2,
+                           m->watchdog_usec / 20, on_watchdog_timer, m, "watchdog");
 }
 
 int manager_new(Config *config, char *api_token, Manager **ret)
@@ -425,7 +413,7 @@ int manager_new(Config *config, char *api_token, Manager **ret)
     _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
-    m->wake_fd = -EBADF;
+    m->mailbox.fd = -EBADF;
     m->config = *config;
     *config = (Config){0};
     m->api_token = TAKE_PTR(token);
@@ -522,6 +510,7 @@ Manager *manager_free(Manager *m)
     }
     m->delivery = spool_delivery_free(m->delivery);
     m->shared.spool = spool_free(m->shared.spool);
+    (void)mailbox_receiver_done(&m->drained); /* the messages are the loops' */
     for (size_t i = 0; m->loops && i < m->n_loops; i++)
         m->loops[i] = loop_free(m->loops[i]);
     free(m->loops);
@@ -535,11 +524,9 @@ Manager *manager_free(Manager *m)
     sd_event_source_disable_unref(m->idle_timer);
     sd_event_source_disable_unref(m->status_timer);
     sd_event_source_disable_unref(m->watchdog_timer);
-    sd_event_source_disable_unref(m->wake);
-    if (m->wake_fd >= 0)
-        close(m->wake_fd);
     if (m->event)
-        log_detach_event();
+        log_detach_event(); /* before the mailbox it wakes the loop through */
+    mailbox_done(&m->mailbox);
     sd_event_unref(m->event);
     config_done(&m->config);
     free(m->api_token);

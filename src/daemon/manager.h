@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "loop.h"
+#include "macro.h"
 #include "spool-delivery.h"
 #include "spool.h"
 
@@ -32,8 +33,8 @@ typedef struct Manager {
     uint64_t *heartbeats;     /* each loop's, at the last watchdog check */
     char listen_desc[256];
 
-    int wake_fd; /* a loop drained */
-    sd_event_source *wake;
+    Mailbox mailbox;         /* the main thread's: the manager's, the first loop's, the spool's */
+    MailboxReceiver drained; /* a loop drained (or ended) */
     sd_event_source *sigterm, *sigint;
     sd_event_source *shutdown_timer, *final_timer, *idle_timer, *status_timer, *watchdog_timer;
 } Manager;
@@ -42,6 +43,7 @@ typedef struct Manager {
  * fails. */
 int manager_new(Config *config, char *api_token, Manager **ret);
 Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* Every loop accepts on the listeners (passed or bound); returns how many, or a negative
  * errno. */

@@ -247,7 +247,7 @@ static int on_listener_io(sd_event_source *src, int fd, uint32_t revents, void *
             break;
         }
         if (!clock_synced) {
-            uv_update_time(s->loop); /* called from sd-event: libuv's cached clock is stale */
+            uv_update_time(s->loop); /* from sd-event: uv-event.h */
             clock_synced = true;
         }
         server_adopt(s, cfd, l->is_unix);

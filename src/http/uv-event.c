@@ -24,7 +24,7 @@ static void on_uv_timer(void *userdata)
     run_nowait(userdata);
 }
 
-/* Without uv_update_time() here uv_backend_timeout() is computed from a stale clock and h2o's
+/* The clock first (uv-event.h), or uv_backend_timeout() is computed from a stale one and h2o's
  * timeouts never fire. */
 static int on_uv_prepare(sd_event_source *s, void *userdata)
 {

@@ -21,7 +21,10 @@ int uv_event_attach(UvEvent *u, sd_event *e);
 /* Runs uv until every handle is closed (bounded), then frees the sources and the loop. */
 void uv_event_detach(UvEvent *u);
 
-/* Call before touching libuv/h2o from an sd-event callback: refreshes uv's cached clock. */
+/* libuv caches the loop's time and refreshes it only when uv runs: a callback called from
+ * sd-event (not from libuv) that touches libuv or h2o (timeouts, timestamps) calls this first,
+ * or uv_update_time() on the loop, or it works from a stale clock. The other places that call
+ * uv_update_time() point here. */
 static inline void uv_event_sync(UvEvent *u)
 {
     uv_update_time(&u->loop);

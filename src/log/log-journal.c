@@ -35,7 +35,7 @@
  * the io sources' handlers here. */
 static int journal_fd = -EBADF;
 static bool journal_fd_given; /* by log_journal_set_fd(): never reconnected */
-static LogQueue journal_queue = {.wake_fd = -1, .io_name = "log-writable"};
+static LogQueue journal_queue = {.io_name = "log-writable"};
 static LogBacklog journal_backlog = LOG_BACKLOG_INIT(0); /* its marks and the progress rule */
 static Buffer journal_entry;                             /* the entry being formatted, reused */
 /* Another thread left the socket the queue's io source watches (journald restarted): the loop's

@@ -5,7 +5,6 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -41,44 +40,61 @@ bool log_queue_on_loop_thread(const LogQueue *q)
     return q->loop && pthread_equal(q->loop_thread, pthread_self());
 }
 
-static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* The mailbox the queues are woken through: the loop's own (log_queue_use_mailbox), or else one
+ * they share, made by the first attach and dropped by the last detach (under the log lock, like
+ * the queues). */
+static Mailbox *loop_mailbox;
+static Mailbox log_mailbox = {.fd = -1};
+static unsigned log_mailbox_users;
+
+void log_queue_use_mailbox(Mailbox *m)
 {
-    (void)s, (void)revents;
-    LogQueue *q = userdata;
-    uint64_t v;
+    loop_mailbox = m;
+}
+
+static void on_wake(MailboxReceiver *r, MailboxMessage *m)
+{
+    (void)m;
+    LogQueue *q = container_of(r, LogQueue, wake);
     log_lock();
-    (void)!read(fd, &v, sizeof(v));
     q->wake_sent = false;
     q->flush();
     log_unlock();
-    return 0;
 }
 
 void log_queue_attach(LogQueue *q, sd_event *loop, void (*flush)(void))
 {
     log_queue_drop_io(q);
-    q->wake = sd_event_source_disable_unref(q->wake);
-    if (q->wake_fd >= 0)
-        closep(&q->wake_fd);
-    q->wake_fd = -1;
+    if (q->wake.mailbox) {
+        bool own = q->wake.mailbox == &log_mailbox;
+        (void)mailbox_receiver_done(&q->wake); /* its one message is q's */
+        if (own && --log_mailbox_users == 0)
+            mailbox_done(&log_mailbox);
+    }
     q->wake_sent = false;
     q->loop = loop;
     q->flush = flush;
     if (!loop)
         return;
     q->loop_thread = pthread_self();
-    q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (q->wake_fd >= 0 && sd_event_add_io(loop, &q->wake, q->wake_fd, EPOLLIN, on_wake, q) >= 0)
-        (void)sd_event_source_set_description(q->wake, "log-wake");
+    if (loop_mailbox) {
+        mailbox_receiver_init(&q->wake, loop_mailbox, on_wake);
+        return;
+    }
+    if (log_mailbox_users == 0 && mailbox_init(&log_mailbox, loop, "log-wake") < 0) {
+        mailbox_done(&log_mailbox);
+        return;
+    }
+    log_mailbox_users++;
+    mailbox_receiver_init(&q->wake, &log_mailbox, on_wake);
 }
 
 void log_queue_wake(LogQueue *q)
 {
-    if (!q->loop || q->wake_sent || q->wake_fd < 0)
+    if (!q->loop || q->wake_sent || !q->wake.mailbox)
         return;
-    uint64_t one = 1;
-    if (write(q->wake_fd, &one, sizeof(one)) == sizeof(one))
-        q->wake_sent = true;
+    q->wake_sent = true;
+    mailbox_post(&q->wake, &q->wake_msg);
 }
 
 void log_queue_arm(LogQueue *q, bool want, int fd, sd_event_io_handler_t handler)

@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include "buffer.h"
+#include "mailbox.h"
 
 /* The queue each log sink keeps of what its socket or pipe cannot take now (log-journal.c,
  * log-stderr.c). Its marks and its bound are log-backlog.h's: past the high-water mark the
@@ -19,7 +20,7 @@
  * counters, stderr's buffered mode) is read and written under it, by any thread. The sinks' io
  * sources are the exception: sd-event is not thread-safe, so they are only ever touched by the
  * thread that attached the loop (log_queue_attach), under the lock too; another thread that
- * needs one armed wakes that thread through the queue's eventfd instead. */
+ * needs one armed wakes that thread through the queue's mailbox receiver instead. */
 void log_lock(void);
 void log_unlock(void);
 
@@ -36,10 +37,10 @@ typedef struct LogQueue {
     sd_event_source *io;    /* EPOLLOUT, enabled while the queue is not empty */
     const char *io_name;    /* io's description */
     bool io_on;             /* io is enabled (read without asking sd-event) */
-    sd_event_source *wake;  /* EPOLLIN on wake_fd, an eventfd: another thread asks for a flush */
-    int wake_fd;            /* -1 when not attached: a queue is initialized with .wake_fd = -1 */
-    bool wake_sent;         /* written to wake_fd, not yet read */
-    void (*flush)(void);    /* the sink's flush, lock held, called on the loop's thread */
+    MailboxReceiver wake;   /* on the loop's log mailbox: another thread asks for a flush */
+    MailboxMessage wake_msg;
+    bool wake_sent;      /* wake_msg posted, not yet received */
+    void (*flush)(void); /* the sink's flush, lock held, called on the loop's thread */
 } LogQueue;
 
 static inline size_t log_queue_bytes(const LogQueue *q)
@@ -57,6 +58,10 @@ bool log_queue_on_loop_thread(const LogQueue *q);
  * flush (lock held) is called there when another thread asks. Detaching (NULL) drops q's
  * sources, also on that thread. */
 void log_queue_attach(LogQueue *q, sd_event *loop, void (*flush)(void));
+
+/* The mailbox of the loop the queues are attached to from now on (NULL: they make one of their
+ * own on it); lock held, before log_queue_attach. */
+void log_queue_use_mailbox(Mailbox *m);
 
 /* Asks the loop's thread to call q->flush soon; from any thread, once until it has. */
 void log_queue_wake(LogQueue *q);

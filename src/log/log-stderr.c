@@ -35,7 +35,7 @@ typedef enum StderrMode {
  * never interleave. */
 static JsonWriter pending;
 /* its buf is unused: pending.buf is the queue */
-static LogQueue stderr_queue = {.wake_fd = -1, .io_name = "log-stderr-writable"};
+static LogQueue stderr_queue = {.io_name = "log-stderr-writable"};
 static LogBacklog stderr_backlog = LOG_BACKLOG_INIT(0); /* its marks and the progress rule */
 static bool stderr_took;                                /* stderr took bytes since the last note */
 static StderrMode stderr_mode = STDERR_BLOCKING;

@@ -98,7 +98,13 @@ void log_set_buffered(bool on)
 
 void log_attach_event(sd_event *e)
 {
+    log_attach_loop(e, NULL);
+}
+
+void log_attach_loop(sd_event *e, Mailbox *m)
+{
     log_lock();
+    log_queue_use_mailbox(m);
     log_journal_attach_event(e);
     log_stderr_attach_event(e);
     log_unlock();
@@ -109,6 +115,7 @@ void log_detach_event(void)
     log_lock();
     log_journal_detach_event();
     log_stderr_detach_event();
+    log_queue_use_mailbox(NULL);
     log_unlock();
 }
 

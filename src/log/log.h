@@ -9,6 +9,7 @@
 #include "log-backlog.h"
 #include "log-fields.h"
 #include "log-level.h"
+#include "mailbox.h"
 
 /* The MESSAGE_IDs (MSGID_*), LogFields and LOG_FIELDS() are in log-fields.h. The sinks are
  * log-journal.c and log-stderr.c.
@@ -21,7 +22,7 @@
  * are configuration: call them before other threads log. log_attach_event() and
  * log_detach_event() are called on the thread that runs the loop, which alone touches the
  * sinks' io sources (sd-event is not thread-safe): another thread whose entry must wait asks that
- * thread to flush through an eventfd on the loop, and with buffering on, its first line of a
+ * thread to flush through a mailbox on the loop, and with buffering on, its first line of a
  * batch does too, so that an idle loop does not keep it. log_drain() is for the exit, after the
  * loop and the threads that log are done. */
 
@@ -48,6 +49,8 @@ void log_flush(void);
 /* The loop whose io sources flush the queues while they hold something (the manager's);
  * detach before the loop is freed. */
 void log_attach_event(sd_event *e);
+/* The same, the queues woken through the loop's mailbox m (on e) rather than one of their own. */
+void log_attach_loop(sd_event *e, Mailbox *m);
 void log_detach_event(void);
 /* At exit: flushes for at most timeout_usec, then gives up on what is left (a stopped journald
  * or a stderr nobody reads must not hold up the exit) and returns how many entries that was

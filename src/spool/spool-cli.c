@@ -657,32 +657,28 @@ static int run(Cli *c)
     }
 }
 
+/* What parse_argv allocated (_cleanup_). */
+static void cli_done(Cli *c)
+{
+    free(c->ids);
+}
+
 int spool_cli_main(int argc, char **argv)
 {
-    Cli c = {0};
+    _cleanup_(cli_done) Cli c = {0};
     int r = parse_argv(&c, argc, argv);
-    if (r != 0) {
-        free(c.ids);
+    if (r != 0)
         return r < 0 ? EXIT_SUCCESS : r;
-    }
     c.dir = spool_dir(c.dir);
-    if (!c.dir) {
-        free(c.ids);
+    if (!c.dir)
         return EXIT_FAILURE;
-    }
-    char *why = NULL;
+    _cleanup_free_ char *why = NULL;
     r = spool_store_open(c.dir, 0, &c.store, NULL, &why);
-    if (r < 0) {
-        r = open_error(c.dir, r, why);
-        free(why);
-        free(c.ids);
-        return r;
-    }
-    free(why);
+    if (r < 0)
+        return open_error(c.dir, r, why);
     c.now_usec = clock_usec(CLOCK_REALTIME);
     r = run(&c);
     spool_store_close(c.store);
-    free(c.ids);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, PROGRAM ": cannot write: %s\n", strerror(errno));
         return EXIT_FAILURE;

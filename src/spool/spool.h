@@ -6,11 +6,12 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "mailbox.h"
 #include "spool-store.h"
 
 /* The spool as the event loop sees it: its own thread owns the SQLite connection (spool-store.c)
  * and runs what the loop asks in groups, one transaction (one fsync) per group, so the loop never
- * waits on the disk; results come back to the loop through an eventfd, and every callback runs
+ * waits on the disk; results come back to the loop through its mailbox, and every callback runs
  * on the loop. The thread never logs: what it has to say (unavailable, a corrupt file moved
  * aside, available again) reaches the loop as a notice (spool_notice_fn).
  *
@@ -65,21 +66,22 @@ typedef struct SpoolState {
     uint64_t reset_generation;
 } SpoolState;
 
-/* Opens dir's spool on the calling thread (moving a corrupt one aside, made known by a notice
- * from the loop's first turn), then starts the thread. A spool that cannot be opened (a
- * read-only or missing directory, a full disk) is not an error: it starts unavailable, and the
- * thread tries again every few seconds. max_jobs: SPOOL_MAX_JOBS; max_adding: adds waiting for
- * their commit at most (past it SPOOL_REFUSED_FULL at once). */
-int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding,
+/* Opens dir's spool on the calling thread (its loop's mailbox given) (moving a corrupt one aside,
+ * made known by a notice from the loop's first turn), then starts the thread. A spool that cannot
+ * be opened (a read-only or missing directory, a full disk) is not an error: it starts unavailable,
+ * and the thread tries again every few seconds. max_jobs: SPOOL_MAX_JOBS; max_adding: adds waiting
+ * for their commit at most (past it SPOOL_REFUSED_FULL at once). */
+int spool_new(Mailbox *mailbox, const char *dir, uint64_t max_jobs, size_t max_adding,
               const SpoolCallbacks *callbacks, Spool **ret);
 /* Lets the thread finish what was asked (a last group), joins it and closes the store.
  * Callbacks of what was asked are not called. Takes NULL. */
 Spool *spool_free(Spool *s);
 
-/* A port for loop e (another event loop than spool_new's, which has its own: spool_main_port).
+/* A port for the loop whose mailbox is given (another event loop than spool_new's, which has its
+ * own: spool_main_port); the results come back to it there.
  * The spool frees its ports (spool_free, after its thread is joined): free the spool once the
  * loops no longer run, before their sd-events go. */
-int spool_port_new(Spool *s, sd_event *e, SpoolPort **ret);
+int spool_port_new(Spool *s, Mailbox *mailbox, SpoolPort **ret);
 SpoolPort *spool_main_port(Spool *s);
 
 /* Spools a job (reason: why it is spooled, kept as its last error); done is called on the port's

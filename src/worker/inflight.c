@@ -6,13 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a */
+#include "hash.h"
+
+/* The low bits pick the bucket (the high ones the worker's shard: hash.h). */
 static size_t hash_key(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (size_t)h;
+    return (size_t)hash_string(s);
 }
 
 InflightEntry *inflight_find(const Inflight *t, const char *key)

@@ -9,6 +9,7 @@
 #include "breaker.h"
 #include "config.h"
 #include "inflight.h"
+#include "mailbox.h"
 #include "metrics.h"
 
 typedef enum WorkerOutcome {
@@ -67,9 +68,10 @@ void worker_shared_init(WorkerShared *s, const Config *c, unsigned n_loops);
 void worker_shared_done(WorkerShared *s);
 
 /* A worker client on loop e (one per event loop, each with its own curl multi and connections
- * to the worker). metrics gets the attempt counters
- * and latencies; it and shared must outlive the worker. */
-int worker_new(sd_event *e, const Config *c, Metrics *metrics, WorkerShared *shared, Worker **ret);
+ * to the worker); mailbox is e's, where results of other loops' calls come back. metrics gets
+ * the attempt counters and latencies; it, mailbox and shared must outlive the worker. */
+int worker_new(sd_event *e, Mailbox *mailbox, const Config *c, Metrics *metrics,
+               WorkerShared *shared, Worker **ret);
 /* Aborts transfers still running without calling their callbacks. Takes NULL. */
 Worker *worker_free(Worker *w);
 

@@ -1,4 +1,20 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "macro.h"
+#include "spool-internal.h"
+
+/* SPDX-License-Identifier: MIT */
 #include "spool.h"
 
 #include <errno.h>
@@ -8,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,119 +42,6 @@
     (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |       \
      IN_MOVE_SELF | IN_ONLYDIR)
 
-typedef enum SpoolOpType {
-    OP_ADD,
-    OP_FETCH_DUE,
-    OP_DELIVERED,
-    OP_RETRY,
-    OP_DEAD,
-    OP_FORGET,
-} SpoolOpType;
-
-typedef struct SpoolOp SpoolOp;
-struct SpoolOp {
-    SpoolOp *next;
-    SpoolPort *port; /* where the result goes */
-    SpoolOpType type;
-    int error; /* the result: 0 or a negative errno */
-    bool duplicate;
-    int64_t id;        /* delivered, retry, dead; fetch: after this id */
-    size_t max;        /* fetch */
-    uint64_t due_usec; /* retry */
-    spool_add_fn add_done;
-    spool_fetch_fn fetch_done;
-    void *userdata;
-    SpoolJob *jobs; /* fetch: the result */
-    size_t n_jobs;
-    char error_text[SPOOL_ERROR_MAX];
-    SpoolJob job; /* add: the job; the others: job.last_error */
-};
-
-typedef struct SpoolNotice SpoolNotice;
-struct SpoolNotice {
-    SpoolNotice *next;
-    SpoolNoticeKind kind;
-    char text[512];
-    char why[SPOOL_ERROR_MAX];
-};
-
-/* A singly linked FIFO of ops or notices. */
-#define FIFO_PUSH(head, tail, x)                                                                   \
-    do {                                                                                           \
-        (x)->next = NULL;                                                                          \
-        if (tail)                                                                                  \
-            (tail)->next = (x);                                                                    \
-        else                                                                                       \
-            (head) = (x);                                                                          \
-        (tail) = (x);                                                                              \
-    } while (0)
-
-/* An event loop's way in: results of its adds come back to it through its eventfd. */
-struct SpoolPort {
-    Spool *spool;
-    SpoolPort *next; /* every port of the spool: freed with it */
-    sd_event_source *wakeup;
-    int efd;
-    SpoolOp *out_head, *out_tail; /* under spool->lock: done, for this loop */
-};
-
-/* Forgets a fetch can be checked against; past them a fetch's jobs are all skipped once. */
-#define SPOOL_FORGET_RING 64
-
-struct Spool {
-    SpoolPort *main;  /* the loop of spool_new: fetches, notices, the changed callback */
-    SpoolPort *ports; /* every port, main included: freed once the thread is joined */
-    SpoolCallbacks cb;
-    size_t n_adding; /* atomic: adds from every loop waiting for their commit */
-    size_t max_adding;
-    char *dir;
-    uint64_t max_jobs;
-
-    pthread_t thread;
-    bool thread_started;
-
-    /* shared, under lock */
-    pthread_mutex_t lock;
-    bool stop;
-    SpoolOp *in_head, *in_tail; /* asked by the loops, for the thread */
-    SpoolNotice *notices_head, *notices_tail;
-    SpoolState state;
-    char *forgotten[SPOOL_FORGET_RING]; /* the job ids of the last forgets asked (NULL: unknown) */
-    uint64_t forget_seq;                /* forgets asked so far; the newest at (seq - 1) % RING */
-    char **held;                        /* the job ids of the held jobs, sorted */
-    size_t n_held;                      /* atomic: spool_job_held()'s fast path */
-    int in_fd;                          /* eventfd: ops asked, or stop */
-
-    /* the thread's (and spool_new's, before the thread starts) */
-    SpoolStore *store;
-    uint64_t next_open_usec;
-    bool failing;              /* the last group failed: UNAVAILABLE was said */
-    uint64_t generation;       /* SpoolState.generation */
-    uint64_t reset_generation; /* SpoolState.reset_generation */
-    bool reset;                /* changed elsewhere or reopened: counts and held ids again */
-    int inotify_fd, watch;     /* the directory's watch; watch -1 while there is none */
-    uint64_t next_look_usec;   /* the next look for another process's change while busy */
-};
-
-static void port_wake(SpoolPort *p)
-{
-    uint64_t one = 1;
-    (void)!write(p->efd, &one, sizeof(one));
-}
-
-static void spool_wake_loop(Spool *s)
-{
-    port_wake(s->main);
-}
-
-/* src (NULL: "") into dst of n bytes, cut to fit. */
-static void copy_id(char *dst, size_t n, const char *src)
-{
-    size_t len = src ? strnlen(src, n - 1) : 0;
-    memcpy(dst, src ? src : "", len);
-    dst[len] = '\0';
-}
-
 /* From the thread (or spool_new); takes the lock itself. */
 static void notice_post(Spool *s, SpoolNoticeKind kind, const char *text, const char *why)
 {
@@ -147,8 +49,8 @@ static void notice_post(Spool *s, SpoolNoticeKind kind, const char *text, const 
     if (!n)
         return;
     n->kind = kind;
-    copy_id(n->text, sizeof(n->text), text);
-    copy_id(n->why, sizeof(n->why), why);
+    spool_copy_id(n->text, sizeof(n->text), text);
+    spool_copy_id(n->why, sizeof(n->why), why);
     pthread_mutex_lock(&s->lock);
     FIFO_PUSH(s->notices_head, s->notices_tail, n);
     pthread_mutex_unlock(&s->lock);
@@ -205,12 +107,11 @@ static void spool_watch(Spool *s)
 /* Opens the store (moving a corrupt one aside); on failure says so once and stays closed. */
 static int spool_open_store(Spool *s)
 {
-    char *moved = NULL, *why = NULL;
+    _cleanup_free_ char *moved = NULL, *why = NULL;
     int r =
         spool_store_open(s->dir, SPOOL_OPEN_CREATE | SPOOL_OPEN_REPAIR, &s->store, &moved, &why);
     if (moved)
         notice_post(s, SPOOL_NOTICE_MOVED_ASIDE, moved, why);
-    free(moved);
     if (r >= 0) {
         s->reset = true; /* another file than before, maybe: counts and held ids again */
         spool_watch(s);
@@ -226,7 +127,6 @@ static int spool_open_store(Spool *s)
         }
         s->next_open_usec = clock_usec(CLOCK_MONOTONIC) + SPOOL_IDLE_CHECK_SEC * 1000000ULL;
     }
-    free(why);
     return r;
 }
 
@@ -438,7 +338,7 @@ static void held_collect(const char *job_id, void *userdata)
         l->n++;
 }
 
-static int compare_ids(const void *a, const void *b)
+int spool_compare_ids(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -459,7 +359,7 @@ static void held_refresh(Spool *s)
         return;
     }
     if (l.n > 1)
-        qsort(l.ids, l.n, sizeof(char *), compare_ids);
+        qsort(l.ids, l.n, sizeof(char *), spool_compare_ids);
     pthread_mutex_lock(&s->lock);
     char **old = s->held;
     size_t n_old = s->n_held;
@@ -507,11 +407,11 @@ static void results_post(Spool *s, SpoolOp *ops)
         if (!seen && n_woken < ELEMENTSOF(woken))
             woken[n_woken++] = p;
         else if (!seen)
-            port_wake(p);
+            spool_port_wake(p);
     }
     pthread_mutex_unlock(&s->lock);
     for (size_t i = 0; i < n_woken; i++)
-        port_wake(woken[i]);
+        spool_port_wake(woken[i]);
     spool_wake_loop(s);
 }
 
@@ -583,20 +483,18 @@ static bool inotify_drain(Spool *s)
     }
 }
 
-/* Nothing asked: waits for the loops (their eventfd), the directory's changes (inotify), or the
- * idle check's time. */
+/* Nothing asked: waits for the loops (the thread's mailbox), the directory's changes (inotify),
+ * or the idle check's time. */
 static void spool_wait(Spool *s)
 {
-    struct pollfd fds[2] = {{.fd = s->in_fd, .events = POLLIN},
+    struct pollfd fds[2] = {{.fd = mailbox_fd(&s->in), .events = POLLIN},
                             {.fd = s->inotify_fd, .events = POLLIN}};
     int n = poll(fds, s->inotify_fd >= 0 ? 2 : 1, SPOOL_IDLE_CHECK_SEC * 1000);
     if (n < 0)
         return; /* EINTR */
     bool look = n == 0;
-    if (fds[0].revents & POLLIN) {
-        uint64_t x;
-        (void)!read(s->in_fd, &x, sizeof(x));
-    }
+    if (fds[0].revents & POLLIN)
+        mailbox_dispatch(&s->in); /* the ring only: spool_thread takes what is asked */
     if (s->inotify_fd >= 0 && (fds[1].revents & POLLIN))
         look |= inotify_drain(s);
     if (look)
@@ -628,117 +526,17 @@ static void *spool_thread(void *userdata)
     return NULL;
 }
 
-static void op_free(SpoolOp *op)
+static void on_asked(MailboxBell *b)
 {
-    if (!op)
-        return;
-    free(op->jobs);
-    free(op);
-}
-
-static SpoolAddStatus add_status(const SpoolOp *op)
-{
-    if (op->error == -EDQUOT)
-        return SPOOL_REFUSED_FULL;
-    if (op->error < 0)
-        return SPOOL_REFUSED_ERROR;
-    return op->duplicate ? SPOOL_ALREADY : SPOOL_ADDED;
-}
-
-/* A loop's side: what the thread did for it; on the main loop also the notices and the
- * changed callback. */
-static int on_wakeup(sd_event_source *src, int fd, uint32_t revents, void *userdata)
-{
-    (void)src, (void)revents;
-    SpoolPort *p = userdata;
-    Spool *s = p->spool;
-    uint64_t n;
-    (void)!read(fd, &n, sizeof(n));
-
-    bool main = p == s->main;
-    pthread_mutex_lock(&s->lock);
-    SpoolOp *ops = p->out_head;
-    SpoolNotice *notices = main ? s->notices_head : NULL;
-    p->out_head = p->out_tail = NULL;
-    if (main)
-        s->notices_head = s->notices_tail = NULL;
-    pthread_mutex_unlock(&s->lock);
-
-    for (SpoolNotice *x = notices, *next; x; x = next) {
-        next = x->next;
-        if (s->cb.notice)
-            s->cb.notice(x->kind, x->text, x->why[0] ? x->why : NULL, s->cb.userdata);
-        free(x);
-    }
-    for (SpoolOp *op = ops, *next; op; op = next) {
-        next = op->next;
-        if (op->type == OP_ADD) {
-            __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
-            op->add_done(add_status(op), op->error < 0 ? op->error_text : NULL, op->userdata);
-        } else if (op->type == OP_FETCH_DUE)
-            op->fetch_done(op->error, op->jobs, op->n_jobs, op->userdata);
-        op_free(op);
-    }
-    if (main && s->cb.changed)
-        s->cb.changed(s->cb.userdata);
-    return 0;
-}
-
-static void op_list_free(SpoolOp *op)
-{
-    for (SpoolOp *next; op; op = next) {
-        next = op->next;
-        op_free(op);
-    }
-}
-
-int spool_port_new(Spool *s, sd_event *e, SpoolPort **ret)
-{
-    SpoolPort *p = calloc(1, sizeof(*p));
-    if (!p)
-        return -ENOMEM;
-    p->spool = s;
-    p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (p->efd < 0) {
-        free(p);
-        return -errno;
-    }
-    int r = sd_event_add_io(e, &p->wakeup, p->efd, EPOLLIN, on_wakeup, p);
-    if (r < 0) {
-        close(p->efd);
-        free(p);
-        return r;
-    }
-    (void)sd_event_source_set_description(p->wakeup, "spool");
-    pthread_mutex_lock(&s->lock);
-    p->next = s->ports;
-    s->ports = p;
-    pthread_mutex_unlock(&s->lock);
-    *ret = p;
-    return 0;
-}
-
-/* Once the thread is joined: nothing can reach p any more. */
-static void spool_port_free(SpoolPort *p)
-{
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->spool->lock);
-    SpoolOp *ops = p->out_head;
-    p->out_head = p->out_tail = NULL;
-    pthread_mutex_unlock(&p->spool->lock);
-    op_list_free(ops);
-    sd_event_source_disable_unref(p->wakeup);
-    close(p->efd);
-    free(p);
+    (void)b; /* spool_thread takes what is asked after each wait */
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Spool *, spool_free);
 
-int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding,
+int spool_new(Mailbox *mailbox, const char *dir, uint64_t max_jobs, size_t max_adding,
               const SpoolCallbacks *callbacks, Spool **ret)
 {
-    assert(e);
+    assert(mailbox);
     assert(dir);
     assert(ret);
 
@@ -746,7 +544,7 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
     if (!s)
         return -ENOMEM;
     pthread_mutex_init(&s->lock, NULL);
-    s->in_fd = s->inotify_fd = s->watch = -1;
+    s->in.fd = s->inotify_fd = s->watch = -1;
     s->max_jobs = max_jobs;
     s->max_adding = max_adding;
     if (callbacks)
@@ -754,12 +552,13 @@ int spool_new(sd_event *e, const char *dir, uint64_t max_jobs, size_t max_adding
     s->dir = strdup(dir);
     if (!s->dir)
         return -ENOMEM;
-    int r = spool_port_new(s, e, &s->main);
+    int r = spool_port_new(s, mailbox, &s->main);
     if (r < 0)
         return r;
-    s->in_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->in_fd < 0)
-        return -errno;
+    r = mailbox_init(&s->in, NULL, NULL);
+    if (r < 0)
+        return r;
+    mailbox_bell_init(&s->asked, &s->in, on_asked);
     /* Without inotify (out of watches), changes by another process are seen every
      * SPOOL_IDLE_CHECK_SEC. */
     s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -784,11 +583,10 @@ Spool *spool_free(Spool *s)
         pthread_mutex_lock(&s->lock);
         s->stop = true;
         pthread_mutex_unlock(&s->lock);
-        uint64_t one = 1;
-        (void)!write(s->in_fd, &one, sizeof(one));
+        mailbox_bell_ring(&s->asked);
         pthread_join(s->thread, NULL);
     }
-    op_list_free(s->in_head);
+    spool_op_list_free(s->in_head);
     while (s->ports) {
         SpoolPort *p = s->ports;
         s->ports = p->next;
@@ -803,171 +601,12 @@ Spool *spool_free(Spool *s)
     held_free(s->held, s->n_held);
     for (size_t i = 0; i < SPOOL_FORGET_RING; i++)
         free(s->forgotten[i]);
-    if (s->in_fd >= 0)
-        close(s->in_fd);
+    mailbox_bell_done(&s->asked);
+    mailbox_done(&s->in);
     if (s->inotify_fd >= 0)
         close(s->inotify_fd);
     pthread_mutex_destroy(&s->lock);
     free(s->dir);
     free(s);
     return NULL;
-}
-
-static void spool_ask(Spool *s, SpoolOp *op)
-{
-    pthread_mutex_lock(&s->lock);
-    bool was_empty = !s->in_head;
-    FIFO_PUSH(s->in_head, s->in_tail, op);
-    pthread_mutex_unlock(&s->lock);
-    /* The thread reads the eventfd before it takes what is asked: one write per batch. */
-    if (was_empty) {
-        uint64_t one = 1;
-        (void)!write(s->in_fd, &one, sizeof(one));
-    }
-}
-
-static SpoolOp *op_new(SpoolOpType type, SpoolPort *port)
-{
-    SpoolOp *op = malloc(sizeof(*op));
-    if (!op)
-        return NULL;
-    memset(op, 0, offsetof(SpoolOp, job));
-    op->job.last_error[0] = '\0';
-    op->type = type;
-    op->port = port;
-    return op;
-}
-
-int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const char *request_id,
-              const char *reason, spool_add_fn done, void *userdata)
-{
-    Spool *s = port->spool;
-    SpoolOp *op = op_new(OP_ADD, port);
-    if (!op)
-        return -ENOMEM;
-    op->add_done = done;
-    op->userdata = userdata;
-    op->job.id = 0;
-    op->job.created_usec = 0;
-    op->job.attempts = 0;
-    op->job.dead = false;
-    copy_id(op->job.place_id, sizeof(op->job.place_id), place_id);
-    copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
-    copy_id(op->job.request_id, sizeof(op->job.request_id), request_id);
-    copy_id(op->job.last_error, sizeof(op->job.last_error), reason);
-    if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
-        /* The disk is slower than the clients: refused without asking the thread, answered
-         * on the loop's next turn like any other. */
-        op->error = -EDQUOT;
-        snprintf(op->error_text, sizeof(op->error_text), "too many jobs waiting to be spooled");
-        pthread_mutex_lock(&s->lock);
-        FIFO_PUSH(port->out_head, port->out_tail, op);
-        pthread_mutex_unlock(&s->lock);
-        port_wake(port);
-        return 0;
-    }
-    spool_ask(s, op);
-    return 0;
-}
-
-int spool_fetch_due(Spool *s, int64_t after_id, size_t max, spool_fetch_fn done, void *userdata)
-{
-    SpoolOp *op = op_new(OP_FETCH_DUE, s->main);
-    if (!op)
-        return -ENOMEM;
-    op->id = after_id;
-    op->max = max < SPOOL_FETCH_MAX ? max : SPOOL_FETCH_MAX;
-    op->fetch_done = done;
-    op->userdata = userdata;
-    spool_ask(s, op);
-    return 0;
-}
-
-static int spool_write(Spool *s, SpoolOpType type, int64_t id, const char *job_id,
-                       uint64_t due_usec, const char *error)
-{
-    SpoolOp *op = op_new(type, s->main);
-    if (!op)
-        return -ENOMEM;
-    op->id = id;
-    op->due_usec = due_usec;
-    copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
-    copy_id(op->job.last_error, sizeof(op->job.last_error), error);
-    spool_ask(s, op);
-    return 0;
-}
-
-int spool_delivered(Spool *s, int64_t id, const char *job_id)
-{
-    return spool_write(s, OP_DELIVERED, id, job_id, 0, NULL);
-}
-
-int spool_retry_later(Spool *s, int64_t id, const char *job_id, uint64_t due_usec,
-                      const char *error)
-{
-    return spool_write(s, OP_RETRY, id, job_id, due_usec, error);
-}
-
-int spool_dead(Spool *s, int64_t id, const char *job_id, const char *error)
-{
-    return spool_write(s, OP_DEAD, id, job_id, 0, error);
-}
-
-int spool_forget(Spool *s, const char *job_id)
-{
-    SpoolOp *op = op_new(OP_FORGET, s->main);
-    if (!op)
-        return -ENOMEM;
-    copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
-    char *id = strdup(job_id); /* NULL: "unknown", which skips every job of a fetch once */
-    pthread_mutex_lock(&s->lock);
-    char **slot = &s->forgotten[s->forget_seq++ % SPOOL_FORGET_RING];
-    free(*slot);
-    *slot = id;
-    pthread_mutex_unlock(&s->lock);
-    spool_ask(s, op);
-    return 0;
-}
-
-uint64_t spool_forget_seq(Spool *s)
-{
-    pthread_mutex_lock(&s->lock);
-    uint64_t seq = s->forget_seq;
-    pthread_mutex_unlock(&s->lock);
-    return seq;
-}
-
-bool spool_forgotten_since(Spool *s, uint64_t seq, const char *job_id)
-{
-    pthread_mutex_lock(&s->lock);
-    bool found = s->forget_seq - seq > SPOOL_FORGET_RING;
-    for (uint64_t i = seq; i < s->forget_seq && !found; i++) {
-        const char *id = s->forgotten[i % SPOOL_FORGET_RING];
-        found = !id || strcmp(id, job_id) == 0;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return found;
-}
-
-void spool_state(Spool *s, SpoolState *ret)
-{
-    pthread_mutex_lock(&s->lock);
-    *ret = s->state;
-    pthread_mutex_unlock(&s->lock);
-}
-
-SpoolPort *spool_main_port(Spool *s)
-{
-    return s->main;
-}
-
-bool spool_job_held(Spool *s, const char *job_id)
-{
-    if (__atomic_load_n(&s->n_held, __ATOMIC_RELAXED) == 0)
-        return false;
-    pthread_mutex_lock(&s->lock);
-    bool held =
-        s->n_held > 0 && bsearch(&job_id, s->held, s->n_held, sizeof(char *), compare_ids) != NULL;
-    pthread_mutex_unlock(&s->lock);
-    return held;
 }

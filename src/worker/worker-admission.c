@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "clock.h"
+#include "hash.h"
+#include "log.h"
+#include "macro.h"
+#include "worker-internal.h"
+
+/* stpcpy() for the call's buffers, whose sizes the lengths were checked against. */
+static char *put(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+#define PUT_LITERAL(o, lit) put(o, lit, sizeof(lit) - 1)
+
+/* Zeroes the call's fixed part and empties its error buffer; the other buffers (ids, headers,
+ * body) are left for worker_enqueue to write whole. */
+static void call_clear(WorkerCall *c)
+{
+    memset(c, 0, offsetof(WorkerCall, errbuf));
+    c->errbuf[0] = '\0';
+}
+
+static WorkerEnqueueResult refused_error(int error)
+{
+    return (WorkerEnqueueResult){.admission = WORKER_REFUSED_ERROR, .error = error};
+}
+
+/* A request for a job whose call is in flight (other, found under sh's lock, which this
+ * releases) joins it: as another waiter of a call of this loop, or through a RemoteResult that
+ * the other loop posts back to this one's inbox. */
+static WorkerEnqueueResult call_join(Worker *w, WorkerShard *sh, WorkerCall *other,
+                                     worker_done_fn done, void *userdata)
+{
+    int r = 0;
+    if (other->worker == w)
+        r = worker_call_add_waiter(other, done, userdata);
+    else {
+        RemoteResult *x = calloc(1, sizeof(*x));
+        if (!x)
+            r = -ENOMEM;
+        else {
+            *x = (RemoteResult){
+                .next = other->remote, .worker = w, .done = done, .userdata = userdata};
+            other->remote = x;
+            w->n_remote++;
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (r < 0) {
+        worker_shared_unreserve(w);
+        return refused_error(r);
+    }
+    metrics_inc(&w->metrics->shared_calls);
+    w->n_waiters++;
+    return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
+}
+
+/* The call's request: its headers' values and the JSON body, into its own buffers (the lengths
+ * were checked against them). */
+static void call_write_request(WorkerCall *c, const char *request_id, size_t rid_len)
+{
+    size_t place_len = strlen(c->place_id), job_len = strlen(c->job_id);
+    *put(c->request_id, request_id ? request_id : "", rid_len) = '\0';
+    *put(PUT_LITERAL(c->idempotency_header, "Idempotency-Key: "), c->job_id, job_len) = '\0';
+    *put(PUT_LITERAL(c->request_id_header, "X-Request-Id: "), c->request_id, rid_len) = '\0';
+    /* place ids and job ids are [A-Za-z0-9_:-]: nothing to escape. */
+    char *o = PUT_LITERAL(c->body, "{\"placeId\":\"");
+    o = PUT_LITERAL(put(o, c->place_id, place_len), "\",\"jobId\":\"");
+    o = PUT_LITERAL(put(o, c->job_id, job_len), "\"}");
+    *o = '\0';
+    c->body_len = (size_t)(o - c->body);
+}
+
+/* worker_enqueue and worker_deliver. */
+static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const char *job_id,
+                                        const char *request_id, unsigned retries, bool delivery,
+                                        worker_done_fn done, void *userdata)
+{
+    size_t place_len = strlen(place_id), job_len = strlen(job_id),
+           rid_len = request_id ? strlen(request_id) : 0;
+    if (place_len > PLACE_ID_MAX || job_len > JOB_ID_MAX || rid_len > REQUEST_ID_MAX)
+        return refused_error(-EINVAL);
+
+    if (!worker_shared_reserve(w))
+        return (WorkerEnqueueResult){.admission = WORKER_REFUSED_FULL, .retry_after_usec = 1000000};
+
+    /* Made before the lookup, so that a new call is in the table in the same critical section
+     * that found none (two loops must not both start one); freed again when joining. */
+    WorkerCall *c = malloc(sizeof(*c));
+    if (!c) {
+        worker_shared_unreserve(w);
+        return refused_error(-ENOMEM);
+    }
+    call_clear(c);
+    c->worker = w;
+    c->retries = retries;
+    c->delivery = delivery;
+    c->first = (Waiter){done, userdata};
+    *put(c->place_id, place_id, place_len) = '\0';
+    *put(c->job_id, job_id, job_len) = '\0';
+    c->entry.key = c->job_id;
+
+    WorkerShard *sh = worker_shard_of(w, c->job_id);
+    pthread_mutex_lock(&sh->lock);
+    InflightEntry *joined = inflight_find(&sh->calls, job_id);
+    if (joined) {
+        free(c); /* not needed: the joined call's memory is */
+        return call_join(w, sh, container_of(joined, WorkerCall, entry), done, userdata);
+    }
+    bool probe;
+    if (!worker_shared_allow(w, &probe)) {
+        pthread_mutex_unlock(&sh->lock);
+        free(c);
+        worker_shared_unreserve(w);
+        WorkerEnqueueResult res = {.admission = WORKER_REFUSED_BREAKER_OPEN};
+        (void)worker_ready(w, &res.retry_after_usec, &res.reason);
+        return res;
+    }
+    c->probe = probe;
+    int r = inflight_add(&sh->calls, &c->entry);
+    pthread_mutex_unlock(&sh->lock);
+    if (r < 0) {
+        c->entry.key = NULL;
+        if (probe)
+            (void)worker_shared_record(w, false, true);
+        free(c);
+        worker_shared_unreserve(w);
+        return refused_error(r);
+    }
+
+    call_write_request(c, request_id, rid_len);
+    LIST_PREPEND(calls, w->calls, w->calls_tail, c);
+    __atomic_store_n(&w->n_calls, w->n_calls + 1, __ATOMIC_RELAXED);
+    w->n_waiters++;
+    if (worker_call_dispatch(c) < 0) {
+        worker_call_free(c); /* a probe reports its failure there */
+        return refused_error(-ENOMEM);
+    }
+    return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
+}
+
+WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
+                                   const char *request_id, unsigned retries, worker_done_fn done,
+                                   void *userdata)
+{
+    return worker_start(w, place_id, job_id, request_id, retries, false, done, userdata);
+}
+
+WorkerEnqueueResult worker_deliver(Worker *w, const char *place_id, const char *job_id,
+                                   const char *request_id, worker_done_fn done, void *userdata)
+{
+    return worker_start(w, place_id, job_id, request_id, 0, true, done, userdata);
+}
