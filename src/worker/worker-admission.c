@@ -87,7 +87,7 @@ static void call_write_request(WorkerCall *c, const char *request_id, size_t rid
 /* worker_enqueue and worker_deliver. */
 static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const char *job_id,
                                         const char *request_id, unsigned retries, bool delivery,
-                                        worker_done_fn done, void *userdata)
+                                        bool failed_before, worker_done_fn done, void *userdata)
 {
     size_t place_len = strlen(place_id), job_len = strlen(job_id),
            rid_len = request_id ? strlen(request_id) : 0;
@@ -108,6 +108,7 @@ static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const c
     c->worker = w;
     c->retries = retries;
     c->delivery = delivery;
+    c->delivery_again = delivery && failed_before;
     c->first = (Waiter){done, userdata};
     *put(c->place_id, place_id, place_len) = '\0';
     *put(c->job_id, job_id, job_len) = '\0';
@@ -156,11 +157,12 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
                                    const char *request_id, unsigned retries, worker_done_fn done,
                                    void *userdata)
 {
-    return worker_start(w, place_id, job_id, request_id, retries, false, done, userdata);
+    return worker_start(w, place_id, job_id, request_id, retries, false, false, done, userdata);
 }
 
 WorkerEnqueueResult worker_deliver(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, worker_done_fn done, void *userdata)
+                                   const char *request_id, bool failed_before, worker_done_fn done,
+                                   void *userdata)
 {
-    return worker_start(w, place_id, job_id, request_id, 0, true, done, userdata);
+    return worker_start(w, place_id, job_id, request_id, 0, true, failed_before, done, userdata);
 }

@@ -306,13 +306,14 @@ static void call_describe(const WorkerCall *c, WorkerOutcome o, long status, int
  * error answer (5xx, 429, a redirect, a bad answer) is neutral, probe or not: the delivery
  * judges those itself, per job, or (several jobs in a row) as the worker's, so that one job
  * failing never keeps the breaker open for everyone (its connection failures and timeouts
- * count as any attempt's). */
+ * count as any attempt's, but not those of a job that failed before: worker_deliver). */
 static void attempt_record_health(WorkerCall *c, WorkerOutcome o, long status, int code)
 {
     Worker *w = c->worker;
     bool healthy = o == WORKER_OK ||
                    (o == WORKER_HTTP_ERROR && status >= 400 && status < 500 && status != 429);
-    if (!healthy && c->delivery && o == WORKER_HTTP_ERROR && (code == CURLE_OK || c->bad_answer)) {
+    if (!healthy && c->delivery &&
+        (c->delivery_again || (o == WORKER_HTTP_ERROR && (code == CURLE_OK || c->bad_answer)))) {
         worker_shared_record_neutral(w, c->probe);
         c->probe = false;
         return;

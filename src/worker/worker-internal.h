@@ -96,6 +96,7 @@ struct WorkerCall {
     unsigned retry_after_sec;
     bool probe;                /* the breaker's half-open probe, until its attempt reports */
     bool delivery;             /* from the spool: its HTTP error answers are neutral (below) */
+    bool delivery_again;       /* … of a job that failed before: every failure neutral */
     bool queued;               /* waiting for a free connection */
     bool timed_out_connecting; /* the last attempt's timeout came before any connection */
     bool bad_answer;           /* the last attempt's answer was too large or malformed */

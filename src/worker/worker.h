@@ -108,10 +108,14 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
 /* worker_enqueue for a delivery from the spool: one attempt, and its HTTP error answers (5xx,
  * 429, a bad answer) neither count against the circuit breaker nor close it, probe or not (a
  * neutral probe leaves it half-open): the delivery judges them itself. Its connection failures
- * and timeouts count as any attempt's, its 2xx closes the breaker. A call it joins (a client's
- * for the same job) keeps that call's rules. */
+ * and timeouts count as any attempt's, unless the job failed before (failed_before): then no
+ * failure of it counts, so that one job that makes the worker hang or reset can never open the
+ * breaker for everyone by itself (a worker down as a whole fails the clients' calls and the
+ * other jobs' too). Its 2xx closes the breaker. A call it joins (a client's for the same job)
+ * keeps that call's rules. */
 WorkerEnqueueResult worker_deliver(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, worker_done_fn done, void *userdata);
+                                   const char *request_id, bool failed_before, worker_done_fn done,
+                                   void *userdata);
 
 /* Whether calls to the worker are let through now. When not, *ret_retry_after_usec says for how
  * long and *ret_reason why (the failure that opened the breaker; a copy in w, valid until the

@@ -273,6 +273,32 @@ static char *next_attempt(const Spooled *f, int64_t id)
     return copy;
 }
 
+/* One job the worker hangs on (it never answers), alone in the spool (a review found it
+ * opened the shared breaker by itself, and clients' jobs were then spooled for the cool-down):
+ * once it has failed, its failures count no more against the breaker. The client's own attempt
+ * and its first delivery count (2 of BREAKER_THRESHOLD=3); the deliveries after them do not. */
+static void test_one_failing_job_keeps_the_breaker_closed(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    spooled_worker_back(&f);
+    Service svc;
+    spooled_start(&svc, &f, "BREAKER_THRESHOLD=3", "BREAKER_COOLDOWN_SEC=60",
+                  "SPOOL_RETRY_MAX_SEC=1", NULL);
+    post_queued(&svc, "hang-breaker-1");
+    /* three failed deliveries (1 s apart at most) after the client's attempt */
+    assert_true(wait_metric_at_least(&svc, "argus_spool_delivery_attempts_total{outcome=\"retry\"}",
+                                     3, 20000));
+    assert_true(service_metric(&svc, "argus_breaker_state") == 0);
+    assert_true(service_metric(&svc, "argus_breaker_opened_total") == 0);
+    char status[16];
+    assert_true(post_status(&svc, "client-breaker-1", status));
+    assert_string_equal(status, "enqueued");
+    spooled_stop(&svc);
+    spooled_cleanup(&f);
+}
+
 /* A job the worker asked to come back in 60 s (503 with Retry-After: 60, SPOOL_RETRY_MAX_SEC
  * large) is not tried right after a restart: the schedule is the job's, on disk, and `spool show`
  * shows the same next attempt before and after. Fails on 0.1.0 (a new daemon tries every job at
@@ -322,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_worker_down_as_a_whole),
         cmocka_unit_test(test_lifetime_expires_a_refused_job),
         cmocka_unit_test(test_restart_keeps_the_schedule),
+        cmocka_unit_test(test_one_failing_job_keeps_the_breaker_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
