@@ -47,6 +47,12 @@ struct SpoolDelivery {
     int64_t ended[PACE_MAX_LIMIT];
     size_t n_ended;
     bool ended_overflow; /* more than that: the fetch's result is not used */
+    /* Due jobs fetched ahead, past the window, in id order: a delivery that ends starts the next
+     * at once instead of waiting for a fetch (a group of the spool's thread, its commit and
+     * fsync), which a worker with a small pool would otherwise wait out at each call. */
+    SpoolJob *staged;
+    size_t n_staged, staged_next;
+    uint64_t staged_forget_seq; /* spool_forget_seq() when the fetch that found them was asked */
 };
 
 /* One job on its way from the spool. */
@@ -324,6 +330,49 @@ static bool delivery_busy_with(const SpoolDelivery *d, int64_t id)
     return false;
 }
 
+static void staged_drop(SpoolDelivery *d)
+{
+    d->n_staged = d->staged_next = 0;
+}
+
+/* Starts staged jobs while the window has room; false when the worker refused one (it stays
+ * staged, and a wait is set). */
+static bool staged_start(SpoolDelivery *d)
+{
+    uint64_t wait;
+    while (d->staged_next < d->n_staged && !d->stopped &&
+           delivery_pace_free(&d->pace, clock_usec(CLOCK_MONOTONIC), &wait) > 0) {
+        const SpoolJob *job = &d->staged[d->staged_next];
+        if (spool_forgotten_since(d->s.spool, d->staged_forget_seq, job->job_id))
+            d->restart = true; /* a client's call took it meanwhile; if not, the next walk */
+        else if (!delivery_busy_with(d, job->id)) {
+            if (!delivery_start(d, job))
+                return false;
+            d->walk_starts++;
+        }
+        d->staged_next++;
+    }
+    if (d->staged_next == d->n_staged)
+        staged_drop(d);
+    return true;
+}
+
+/* Keeps jobs[i…n) not under way, PACE_MAX_LIMIT at most, for staged_start (the window is
+ * full); the walk goes on past the last one looked at. Returns where it stopped. */
+static size_t staged_keep(SpoolDelivery *d, const SpoolJob *jobs, size_t i, size_t n)
+{
+    staged_drop(d);
+    if (!d->staged && !(d->staged = malloc(PACE_MAX_LIMIT * sizeof(SpoolJob))))
+        return i; /* fetched again later */
+    d->staged_forget_seq = d->forget_seq;
+    for (; i < n && d->n_staged < PACE_MAX_LIMIT; i++) {
+        if (!delivery_busy_with(d, jobs[i].id))
+            d->staged[d->n_staged++] = jobs[i];
+        d->cursor = jobs[i].id;
+    }
+    return i;
+}
+
 static void on_fetched(int error, const SpoolJob *jobs, size_t n, void *userdata)
 {
     SpoolDelivery *d = userdata;
@@ -339,17 +388,25 @@ static void on_fetched(int error, const SpoolJob *jobs, size_t n, void *userdata
         return;
     }
     size_t i = 0;
+    bool refused = false;
     for (; i < n && !d->stopped; i++) {
         uint64_t wait;
         if (spool_forgotten_since(d->s.spool, d->forget_seq, jobs[i].job_id))
             d->restart = true; /* a client's call took it meanwhile; if not, the next walk */
         else if (!delivery_busy_with(d, jobs[i].id)) {
-            if (delivery_pace_free(&d->pace, clock_usec(CLOCK_MONOTONIC), &wait) == 0 ||
-                !delivery_start(d, &jobs[i]))
+            if (delivery_pace_free(&d->pace, clock_usec(CLOCK_MONOTONIC), &wait) == 0)
                 break;
+            if (!delivery_start(d, &jobs[i])) {
+                refused = true;
+                break;
+            }
             d->walk_starts++;
         }
         d->cursor = jobs[i].id;
+    }
+    if (!refused && !d->stopped && !d->restart && i < n &&
+        !delivery_pace_paused(&d->pace)) { /* the window is full: the rest for later */
+        i = staged_keep(d, jobs, i, n);
     }
     d->n_ended = 0;
     d->at_end = i == n && n < d->asked;
@@ -367,7 +424,8 @@ static void delivery_see(SpoolDelivery *d, const SpoolState *st)
 {
     if (st->reset_generation != d->reset_generation) {
         d->reset_generation = st->reset_generation;
-        d->restart = true;
+        d->restart = true; /* an operator's change: what is staged may be held, or gone */
+        staged_drop(d);
     }
     if (st->generation != d->generation) {
         d->generation = st->generation;
@@ -402,13 +460,18 @@ static void delivery_pump(SpoolDelivery *d)
         delivery_wait(d, DELIVERY_RETRY_USEC);
         return;
     }
+    if (d->restart || delivery_pace_paused(&d->pace))
+        staged_drop(d); /* the walk starts again from the first job: they are found again */
+    else if (!staged_start(d))
+        return;
     uint64_t wait;
     unsigned n_free = delivery_pace_free(&d->pace, clock_usec(CLOCK_MONOTONIC), &wait);
-    if (n_free == 0) {
+    if (n_free == 0 && (wait > 0 || d->n_staged > 0 || d->restart)) {
         if (wait > 0)
             delivery_wait(d, wait); /* paused: the probe's time */
         return;
     }
+    /* n_free 0 here: the window is full and nothing is staged: fetch ahead */
     if (d->restart) {
         d->cursor = 0;
         d->restart = d->at_end = false;
@@ -416,7 +479,8 @@ static void delivery_pump(SpoolDelivery *d)
         d->walk_started_usec = clock_usec(CLOCK_REALTIME);
     } else if (d->at_end || st.stats.jobs == 0)
         return; /* nothing due: new jobs, a change or the due timer wake it */
-    size_t ask = n_free + d->in_flight; /* those under way may come first: skipped */
+    /* those under way may come first (skipped); a window's worth more, staged */
+    size_t ask = n_free + d->in_flight + delivery_pace_window(&d->pace);
     d->asked = ask < SPOOL_FETCH_MAX ? ask : SPOOL_FETCH_MAX;
     d->forget_seq = spool_forget_seq(d->s.spool);
     if (spool_fetch_due(d->s.spool, d->cursor, d->asked, on_fetched, d) < 0) {
@@ -474,6 +538,7 @@ SpoolDelivery *spool_delivery_free(SpoolDelivery *d)
         LIST_REMOVE(deliveries, d->deliveries, d->deliveries_tail, dl);
         free(dl);
     }
+    free(d->staged);
     free(d);
     return NULL;
 }
