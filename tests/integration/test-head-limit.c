@@ -97,7 +97,11 @@ static void test_many_unfinished_heads(void **state)
     long long took = now_ms() - t0;
     assert_int_equal(r.status, 200);
     response_free(&r);
-    if (took > 1000)
+    printf("head-limit: /health answered in %lld ms with %d unfinished heads arriving\n", took,
+           CLIENTS);
+    /* Under a sanitizer the reads that drain the answered heads' connections (a lingering close)
+     * cost several times as much: the time says as little there as the RSS below. */
+    if (!harness_sanitized() && took > 1000)
         fail_msg("/health took %lld ms with %d unfinished heads arriving", took, CLIENTS);
 
     unsigned long rss = process_rss_kib(group_service.pid);
