@@ -193,7 +193,8 @@ static void start(const char *a, const char *b)
     service_start(&svc, env);
 }
 
-/* GET /health on a new connection answers 200 within a second. */
+/* GET /health on a new connection answers 200 within a second (the time not checked under a
+ * sanitizer, where a thousand connections' work takes several times as long: TSan 2.3-2.5 s). */
 static void assert_health_fast(const char *when)
 {
     char url[96];
@@ -201,7 +202,8 @@ static void assert_health_fast(const char *when)
     long long t0 = now_ms();
     Response r = http_request("GET", url, NULL, NULL, NULL);
     long long took = now_ms() - t0;
-    if (r.status != 200 || took > 1000)
+    printf("# /health %s: %lld ms\n", when, took);
+    if (r.status != 200 || (!harness_sanitized() && took > 1000))
         fail_msg("/health %s: status %ld after %lld ms", when, r.status, took);
     response_free(&r);
 }
