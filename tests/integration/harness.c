@@ -214,18 +214,23 @@ unsigned standin_count(const Standin *s, const char *place_id)
     return n;
 }
 
-char *standin_order(const Standin *s)
+char *standin_get(const Standin *s, const char *path)
 {
-    char url[128];
-    snprintf(url, sizeof(url), "%s/order", s->url);
+    char url[1200];
+    snprintf(url, sizeof(url), "%s%s", s->url, path);
     Response r = http_request("GET", url, NULL, NULL, NULL);
-    char *order = NULL;
+    char *body = NULL;
     if (r.status == 200) {
-        order = r.body ? r.body : strdup("");
+        body = r.body ? r.body : strdup("");
         r.body = NULL;
     }
     response_free(&r);
-    return order;
+    return body;
+}
+
+char *standin_order(const Standin *s)
+{
+    return standin_get(s, "/order");
 }
 
 unsigned free_port(void)

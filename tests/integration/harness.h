@@ -51,6 +51,8 @@ unsigned standin_count(const Standin *s, const char *place_id);
 /* The placeIds in the order they first reached the stand-in, one a line (its GET /order);
  * malloc'd, NULL when it did not answer. */
 char *standin_order(const Standin *s);
+/* A GET of path on the stand-in: its body (malloc'd), or NULL unless it answered 200. */
+char *standin_get(const Standin *s, const char *path);
 /* A loopback TCP port free a moment ago: nothing listens there (a worker that is down). */
 unsigned free_port(void);
 

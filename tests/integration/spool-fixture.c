@@ -309,21 +309,6 @@ bool wait_metric_at_most(const Service *svc, const char *series, double value, i
     return false;
 }
 
-/* A GET on the stand-in; its body (malloc'd) or NULL. */
-static char *standin_get(const Standin *s, const char *path)
-{
-    char url[1200];
-    snprintf(url, sizeof(url), "%s%s", s->url, path);
-    Response r = http_request("GET", url, NULL, NULL, NULL);
-    char *body = NULL;
-    if (r.status == 200) {
-        body = r.body ? r.body : strdup("");
-        r.body = NULL;
-    }
-    response_free(&r);
-    return body;
-}
-
 bool standin_prefix(const Standin *s, const char *prefix, PrefixCounts *ret)
 {
     char path[256];
