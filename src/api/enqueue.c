@@ -201,8 +201,8 @@ static void on_spooled(SpoolAddStatus status, const char *error, void *userdata)
 static bool enqueue_spool(ApiHandler *h, PendingEnqueue *pe, EnqueueFallback fallback)
 {
     pe->fallback = fallback;
-    return spool_add(h->s.spool_port, pe->place_id, pe->job_id, pe->request_id, pe->result.reason,
-                     on_spooled, pe) >= 0;
+    const JobRef job = pending_enqueue_job(pe);
+    return spool_add(h->s.spool_port, &job, pe->result.reason, on_spooled, pe) >= 0;
 }
 
 static void on_worker_done(const WorkerResult *r, void *userdata)
@@ -308,8 +308,9 @@ int enqueue_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
         return 0;
     }
 
-    WorkerEnqueueResult res = worker_enqueue(h->s.worker, pe->place_id, pe->job_id, pe->request_id,
-                                             inline_retries(h), on_worker_done, pe);
+    const JobRef job = pending_enqueue_job(pe);
+    WorkerEnqueueResult res =
+        worker_enqueue(h->s.worker, &job, inline_retries(h), on_worker_done, pe);
     switch (res.admission) {
     case WORKER_ADMITTED:
         break;

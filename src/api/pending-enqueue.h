@@ -50,3 +50,9 @@ h2o_req_t *pending_enqueue_untie(PendingEnqueue *pe);
 
 /* Unties (when still tied) and frees; takes NULL. */
 void pending_enqueue_free(PendingEnqueue *pe);
+
+/* The job pe waits on, as the worker client and the spool take it (borrowing pe's strings). */
+static inline JobRef pending_enqueue_job(const PendingEnqueue *pe)
+{
+    return (JobRef){.place_id = pe->place_id, .job_id = pe->job_id, .request_id = pe->request_id};
+}

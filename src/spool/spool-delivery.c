@@ -303,8 +303,9 @@ static bool delivery_start(SpoolDelivery *d, const SpoolJob *job)
     memcpy(dl->place_id, job->place_id, sizeof(dl->place_id));
     memcpy(dl->job_id, job->job_id, sizeof(dl->job_id));
     memcpy(dl->request_id, job->request_id, sizeof(dl->request_id));
-    WorkerEnqueueResult res = worker_deliver(d->s.worker, dl->place_id, dl->job_id, dl->request_id,
-                                             dl->attempts > 0, on_delivered, dl);
+    const JobRef ref = {
+        .place_id = dl->place_id, .job_id = dl->job_id, .request_id = dl->request_id};
+    WorkerEnqueueResult res = worker_deliver(d->s.worker, &ref, dl->attempts > 0, on_delivered, dl);
     if (res.admission == WORKER_ADMITTED) {
         LIST_PREPEND(deliveries, d->deliveries, d->deliveries_tail, dl);
         d->in_flight++;

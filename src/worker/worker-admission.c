@@ -85,10 +85,11 @@ static void call_write_request(WorkerCall *c, const char *request_id, size_t rid
 }
 
 /* worker_enqueue and worker_deliver. */
-static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const char *job_id,
-                                        const char *request_id, unsigned retries, bool delivery,
-                                        bool failed_before, worker_done_fn done, void *userdata)
+static WorkerEnqueueResult worker_start(Worker *w, const JobRef *job, unsigned retries,
+                                        bool delivery, bool failed_before, worker_done_fn done,
+                                        void *userdata)
 {
+    const char *place_id = job->place_id, *job_id = job->job_id, *request_id = job->request_id;
     size_t place_len = strlen(place_id), job_len = strlen(job_id),
            rid_len = request_id ? strlen(request_id) : 0;
     if (place_len > PLACE_ID_MAX || job_len > JOB_ID_MAX || rid_len > REQUEST_ID_MAX)
@@ -153,16 +154,14 @@ static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const c
     return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
 }
 
-WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, unsigned retries, worker_done_fn done,
-                                   void *userdata)
+WorkerEnqueueResult worker_enqueue(Worker *w, const JobRef *job, unsigned retries,
+                                   worker_done_fn done, void *userdata)
 {
-    return worker_start(w, place_id, job_id, request_id, retries, false, false, done, userdata);
+    return worker_start(w, job, retries, false, false, done, userdata);
 }
 
-WorkerEnqueueResult worker_deliver(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, bool failed_before, worker_done_fn done,
-                                   void *userdata)
+WorkerEnqueueResult worker_deliver(Worker *w, const JobRef *job, bool failed_before,
+                                   worker_done_fn done, void *userdata)
 {
-    return worker_start(w, place_id, job_id, request_id, 0, true, failed_before, done, userdata);
+    return worker_start(w, job, 0, true, failed_before, done, userdata);
 }

@@ -9,6 +9,7 @@
 #include "breaker.h"
 #include "config.h"
 #include "inflight.h"
+#include "job.h"
 #include "mailbox.h"
 #include "metrics.h"
 
@@ -101,9 +102,8 @@ typedef struct WorkerEnqueueResult {
  * beyond WORKER_MAX_CONNECTIONS wait in the worker's own queue, oldest first, within the same
  * WORKER_TIMEOUT_MS as an attempt. Every attempt reports to the circuit breaker; a retry that
  * meets an open breaker is not made. */
-WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, unsigned retries, worker_done_fn done,
-                                   void *userdata);
+WorkerEnqueueResult worker_enqueue(Worker *w, const JobRef *job, unsigned retries,
+                                   worker_done_fn done, void *userdata);
 
 /* worker_enqueue for a delivery from the spool: one attempt, and its HTTP error answers (5xx,
  * 429, a bad answer) neither count against the circuit breaker nor close it, probe or not (a
@@ -113,9 +113,8 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
  * breaker for everyone by itself (a worker down as a whole fails the clients' calls and the
  * other jobs' too). Its 2xx closes the breaker. A call it joins (a client's for the same job)
  * keeps that call's rules. */
-WorkerEnqueueResult worker_deliver(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, bool failed_before, worker_done_fn done,
-                                   void *userdata);
+WorkerEnqueueResult worker_deliver(Worker *w, const JobRef *job, bool failed_before,
+                                   worker_done_fn done, void *userdata);
 
 /* Whether calls to the worker are let through now. When not, *ret_retry_after_usec says for how
  * long and *ret_reason why (the failure that opened the breaker; a copy in w, valid until the
