@@ -51,6 +51,7 @@ typedef struct WorkerShared {
     pthread_mutex_t lock;
     Breaker breaker;      /* under lock */
     char last_error[320]; /* under lock: why the last failed attempt failed, for /ready */
+    uint64_t n_answered;  /* under lock: attempts the worker answered (worker_answered) */
     size_t n_waiters;     /* atomic */
     /* WORKER_MAX_CONNECTIONS over every loop: transfers in flight (atomic), and the most */
     unsigned active, max_active;
@@ -120,6 +121,9 @@ WorkerEnqueueResult worker_deliver(Worker *w, const JobRef *job, bool failed_bef
  * long and *ret_reason why (the failure that opened the breaker; a copy in w, valid until the
  * next call on w's loop). */
 bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_reason);
+/* How many attempts, of any loop's calls (clients' and deliveries'), the worker has answered as
+ * a healthy worker does (a 2xx, a 4xx but 429): it moves when the worker is there. */
+uint64_t worker_answered(Worker *w);
 BreakerState worker_breaker_state(Worker *w);
 
 /* On w's loop: starts queued calls while connection slots are free (after on_slot_free). */
