@@ -156,9 +156,22 @@ static int failed(SpoolStore *s, const char *what, int r)
     return EXIT_FAILURE;
 }
 
+/* Whether the UTF-8 character p (l bytes, valid) is one a terminal may obey or that reorders
+ * what follows: a C1 control (U+0080 to U+009F), or a bidirectional control (U+061C, U+200E,
+ * U+200F, U+202A to U+202E, U+2066 to U+2069), which can make a line read as another. */
+static bool utf8_is_control(const unsigned char *p, size_t l)
+{
+    if (l == 2)
+        return (p[0] == 0xc2 && p[1] < 0xa0) || (p[0] == 0xd8 && p[1] == 0x9c);
+    if (l != 3 || p[0] != 0xe2)
+        return false;
+    return (p[1] == 0x80 && (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xaa && p[2] <= 0xae))) ||
+           (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9);
+}
+
 /* s as text safe on a terminal, and unambiguous: printable ASCII and well-formed UTF-8 as they
- * are (but the C1 controls, U+0080 to U+009F, which some terminals obey); a backslash doubled;
- * \t, \n, \r; any other control byte, DEL, and each byte of what is not UTF-8 as \xNN. */
+ * are (but the controls of utf8_is_control); a backslash doubled; \t, \n, \r; any other
+ * control byte, DEL, and each byte of those controls and of what is not UTF-8 as \xNN. */
 static void put_text(FILE *out, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
@@ -174,8 +187,7 @@ static void put_text(FILE *out, const char *s)
         } else {
             bool valid;
             size_t l = utf8_next(p, (size_t)(end - p), &valid);
-            bool c1 = l == 2 && p[0] == 0xc2 && p[1] < 0xa0;
-            if (valid && !c1)
+            if (valid && !utf8_is_control(p, l))
                 fwrite(p, 1, l, out);
             else
                 for (size_t i = 0; i < l; i++)
