@@ -496,14 +496,45 @@ static void say_done(const Cli *c, int64_t id, int done)
         printf("%" PRId64 " %s\n", id, what[c->verb]);
 }
 
-/* delete, requeue, hold and release: every ID in one transaction, said once it is committed. */
+typedef struct IdAt {
+    int64_t id;
+    size_t at;
+} IdAt;
+
+static int id_at_compare(const void *a, const void *b)
+{
+    const IdAt *x = a, *y = b;
+    return x->id != y->id ? (x->id < y->id ? -1 : 1) : (x->at < y->at ? -1 : x->at > y->at);
+}
+
+/* Marks in repeated[] every ID named before on the command line (acted on, and said, once). */
+static int mark_repeated(const Cli *c, bool *repeated)
+{
+    _cleanup_free_ IdAt *v = calloc(c->n_ids, sizeof(IdAt));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->n_ids; i++)
+        v[i] = (IdAt){c->ids[i], i};
+    qsort(v, c->n_ids, sizeof(IdAt), id_at_compare);
+    for (size_t i = 1; i < c->n_ids; i++)
+        repeated[v[i].at] = v[i].id == v[i - 1].id;
+    return 0;
+}
+
+/* delete, requeue, hold and release: every ID in one transaction, said once it is committed;
+ * an ID named twice is acted on once. */
 static int act_on_ids(Cli *c)
 {
     _cleanup_free_ int *done = calloc(c->n_ids, sizeof(int));
-    if (!done)
+    _cleanup_free_ bool *repeated = calloc(c->n_ids, sizeof(bool));
+    if (!done || !repeated || mark_repeated(c, repeated) < 0)
         return failed(c->store, "cannot change the spool", -ENOMEM);
     int r = spool_store_begin(c->store);
     for (size_t i = 0; r == 0 && i < c->n_ids; i++) {
+        if (repeated[i]) {
+            done[i] = 3; /* said with its first */
+            continue;
+        }
         int k = act_on(c, c->ids[i]);
         if (k < 0)
             r = k;

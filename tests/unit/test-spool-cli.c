@@ -437,8 +437,8 @@ static void test_verbs_on_ids(void **state)
     assert_int_equal(st.jobs, 0);
     assert_int_equal(run(f, f->dir, out, err, BUF, "hold", "3", NULL), 1);
     assert_non_null(strstr(err, "job 3 is a dead letter"));
-    assert_int_equal(run(f, f->dir, out, err, BUF, "release", "2", NULL), 0);
-    assert_string_equal(out, "2 released\n");
+    assert_int_equal(run(f, f->dir, out, err, BUF, "release", "2", "2", "02", NULL), 0);
+    assert_string_equal(out, "2 released\n"); /* an ID named again: acted on and said once */
     assert_int_equal(run(f, f->dir, out, err, BUF, "flush", NULL), 0);
     assert_string_equal(out, "0 jobs that waited for their next attempt are due now\n");
     assert_int_equal(run(f, f->dir, out, err, BUF, "release", "1", NULL), 0);
@@ -460,7 +460,7 @@ static void test_verbs_on_ids(void **state)
     assert_int_equal(run(f, f->dir, out, err, BUF, "delete", "1", "-2", NULL), 64);
     assert_int_equal(run(f, f->dir, out, err, BUF, "delete", NULL), 64);
     assert_int_equal(spool_store_get(s, 1, &j), 0);
-    assert_int_equal(run(f, f->dir, out, err, BUF, "delete", "1", "7", "3", NULL), 1);
+    assert_int_equal(run(f, f->dir, out, err, BUF, "delete", "1", "7", "3", "1", NULL), 1);
     assert_string_equal(out, "1 deleted\n3 deleted\n");
     assert_string_equal(err, "argus-orchestrator spool: no job 7\n");
     assert_int_equal(spool_store_get(s, 1, &j), -ENOENT);
