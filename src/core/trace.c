@@ -233,5 +233,8 @@ void trace_restore(Trace *t, const char *traceparent, const char *tracestate)
     memcpy(t->span_id, traceparent + 4 + TRACE_ID_LEN, SPAN_ID_LEN);
     t->span_id[SPAN_ID_LEN] = '\0';
     trace_format(t, flags);
-    snprintf(t->tracestate, sizeof(t->tracestate), "%s", tracestate ? tracestate : "");
+    /* checked again: it becomes a header line, and a spool file may have been edited by hand */
+    const char *values[1] = {tracestate ? tracestate : ""};
+    size_t lens[1] = {strlen(values[0])};
+    (void)tracestate_normalize(values, lens, 1, t->tracestate);
 }

@@ -51,6 +51,7 @@ int tracestate_normalize(const char *const *values, const size_t *lens, size_t n
 void trace_begin(Trace *t, const char *traceparent, size_t len, const char *tracestate);
 
 /* A trace as stored with a spooled job (Trace.traceparent and .tracestate): the same ids again,
- * so that every delivery has the request's span for parent. A job stored without one (spooled
- * by an older release), or with one that does not parse, gets a new trace. */
+ * so that every delivery has the request's span for parent; the tracestate checked again
+ * (tracestate_normalize). A job stored without one (spooled by an older release), or with one
+ * that does not parse, gets a new trace. */
 void trace_restore(Trace *t, const char *traceparent, const char *tracestate);

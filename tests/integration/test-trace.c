@@ -150,8 +150,9 @@ static void test_continued(void **state)
     assert_string_equal(g.tracestate, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
     assert_log_trace(&group_service, "trace-valid", "job enqueued", TID, span_id);
 
-    /* a later version is read by its first four fields, and continued as 00, flags kept */
-    const char *const future[] = {"traceparent: cc-" TID "-" PID "-03-what-comes-next",
+    /* a later version is read by its first four fields, and continued as 00, flags kept; header
+     * names are case-insensitive */
+    const char *const future[] = {"TraceParent: cc-" TID "-" PID "-03-what-comes-next",
                                   "tracestate: rojo=1", NULL};
     assert_int_equal(post_with(&group_service, "trace-future", future), 202);
     assert_true(worker_got(&group_standin, "trace-future", &g));

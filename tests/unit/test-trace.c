@@ -223,6 +223,10 @@ static void test_restore(void **state)
     trace_restore(&r, "0", "rojo=1");
     assert_int_equal(strlen(r.traceparent), TRACEPARENT_LEN);
     assert_string_equal(r.tracestate, "");
+    /* a stored tracestate that would not pass at the door is not sent */
+    trace_restore(&r, t.traceparent, "rojo=1\r\nX-Evil: 1");
+    assert_string_equal(r.span_id, t.span_id);
+    assert_string_equal(r.tracestate, "");
 }
 
 int main(void)
