@@ -19,6 +19,10 @@ typedef struct JobRef {
     const char *place_id;
     const char *job_id;
     const char *request_id; /* may be NULL */
+    /* The W3C trace the worker is sent (trace.h): "00-<trace-id>-<our span id>-<flags>" and the
+     * tracestate; NULL or "" when none */
+    const char *traceparent;
+    const char *tracestate;
 } JobRef;
 
 typedef enum JobError {

@@ -347,6 +347,12 @@ static void job_json(const Cli *c, const SpoolJob *j)
                     !j->dead && !j->held && j->due_usec <= c->now_usec ? "true" : "false");
     json_time(&w, "nextAttempt", j->dead || j->due_usec <= c->now_usec ? 0 : j->due_usec);
     json_writer_string(&w, "lastError", j->last_error);
+    /* null: spooled by an older release, a delivery starts a new trace */
+    if (j->traceparent[0])
+        json_writer_string(&w, "traceparent", j->traceparent);
+    else
+        json_raw_member(&w, "traceparent", "null");
+    json_writer_string(&w, "tracestate", j->tracestate);
     json_writer_end(&w);
     if (json_put(&w) < 0)
         fprintf(stderr, PROGRAM ": out of memory\n");
@@ -452,6 +458,8 @@ static int show(Cli *c)
     } else
         show_time(c, "Next attempt:", j.due_usec, "now");
     show_field("Last error:", j.last_error);
+    show_field("traceparent:", j.traceparent[0] ? j.traceparent : "- (a new trace at delivery)");
+    show_field("tracestate:", j.tracestate);
     return EXIT_SUCCESS;
 }
 

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "spool-schedule.h"
+#include "trace.h"
 
 /* When the spool is unavailable, the worker's queue is full of the clients' jobs, or memory ran
  * out: look again in a second. */
@@ -72,6 +73,9 @@ struct Delivery {
     char place_id[PLACE_ID_MAX + 1];
     char job_id[JOB_ID_MAX + 1];
     char request_id[REQUEST_ID_MAX + 1];
+    /* the request's, as stored: every delivery's parent is the span of the request that spooled
+     * the job (a job spooled without one gets a new trace) */
+    Trace trace;
 };
 
 static void delivery_pump(SpoolDelivery *d);
@@ -175,6 +179,8 @@ static void log_fields_of(const Delivery *dl, const WorkerResult *r, LogFields *
         .place_id = dl->place_id,
         .job_id = dl->job_id,
         .request_id = dl->request_id[0] ? dl->request_id : NULL,
+        .trace_id = dl->trace.trace_id,
+        .span_id = dl->trace.span_id,
         .worker_url = dl->d->s.config->worker_enqueue,
         .worker_status = (int)r->http_status,
         .attempt = (int)dl->attempts + 1,
@@ -308,8 +314,12 @@ static bool delivery_start(SpoolDelivery *d, const SpoolJob *job)
     memcpy(dl->place_id, job->place_id, sizeof(dl->place_id));
     memcpy(dl->job_id, job->job_id, sizeof(dl->job_id));
     memcpy(dl->request_id, job->request_id, sizeof(dl->request_id));
-    const JobRef ref = {
-        .place_id = dl->place_id, .job_id = dl->job_id, .request_id = dl->request_id};
+    trace_restore(&dl->trace, job->traceparent, job->tracestate);
+    const JobRef ref = {.place_id = dl->place_id,
+                        .job_id = dl->job_id,
+                        .request_id = dl->request_id,
+                        .traceparent = dl->trace.traceparent,
+                        .tracestate = dl->trace.tracestate};
     WorkerEnqueueResult res = worker_deliver(d->s.worker, &ref, dl->attempts > 0, on_delivered, dl);
     if (res.admission == WORKER_ADMITTED) {
         LIST_PREPEND(deliveries, d->deliveries, d->deliveries_tail, dl);

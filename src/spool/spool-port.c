@@ -159,6 +159,8 @@ int spool_add(SpoolPort *port, const JobRef *job, const char *reason, spool_add_
     spool_copy_id(op->job.job_id, sizeof(op->job.job_id), job->job_id);
     spool_copy_id(op->job.request_id, sizeof(op->job.request_id), job->request_id);
     spool_copy_id(op->job.last_error, sizeof(op->job.last_error), reason);
+    spool_copy_id(op->job.traceparent, sizeof(op->job.traceparent), job->traceparent);
+    spool_copy_id(op->job.tracestate, sizeof(op->job.tracestate), job->tracestate);
     if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
         /* The disk is slower than the clients: refused without asking the thread, answered
          * on the loop's next turn like any other. */

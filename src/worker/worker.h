@@ -102,7 +102,8 @@ typedef struct WorkerEnqueueResult {
  * never from inside this call; refused, nothing is started and done is never called. Calls
  * beyond WORKER_MAX_CONNECTIONS wait in the worker's own queue, oldest first, within the same
  * WORKER_TIMEOUT_MS as an attempt. Every attempt reports to the circuit breaker; a retry that
- * meets an open breaker is not made. */
+ * meets an open breaker is not made. Every attempt carries the job's traceparent and tracestate
+ * (JobRef) of the request that started the call: a request that joins it is not seen. */
 WorkerEnqueueResult worker_enqueue(Worker *w, const JobRef *job, unsigned retries,
                                    worker_done_fn done, void *userdata);
 
