@@ -17,6 +17,7 @@
 
 typedef enum SpoolOpType {
     OP_ADD,
+    OP_ADD_BATCH,
     OP_FETCH_DUE,
     OP_DELIVERED,
     OP_RETRY,
@@ -35,9 +36,11 @@ struct SpoolOp {
     size_t max;        /* fetch */
     uint64_t due_usec; /* retry */
     spool_add_fn add_done;
+    spool_add_batch_fn add_batch_done;
+    SpoolAddStatus *statuses; /* add batch: one a job of .jobs */
     spool_fetch_fn fetch_done;
     void *userdata;
-    SpoolJob *jobs; /* fetch: the result */
+    SpoolJob *jobs; /* fetch: the result; add batch: the jobs */
     size_t n_jobs;
     char error_text[SPOOL_ERROR_MAX];
     SpoolJob job; /* add: the job; the others: job.last_error */

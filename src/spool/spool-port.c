@@ -36,6 +36,7 @@ static void op_free(SpoolOp *op)
     if (!op)
         return;
     free(op->jobs);
+    free(op->statuses);
     free(op);
 }
 
@@ -46,6 +47,16 @@ static SpoolAddStatus add_status(const SpoolOp *op)
     if (op->error < 0)
         return SPOOL_REFUSED_ERROR;
     return op->duplicate ? SPOOL_ALREADY : SPOOL_ADDED;
+}
+
+/* A batch's results: each job's, or the whole batch refused (op->error). */
+static void add_batch_done(Spool *s, SpoolOp *op)
+{
+    __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
+    if (op->error < 0)
+        for (size_t i = 0; i < op->max; i++)
+            op->statuses[i] = add_status(op);
+    op->add_batch_done(op->statuses, op->max, op->error < 0 ? op->error_text : NULL, op->userdata);
 }
 
 /* A loop's side: what the thread did for it; on the main loop also the notices and the
@@ -75,7 +86,9 @@ static void on_port_bell(MailboxBell *b)
         if (op->type == OP_ADD) {
             __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
             op->add_done(add_status(op), op->error < 0 ? op->error_text : NULL, op->userdata);
-        } else if (op->type == OP_FETCH_DUE)
+        } else if (op->type == OP_ADD_BATCH)
+            add_batch_done(s, op);
+        else if (op->type == OP_FETCH_DUE)
             op->fetch_done(op->error, op->jobs, op->n_jobs, op->userdata);
         op_free(op);
     }
@@ -168,6 +181,57 @@ int spool_add(SpoolPort *port, const JobRef *job, const char *reason, spool_add_
         FIFO_PUSH(port->out_head, port->out_tail, op);
         pthread_mutex_unlock(&s->lock);
         spool_port_wake(port);
+        return 0;
+    }
+    spool_ask(s, op);
+    return 0;
+}
+
+/* A job as the spool keeps it, from what a request names. */
+static void spool_job_from_ref(SpoolJob *j, const JobRef *job, const char *reason)
+{
+    j->id = 0;
+    j->created_usec = 0;
+    j->attempts = 0;
+    j->dead = false;
+    spool_copy_id(j->place_id, sizeof(j->place_id), job->place_id);
+    spool_copy_id(j->job_id, sizeof(j->job_id), job->job_id);
+    spool_copy_id(j->request_id, sizeof(j->request_id), job->request_id);
+    spool_copy_id(j->last_error, sizeof(j->last_error), reason);
+}
+
+/* Refused without asking the thread (the disk is slower than the clients), answered on the
+ * loop's next turn like any other. */
+static void refuse_now(Spool *s, SpoolPort *port, SpoolOp *op)
+{
+    op->error = -EDQUOT;
+    snprintf(op->error_text, sizeof(op->error_text), "too many jobs waiting to be spooled");
+    pthread_mutex_lock(&s->lock);
+    FIFO_PUSH(port->out_head, port->out_tail, op);
+    pthread_mutex_unlock(&s->lock);
+    spool_port_wake(port);
+}
+
+int spool_add_batch(SpoolPort *port, const JobRef *jobs, size_t n, const char *reason,
+                    spool_add_batch_fn done, void *userdata)
+{
+    Spool *s = port->spool;
+    SpoolOp *op = op_new(OP_ADD_BATCH, port);
+    if (!op)
+        return -ENOMEM;
+    op->jobs = calloc(n ? n : 1, sizeof(SpoolJob));
+    op->statuses = calloc(n ? n : 1, sizeof(SpoolAddStatus));
+    if (!op->jobs || !op->statuses) {
+        op_free(op);
+        return -ENOMEM;
+    }
+    op->max = op->n_jobs = n;
+    op->add_batch_done = done;
+    op->userdata = userdata;
+    for (size_t i = 0; i < n; i++)
+        spool_job_from_ref(&op->jobs[i], &jobs[i], reason);
+    if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
+        refuse_now(s, port, op);
         return 0;
     }
     spool_ask(s, op);
