@@ -37,10 +37,11 @@ struct SpoolOp {
     uint64_t due_usec; /* retry */
     spool_add_fn add_done;
     spool_add_batch_fn add_batch_done;
-    SpoolAddStatus *statuses; /* add batch: one a job of .jobs */
+    SpoolAddStatus *statuses; /* add batch: one a job (.max of them) */
+    char *batch_text;         /* add batch: the reason, then each job's strings (spool-port.c) */
     spool_fetch_fn fetch_done;
     void *userdata;
-    SpoolJob *jobs; /* fetch: the result; add batch: the jobs */
+    SpoolJob *jobs; /* fetch: the result */
     size_t n_jobs;
     char error_text[SPOOL_ERROR_MAX];
     SpoolJob job; /* add: the job; the others: job.last_error */
@@ -120,6 +121,9 @@ void spool_wake_loop(Spool *s);
 
 /* src (NULL: "") into dst of n bytes, cut to fit. */
 void spool_copy_id(char *dst, size_t n, const char *src);
+
+/* *j as spool_add writes it: job's strings (cut to fit), reason as its last error. */
+void spool_job_set(SpoolJob *j, const JobRef *job, const char *reason);
 
 /* qsort()/bsearch() order of the held job ids (char *). */
 int spool_compare_ids(const void *a, const void *b);

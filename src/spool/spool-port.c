@@ -37,6 +37,7 @@ static void op_free(SpoolOp *op)
         return;
     free(op->jobs);
     free(op->statuses);
+    free(op->batch_text);
     free(op);
 }
 
@@ -187,8 +188,7 @@ int spool_add(SpoolPort *port, const JobRef *job, const char *reason, spool_add_
     return 0;
 }
 
-/* A job as the spool keeps it, from what a request names. */
-static void spool_job_from_ref(SpoolJob *j, const JobRef *job, const char *reason)
+void spool_job_set(SpoolJob *j, const JobRef *job, const char *reason)
 {
     j->id = 0;
     j->created_usec = 0;
@@ -198,6 +198,26 @@ static void spool_job_from_ref(SpoolJob *j, const JobRef *job, const char *reaso
     spool_copy_id(j->job_id, sizeof(j->job_id), job->job_id);
     spool_copy_id(j->request_id, sizeof(j->request_id), job->request_id);
     spool_copy_id(j->last_error, sizeof(j->last_error), reason);
+}
+
+/* "reason\0" then "place_id\0job_id\0request_id\0" a job: a batch's jobs as compact as their
+ * strings (a SpoolJob each would be some 2.6 KiB, whatever their length). */
+static char *batch_text(const JobRef *jobs, size_t n, const char *reason)
+{
+    size_t total = strlen(reason ? reason : "") + 1;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(jobs[i].place_id) + strlen(jobs[i].job_id) +
+                 strlen(jobs[i].request_id ? jobs[i].request_id : "") + 3;
+    char *text = malloc(total), *p = text;
+    if (!text)
+        return NULL;
+    p = stpcpy(p, reason ? reason : "") + 1;
+    for (size_t i = 0; i < n; i++) {
+        p = stpcpy(p, jobs[i].place_id) + 1;
+        p = stpcpy(p, jobs[i].job_id) + 1;
+        p = stpcpy(p, jobs[i].request_id ? jobs[i].request_id : "") + 1;
+    }
+    return text;
 }
 
 /* Refused without asking the thread (the disk is slower than the clients), answered on the
@@ -219,17 +239,15 @@ int spool_add_batch(SpoolPort *port, const JobRef *jobs, size_t n, const char *r
     SpoolOp *op = op_new(OP_ADD_BATCH, port);
     if (!op)
         return -ENOMEM;
-    op->jobs = calloc(n ? n : 1, sizeof(SpoolJob));
+    op->batch_text = batch_text(jobs, n, reason);
     op->statuses = calloc(n ? n : 1, sizeof(SpoolAddStatus));
-    if (!op->jobs || !op->statuses) {
+    if (!op->batch_text || !op->statuses) {
         op_free(op);
         return -ENOMEM;
     }
-    op->max = op->n_jobs = n;
+    op->max = n;
     op->add_batch_done = done;
     op->userdata = userdata;
-    for (size_t i = 0; i < n; i++)
-        spool_job_from_ref(&op->jobs[i], &jobs[i], reason);
     if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
         refuse_now(s, port, op);
         return 0;

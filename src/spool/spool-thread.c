@@ -147,9 +147,15 @@ static int op_same_job(Spool *s, const SpoolOp *op)
 static int op_add_batch(Spool *s, SpoolOp *op)
 {
     bool any = false;
+    const char *reason = op->batch_text, *p = reason + strlen(reason) + 1;
     for (size_t i = 0; i < op->max; i++) {
+        JobRef job = {.place_id = p};
+        job.job_id = job.place_id + strlen(job.place_id) + 1;
+        job.request_id = job.job_id + strlen(job.job_id) + 1;
+        p = job.request_id + strlen(job.request_id) + 1;
+        spool_job_set(&op->job, &job, reason); /* op->job: one job at a time */
         bool duplicate = false;
-        int r = spool_store_add(s->store, &op->jobs[i], s->max_jobs, &duplicate);
+        int r = spool_store_add(s->store, &op->job, s->max_jobs, &duplicate);
         if (r == -EDQUOT) {
             op->statuses[i] = SPOOL_REFUSED_FULL;
             continue;
@@ -255,8 +261,7 @@ static void group_fail(Spool *s, SpoolOp *ops, int error)
         if (op->error != -EDQUOT) /* an add refused as full stays refused as full */
             op->error = error;
         snprintf(op->error_text, sizeof(op->error_text), "%s", words);
-        if (op->type != OP_ADD_BATCH)
-            op->n_jobs = 0;
+        op->n_jobs = 0;
         writes |= op->type != OP_ADD && op->type != OP_ADD_BATCH && op->type != OP_FETCH_DUE;
     }
     if (writes)
@@ -279,8 +284,7 @@ static int group_apply(Spool *s, SpoolOp *ops)
         return r;
     for (SpoolOp *op = ops; op; op = op->next) {
         op->duplicate = false;
-        if (op->type != OP_ADD_BATCH)
-            op->n_jobs = 0;
+        op->n_jobs = 0;
         op->error = op_run(s, op);
         if (op->error == -EDQUOT)
             snprintf(op->error_text, sizeof(op->error_text), "%s", errno_words(-EDQUOT));

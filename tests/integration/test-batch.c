@@ -264,6 +264,31 @@ static void test_spooled_then_delivered(void **state)
     spooled_cleanup(&f);
 }
 
+/* SPOOL_MAX_JOBS=2: of a batch of four, the first two are spooled, the other two refused
+ * each, 503 in their own results. */
+static void test_spool_full_503_each(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    spooled_start(&svc, &f, "SPOOL_MAX_JOBS=2", NULL);
+    const char *names[] = {place("full-1"), place("full-2"), place("full-3"), place("full-4")};
+    Response r = http_post_json(&svc, "/enqueue/batch",
+                                batch_body(names[0], names[1], names[2], names[3], NULL));
+    assert_int_equal(r.status, 207);
+    json_object *o = parse(&r), *res = results(o, 4);
+    assert_item(res, 0, "queued", 202, NULL);
+    assert_item(res, 1, "queued", 202, NULL);
+    assert_item(res, 2, "error", 503, "not spooled: spool full (SPOOL_MAX_JOBS)");
+    assert_item(res, 3, "error", 503, "not spooled: spool full (SPOOL_MAX_JOBS)");
+    json_object_put(o);
+    response_free(&r);
+    assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"error\"}") == 2);
+    spooled_stop(&svc);
+    spooled_cleanup(&f);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -275,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_limits_413),
         cmocka_unit_test(test_pending_cap_503_each),
         cmocka_unit_test(test_spooled_then_delivered),
+        cmocka_unit_test(test_spool_full_503_each),
     };
     return cmocka_run_group_tests(tests, service_group_setup, service_group_teardown);
 }
