@@ -91,9 +91,9 @@ static void item_set(ItemResult *r, ItemKind kind, int status, const char *error
 
 /* A job's entry in the journal, as POST /enqueue's (with the same request id for every job of
  * the batch): at info when it was taken, else at warn (refused before a call, or not spooled)
- * or error (the worker failed it). */
+ * or error (the worker failed it: w, its call's outcome, or NULL). */
 static void item_log(PendingBatch *b, size_t i, const ItemResult *r, LogLevel level,
-                     const char *msgid, const char *message)
+                     const char *msgid, const char *message, const WorkerResult *w)
 {
     char job_id[JOB_ID_MAX + 1];
     JobRef job = batch_item_job(b, i, job_id);
@@ -102,10 +102,14 @@ static void item_log(PendingBatch *b, size_t i, const ItemResult *r, LogLevel le
                          .job_id = job.job_id,
                          .request_id = job.request_id,
                          .http_status = r->status,
+                         .worker_status = w ? (int)w->http_status : 0,
+                         .attempt = w ? (int)w->attempts : 0,
                          .worker_url = b->h->s.config->worker_enqueue,
                          .duration_usec = duration,
                          .has_duration = true,
-                         .error = r->kind == ITEM_ERROR ? r->error : NULL};
+                         .error = r->kind != ITEM_ERROR ? NULL
+                                  : w                   ? w->reason
+                                                        : r->error};
     log_event(level, msgid, &f, "%s%s%s", message, f.error ? ": " : "", f.error ? f.error : "");
 }
 
@@ -196,14 +200,14 @@ static void on_item_done(const WorkerResult *r, void *userdata)
                 r->outcome == WORKER_OK || r->outcome == WORKER_HTTP_ERROR);
     if (r->outcome == WORKER_OK) {
         item_set(res, ITEM_ENQUEUED, 202, NULL, &h->s.metrics->jobs_enqueued);
-        item_log(b, c->item, res, LOG_LEVEL_INFO, MSGID_ENQUEUED, "job enqueued successfully");
+        item_log(b, c->item, res, LOG_LEVEL_INFO, MSGID_ENQUEUED, "job enqueued successfully", r);
     } else {
         _cleanup_free_ char *msg = NULL;
         if (asprintf(&msg, "worker enqueue failed: %s", r->reason) < 0)
             msg = NULL;
         item_set(res, ITEM_ERROR, worker_outcome_http_status(r->outcome), msg,
                  &h->s.metrics->jobs_failed);
-        item_log(b, c->item, res, LOG_LEVEL_ERROR, MSGID_ENQUEUE_FAILED, "enqueue failed");
+        item_log(b, c->item, res, LOG_LEVEL_ERROR, MSGID_ENQUEUE_FAILED, "enqueue failed", r);
     }
     if (--b->waiting == 0)
         batch_finish(b, true);
@@ -220,7 +224,7 @@ static void item_send(PendingBatch *b, size_t i)
     if (h->s.spool && spool_job_held(h->s.spool, job.job_id)) {
         item_set(res, ITEM_ERROR, 503,
                  "held in the spool by an operator; not spooled: spool unavailable", NULL);
-        item_log(b, i, res, LOG_LEVEL_WARN, MSGID_ENQUEUE_FAILED, "not enqueued");
+        item_log(b, i, res, LOG_LEVEL_WARN, MSGID_ENQUEUE_FAILED, "not enqueued", NULL);
         return;
     }
     b->calls[i] = (BatchCall){.b = b, .item = i};
@@ -236,7 +240,7 @@ static void item_send(PendingBatch *b, size_t i)
     case WORKER_REFUSED_BREAKER_OPEN:
         item_set(res, ITEM_ERROR, 503, "worker enqueue failed: circuit breaker open",
                  &h->s.metrics->jobs_failed);
-        item_log(b, i, res, LOG_LEVEL_WARN, MSGID_ENQUEUE_FAILED, "enqueue failed fast");
+        item_log(b, i, res, LOG_LEVEL_WARN, MSGID_ENQUEUE_FAILED, "enqueue failed fast", NULL);
         return;
     case WORKER_REFUSED_ERROR:
         item_set(res, ITEM_ERROR, 503, "out of memory", NULL);
@@ -258,7 +262,8 @@ static void on_spooled(const SpoolAddStatus *statuses, size_t n, const char *err
             item_log(b, i, res, LOG_LEVEL_INFO, MSGID_SPOOL_QUEUED,
                      statuses[k] == SPOOL_ALREADY
                          ? "job spooled (already waiting there), answered queued"
-                         : "job spooled, answered queued");
+                         : "job spooled, answered queued",
+                     NULL);
             continue;
         }
         char msg[SPOOL_ERROR_MAX + 32];
@@ -267,7 +272,7 @@ static void on_spooled(const SpoolAddStatus *statuses, size_t n, const char *err
                  : statuses[k] == SPOOL_REFUSED_FULL ? "spool full (SPOOL_MAX_JOBS)"
                                                      : "spool unavailable");
         item_set(res, ITEM_ERROR, 503, msg, &h->s.metrics->spool_errors);
-        item_log(b, i, res, LOG_LEVEL_WARN, MSGID_ENQUEUE_FAILED, "job not spooled");
+        item_log(b, i, res, LOG_LEVEL_WARN, MSGID_ENQUEUE_FAILED, "job not spooled", NULL);
     }
     b->waiting = 0;
     batch_finish(b, true);

@@ -289,6 +289,78 @@ static void test_spool_full_503_each(void **state)
     spooled_cleanup(&f);
 }
 
+/* The client's request id goes to the worker with every job of the batch, and each job has its
+ * journal entry under it. */
+static void test_request_id_on_every_job(void **state)
+{
+    (void)state;
+    const char *a = place("rid-a"), *b = place("rid-b");
+    char url[128], header[96], rid[64];
+    snprintf(url, sizeof(url), "%s/enqueue/batch", group_service.base);
+    snprintf(rid, sizeof(rid), "batch-rid-%d", (int)getpid());
+    snprintf(header, sizeof(header), "X-Request-Id: %s", rid);
+    Response r = http_request("POST", url, "application/json", batch_body(a, b, NULL), header);
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    const char *places[] = {a, b};
+    for (size_t i = 0; i < 2; i++) {
+        char path[160];
+        snprintf(path, sizeof(path), "/requests?placeId=%s", places[i]);
+        char *ids = standin_get(&group_standin, path);
+        assert_non_null(ids);
+        if (strncmp(ids, rid, strlen(rid)) != 0)
+            fail_msg("%s: the worker saw %s", places[i], ids);
+        free(ids);
+        char entry[256];
+        snprintf(entry, sizeof(entry),
+                 "\"placeId\":\"%s\",\"jobId\":\"reviews:%s:start\","
+                 "\"requestId\":\"%s\"",
+                 places[i], places[i], rid);
+        bool logged = false;
+        for (int tries = 0; tries < 100 && !logged; tries++) {
+            if (tries)
+                usleep(20 * 1000); /* the log is written from its own queue */
+            logged = service_log_contains(&group_service, entry);
+        }
+        if (!logged)
+            fail_msg("no journal entry with %s", entry);
+    }
+}
+
+/* With an api-token credential the batch needs it as POST /enqueue does: 401, nothing sent. */
+static void test_needs_the_token(void **state)
+{
+    (void)state;
+    char creds[64] = "/tmp/argus-creds-XXXXXX", token[128], env_dir[96], worker[96];
+    assert_non_null(mkdtemp(creds));
+    snprintf(token, sizeof(token), "%s/api-token", creds);
+    FILE *f = fopen(token, "we");
+    assert_non_null(f);
+    fputs("batch-t0ken\n", f);
+    fclose(f);
+    snprintf(env_dir, sizeof(env_dir), "CREDENTIALS_DIRECTORY=%s", creds);
+    snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", group_standin.url);
+    const char *env[] = {worker, env_dir, NULL};
+    Service svc;
+    service_start(&svc, env);
+    const char *p = place("auth");
+    char url[128];
+    snprintf(url, sizeof(url), "%s/enqueue/batch", svc.base);
+    Response r = http_request("POST", url, "application/json", batch_body(p, NULL), NULL);
+    assert_int_equal(r.status, 401);
+    response_free(&r);
+    assert_int_equal(standin_count(&group_standin, p), 0);
+    r = http_request("POST", url, "application/json", batch_body(p, NULL),
+                     "Authorization: Bearer batch-t0ken");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    assert_int_equal(standin_count(&group_standin, p), 1);
+    assert_int_equal(service_stop(&svc, SIGTERM), 0);
+    service_cleanup(&svc);
+    unlink(token);
+    rmdir(creds);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -297,6 +369,8 @@ int main(void)
         cmocka_unit_test(test_mix_207),
         cmocka_unit_test(test_malformed_400_nothing_sent),
         cmocka_unit_test(test_duplicates_sent_once),
+        cmocka_unit_test(test_request_id_on_every_job),
+        cmocka_unit_test(test_needs_the_token),
         cmocka_unit_test(test_limits_413),
         cmocka_unit_test(test_pending_cap_503_each),
         cmocka_unit_test(test_spooled_then_delivered),
