@@ -11,6 +11,7 @@
 #include "job.h"
 #include "log.h"
 #include "pending-enqueue.h"
+#include "request-trace.h"
 #include "response.h"
 #include "spool.h"
 #include "timefmt.h"
@@ -272,34 +273,6 @@ static unsigned inline_retries(ApiHandler *h)
     return h->s.config->worker_retries;
 }
 
-/* The request's W3C trace (README.md, "POST /enqueue"): its traceparent continued, or a new
- * trace when it has none, an invalid one, or several (which one would be the parent is not
- * known); its tracestate lines combined and bounded, kept only with a valid traceparent. */
-static void enqueue_trace(h2o_req_t *req, Trace *t)
-{
-    static const char tp_name[] = "traceparent", ts_name[] = "tracestate";
-    ssize_t i = h2o_find_header_by_str(&req->headers, tp_name, sizeof(tp_name) - 1, -1);
-    bool one = i >= 0 && h2o_find_header_by_str(&req->headers, tp_name, sizeof(tp_name) - 1, i) < 0;
-    const h2o_iovec_t *tp = one ? &req->headers.entries[i].value : NULL;
-
-    const char *values[TRACESTATE_MEMBERS_MAX];
-    size_t lens[TRACESTATE_MEMBERS_MAX], n = 0;
-    bool too_many = false;
-    for (ssize_t j = -1;
-         (j = h2o_find_header_by_str(&req->headers, ts_name, sizeof(ts_name) - 1, j)) >= 0;) {
-        if (n == TRACESTATE_MEMBERS_MAX) { /* each line holds a member at least, or nothing */
-            too_many = true;
-            break;
-        }
-        values[n] = req->headers.entries[j].value.base;
-        lens[n++] = req->headers.entries[j].value.len;
-    }
-    char state[TRACESTATE_MAX + 1] = "";
-    if (!too_many)
-        (void)tracestate_normalize(values, lens, n, state);
-    trace_begin(t, tp ? tp->base : NULL, tp ? tp->len : 0, state);
-}
-
 /* A PendingEnqueue for a valid job, its trace read; NULL when out of memory. */
 static PendingEnqueue *enqueue_new(ApiHandler *h, h2o_req_t *req, const char *place_id,
                                    const char *request_id)
@@ -311,7 +284,7 @@ static PendingEnqueue *enqueue_new(ApiHandler *h, h2o_req_t *req, const char *pl
     strcpy(pe->place_id, place_id);
     job_id_format(place_id, pe->job_id);
     snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
-    enqueue_trace(req, &pe->trace);
+    request_trace(req, &pe->trace);
     return pe;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "api-answer.h"
+#include "batch.h"
 #include "clock.h"
 #include "credentials.h"
 #include "enqueue.h"
@@ -33,6 +34,8 @@ static MetricsRoute route_of(h2o_req_t *req)
                                    &norm_indexes);
     if (h2o_memis(p.base, p.len, H2O_STRLIT("/enqueue")))
         return ROUTE_ENQUEUE;
+    if (h2o_memis(p.base, p.len, H2O_STRLIT("/enqueue/batch")))
+        return ROUTE_ENQUEUE_BATCH;
     if (h2o_memis(p.base, p.len, H2O_STRLIT("/health")))
         return ROUTE_HEALTH;
     if (h2o_memis(p.base, p.len, H2O_STRLIT("/ready")))
@@ -210,7 +213,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         api_reject(h, req, route, 404, "not found", request_id);
         return 0;
     }
-    bool post = route == ROUTE_ENQUEUE;
+    bool post = route == ROUTE_ENQUEUE || route == ROUTE_ENQUEUE_BATCH;
     if (post ? !method_is(req, H2O_STRLIT("POST"))
              : !method_is(req, H2O_STRLIT("GET")) && !method_is(req, H2O_STRLIT("HEAD"))) {
         api_add_header(req, H2O_TOKEN_ALLOW, post ? "POST" : "GET, HEAD");
@@ -219,11 +222,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     switch (route) {
     case ROUTE_ENQUEUE:
+    case ROUTE_ENQUEUE_BATCH:
         if (h->s.api_token && !authorized(h, req)) {
             api_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer realm=\"argus-orchestrator\"");
+            if (route == ROUTE_ENQUEUE_BATCH)
+                metrics_inc(&h->s.metrics->batches[BATCH_REJECTED]);
             api_reject(h, req, route, 401, "unauthorized", request_id);
             return 0;
         }
+        if (route == ROUTE_ENQUEUE_BATCH)
+            return batch_handle(h, req, request_id);
         return enqueue_handle(h, req, request_id);
     case ROUTE_HEALTH:
         handle_health(h, req, request_id);

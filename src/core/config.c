@@ -67,6 +67,9 @@ static const UintVar uint_vars[] = {
     {"WORKER_RETRIES", "2", 0, 10, offsetof(Config, worker_retries)},
     {"WORKER_MAX_CONNECTIONS", "64", 1, 4096, offsetof(Config, worker_max_connections)},
     {"MAX_BODY_BYTES", "16384", 64, 16 * 1024 * 1024, offsetof(Config, max_body_bytes)},
+    /* POST /enqueue/batch: 1000 typical placeIds take about 30 KB */
+    {"MAX_BATCH", "1000", 1, 100000, offsetof(Config, max_batch)},
+    {"MAX_BATCH_BYTES", "131072", 64, 16 * 1024 * 1024, offsetof(Config, max_batch_bytes)},
     {"SHUTDOWN_TIMEOUT_SEC", "20", 1, 3600, offsetof(Config, shutdown_timeout_sec)},
     {"IDLE_EXIT_SEC", "0", 0, 86400 * 7, offsetof(Config, idle_exit_sec)},
     {"BREAKER_THRESHOLD", "5", 0, 1000, offsetof(Config, breaker_threshold)},
@@ -262,16 +265,17 @@ int config_dump(const Config *c, char **ret)
     if (asprintf(&s,
                  "PORT=%u\nWORKER_NODE_URL=%s\nLOG_LEVEL=%s\nWORKER_TIMEOUT_MS=%u\n"
                  "WORKER_RETRIES=%u\nWORKER_MAX_CONNECTIONS=%u\nMAX_BODY_BYTES=%u\n"
+                 "MAX_BATCH=%u\nMAX_BATCH_BYTES=%u\n"
                  "SHUTDOWN_TIMEOUT_SEC=%u\nIDLE_EXIT_SEC=%u\nHTTP2=%s\nBREAKER_THRESHOLD=%u\n"
                  "BREAKER_COOLDOWN_SEC=%u\nMAX_CONNECTIONS=%u\nMAX_PENDING_JOBS=%u\n"
                  "SPOOL_DIR=%s\nSPOOL_MAX_JOBS=%u\nSPOOL_RETRY_MAX_SEC=%u\nSPOOL_MAX_AGE_SEC=%u\n"
                  "THREADS=%u\n",
                  c->port, c->worker_url, log_level_to_string(c->log_level), c->worker_timeout_ms,
-                 c->worker_retries, c->worker_max_connections, c->max_body_bytes,
-                 c->shutdown_timeout_sec, c->idle_exit_sec, c->http2 ? "on" : "off",
-                 c->breaker_threshold, c->breaker_cooldown_sec, c->max_connections,
-                 c->max_pending_jobs, c->spool_dir ? c->spool_dir : "", c->spool_max_jobs,
-                 c->spool_retry_max_sec, c->spool_max_age_sec, c->threads) < 0)
+                 c->worker_retries, c->worker_max_connections, c->max_body_bytes, c->max_batch,
+                 c->max_batch_bytes, c->shutdown_timeout_sec, c->idle_exit_sec,
+                 c->http2 ? "on" : "off", c->breaker_threshold, c->breaker_cooldown_sec,
+                 c->max_connections, c->max_pending_jobs, c->spool_dir ? c->spool_dir : "",
+                 c->spool_max_jobs, c->spool_retry_max_sec, c->spool_max_age_sec, c->threads) < 0)
         return -ENOMEM;
     *ret = s;
     return 0;

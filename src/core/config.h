@@ -17,6 +17,8 @@ typedef struct Config {
     uint32_t worker_retries;
     uint32_t worker_max_connections;
     uint32_t max_body_bytes;
+    uint32_t max_batch;       /* POST /enqueue/batch: placeIds in one request at most */
+    uint32_t max_batch_bytes; /* and its body at most */
     uint32_t shutdown_timeout_sec;
     uint32_t idle_exit_sec;     /* 0: never */
     uint32_t breaker_threshold; /* consecutive failed calls that open the breaker; 0: never */

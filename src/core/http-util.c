@@ -38,6 +38,8 @@ const char *http_reason_phrase(int status)
         return "OK";
     case 202:
         return "Accepted";
+    case 207:
+        return "Multi-Status";
     case 400:
         return "Bad Request";
     case 401:
@@ -47,7 +49,7 @@ const char *http_reason_phrase(int status)
     case 405:
         return "Method Not Allowed";
     case 413:
-        return "Payload Too Large";
+        return "Request Entity Too Large"; /* as libh2o's own 413 says it */
     case 415:
         return "Unsupported Media Type";
     case 431:
@@ -102,4 +104,14 @@ int url_redact_userinfo(const char *url, char **ret)
         r = asprintf(ret, "%.*s***%s", keep, url, at);
     }
     return r < 0 ? -ENOMEM : 0;
+}
+
+bool http_target_is(const char *target, size_t len, const char *path)
+{
+    size_t off = 0;
+    if (!http_target_absolute_path(target, len, &off))
+        off = 0;
+    const char *q = memchr(target + off, '?', len - off);
+    size_t n = (q ? (size_t)(q - target) : len) - off;
+    return n == strlen(path) && memcmp(target + off, path, n) == 0;
 }

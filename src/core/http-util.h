@@ -29,6 +29,14 @@ uint64_t http_retry_after_sec(uint64_t usec);
  * that is not an http or https URL with a host. */
 bool http_target_absolute_path(const char *target, size_t len, size_t *ret_offset);
 
+/* The path of POST /enqueue/batch, whose body may take MAX_BATCH_BYTES rather than
+ * MAX_BODY_BYTES. */
+#define ENQUEUE_BATCH_PATH "/enqueue/batch"
+
+/* Whether a raw request target (origin or absolute form, a query aside) is exactly path, as
+ * written: not normalized, so that a target only libh2o's normalization makes path is not. */
+bool http_target_is(const char *target, size_t len, const char *path);
+
 /* The URL for a log line, its user info hidden: "user:***@host" where it had "user:password@host",
  * "***@host" where it had a user info without a password. Everything before the last '@' after
  * the scheme counts as user info (a password may hold a '/' or an '@' that should have been

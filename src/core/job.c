@@ -46,7 +46,7 @@ static bool only_whitespace(const char *s, size_t len)
 
 /* Strict RFC 8259 (json_check) first, then json-c builds the object: "{}x", "{} {}", NaN, a raw
  * control character, invalid UTF-8, a truncated document or one nested too deep are invalid. */
-static json_object *parse_strict(const char *body, size_t len)
+json_object *job_parse_json(const char *body, size_t len)
 {
     if (len == 0 || len > (size_t)INT32_MAX || !json_check(body, len, REQUEST_JSON_MAX_DEPTH))
         return NULL;
@@ -73,7 +73,7 @@ static json_object *parse_strict(const char *body, size_t len)
 
 JobError job_parse_request(const char *body, size_t len, char ret_place_id[static PLACE_ID_MAX + 1])
 {
-    json_object *o = parse_strict(body, len);
+    json_object *o = job_parse_json(body, len);
     if (!o)
         return JOB_INVALID_JSON;
 

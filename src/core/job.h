@@ -45,5 +45,10 @@ bool place_id_is_valid(const char *s, size_t len);
 JobError job_parse_request(const char *body, size_t len,
                            char ret_place_id[static PLACE_ID_MAX + 1]);
 
+/* A request body as strict RFC 8259 JSON (UTF-8, nested at most REQUEST_JSON_MAX_DEPTH, nothing
+ * after it but blanks), built by json-c; NULL when it is not. json_object_put() it. */
+struct json_object;
+struct json_object *job_parse_json(const char *body, size_t len);
+
 /* "reviews:<placeId>:start" into buf (JOB_ID_MAX + 1 bytes); returns its length. */
 size_t job_id_format(const char *place_id, char buf[static JOB_ID_MAX + 1]);

@@ -11,10 +11,11 @@
 #include "buffer.h"
 #include "process-metrics.h"
 
-static const int statuses[METRICS_STATUSES - 1] = {200, 202, 400, 401, 404, 405,
+static const int statuses[METRICS_STATUSES - 1] = {200, 202, 207, 400, 401, 404, 405,
                                                    413, 415, 502, 503, 504, 500};
-static const char *const route_names[_ROUTE_MAX] = {"enqueue", "health", "ready", "metrics",
-                                                    "other"};
+static const char *const route_names[_ROUTE_MAX] = {"enqueue", "enqueue_batch", "health",
+                                                    "ready",   "metrics",       "other"};
+static const char *const batch_names[_BATCH_MAX] = {"accepted", "partial", "rejected"};
 static const char *const attempt_names[_ATTEMPT_MAX] = {"ok", "http_error", "unreachable",
                                                         "timeout"};
 static const char *const spool_attempt_names[_SPOOL_ATTEMPT_MAX] = {"delivered", "retry", "dead",
@@ -184,6 +185,17 @@ static void put_pending(Buffer *o, const Metrics *m, const MetricsGauges *g)
         (unsigned long long)g->calls_queued);
 }
 
+/* POST /enqueue/batch by outcome (its jobs are counted with the others'). */
+static void put_batches(Buffer *o, const Metrics *m)
+{
+    buffer_printf(o, "# HELP argus_batches_total POST /enqueue/batch requests by outcome: "
+                     "accepted (200), partial (207), rejected as a whole.\n"
+                     "# TYPE argus_batches_total counter\n");
+    for (size_t b = 0; b < _BATCH_MAX; b++)
+        buffer_printf(o, "argus_batches_total{outcome=\"%s\"} %llu\n", batch_names[b],
+                      (unsigned long long)m->batches[b]);
+}
+
 /* The spool's counters, always (0 without a spool); its gauges when there is one. */
 static void put_spool(Buffer *o, const Metrics *m, const MetricsGauges *g)
 {
@@ -273,6 +285,7 @@ char *metrics_render(const Metrics *m, const MetricsGauges *g, const char *versi
     put_protocol_errors(&o, m);
     put_worker(&o, m, g);
     put_pending(&o, m, g);
+    put_batches(&o, m);
     buffer_printf(&o, "# HELP argus_loop_connections_total Client connections accepted, by event "
                       "loop (THREADS).\n"
                       "# TYPE argus_loop_connections_total counter\n");

@@ -12,6 +12,7 @@
 
 typedef enum MetricsRoute {
     ROUTE_ENQUEUE,
+    ROUTE_ENQUEUE_BATCH,
     ROUTE_HEALTH,
     ROUTE_READY,
     ROUTE_METRICS,
@@ -36,8 +37,16 @@ typedef enum MetricsSpoolAttempt {
     _SPOOL_ATTEMPT_MAX,
 } MetricsSpoolAttempt;
 
-#define METRICS_STATUSES 13 /* the statuses we answer, and "other" */
+#define METRICS_STATUSES 14 /* the statuses we answer, and "other" */
 #define METRICS_BUCKETS 14  /* upper bounds in seconds, the last +Inf */
+
+/* How a POST /enqueue/batch ended: each in exactly one. */
+typedef enum MetricsBatch {
+    BATCH_ACCEPTED, /* 200: every item accepted */
+    BATCH_PARTIAL,  /* 207: some items not */
+    BATCH_REJECTED, /* refused as a whole (400, 401, 413, 415, 503), nothing sent */
+    _BATCH_MAX,
+} MetricsBatch;
 
 typedef struct Histogram {
     uint64_t buckets[METRICS_BUCKETS]; /* not cumulative; rendered cumulative */
@@ -62,6 +71,7 @@ typedef struct Metrics {
      * good, or expired), and jobs that could not be spooled (answered as without a spool). */
     uint64_t spool_queued, spool_delivered, spool_dead, spool_expired, spool_errors;
     uint64_t spool_attempts[_SPOOL_ATTEMPT_MAX];
+    uint64_t batches[_BATCH_MAX]; /* POST /enqueue/batch requests by outcome */
     /* The delivery's gauges, set (metrics_gauge) on the first loop only, so that the sum over
      * the loops is their value: deliveries in flight, the window, 1 while paused. */
     uint64_t spool_in_flight, spool_window, spool_paused;

@@ -36,6 +36,8 @@ typedef struct Conn {
     h2o_linklist_t link;
     unsigned pending;     /* requests on it waiting for the worker */
     const bool *draining; /* the server's: the last of them answered then closes it */
+    /* Bodies: MAX_BODY_BYTES, and MAX_BATCH_BYTES on POST /enqueue/batch (read-guard.c) */
+    size_t max_body_bytes, max_batch_bytes;
     /* libuv's I/O callback of the stream and libh2o's read callbacks (read-guard.c) */
     uv__io_cb stream_io;
     uv_alloc_cb h2o_alloc;

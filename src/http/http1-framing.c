@@ -22,6 +22,20 @@ static bool has_bare_lf(const char *head, size_t len)
     return false;
 }
 
+/* A Content-Length of digits alone (libh2o refuses any other), or -1. */
+static long long length_of(const struct phr_header *h)
+{
+    long long v = 0;
+    if (h->value_len == 0 || h->value_len > 18)
+        return -1;
+    for (size_t i = 0; i < h->value_len; i++) {
+        if (h->value[i] < '0' || h->value[i] > '9')
+            return -1;
+        v = v * 10 + (h->value[i] - '0');
+    }
+    return v;
+}
+
 static const char *problem_of(const char *buf, int head, int minor_version,
                               const struct phr_header *headers, size_t n, bool *ret_chunked)
 {
@@ -56,7 +70,13 @@ void http1_framing_inspect(const char *buf, size_t len, Http1Framing *ret)
     int minor_version;
     int head = phr_parse_request(buf, len, &method, &method_len, &path, &path_len, &minor_version,
                                  headers, &n, 0);
-    *ret = (Http1Framing){.head_length = head == -2 ? 0 : head};
-    if (head > 0)
-        ret->problem = problem_of(buf, head, minor_version, headers, n, &ret->chunked);
+    *ret = (Http1Framing){.head_length = head == -2 ? 0 : head, .content_length = -1};
+    if (head <= 0)
+        return;
+    ret->problem = problem_of(buf, head, minor_version, headers, n, &ret->chunked);
+    ret->target = path;
+    ret->target_len = path_len;
+    for (size_t i = 0; i < n; i++)
+        if (headers[i].name && name_is(&headers[i], "content-length", 14))
+            ret->content_length = length_of(&headers[i]);
 }

@@ -14,7 +14,10 @@
 typedef struct Http1Framing {
     int head_length; /* > 0 complete, 0 not yet, -1 not an HTTP/1 request (libh2o's to answer) */
     bool chunked;    /* Transfer-Encoding: the connection must not be reused after it */
-    const char *problem; /* ambiguous framing ("ambiguous request framing: …"), or NULL */
+    const char *problem;      /* ambiguous framing ("ambiguous request framing: …"), or NULL */
+    long long content_length; /* -1: none, or not a number */
+    const char *target;       /* the request target, in buf (complete heads only) */
+    size_t target_len;
 } Http1Framing;
 
 /* Inspects the request head at the start of buf (len bytes). */

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "error-filter.h"
+#include "http-util.h"
 #include "http1-framing.h"
 #include "http2-limits.h"
 #include "linger.h"
@@ -56,6 +57,17 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     buf->len = 0;
 }
 
+/* A Content-Length over what the request's path takes: libh2o's own limit is the larger one
+ * (server.c), so that POST /enqueue/batch may have MAX_BATCH_BYTES. */
+static bool body_too_large(const Conn *c, const Http1Framing *f)
+{
+    if (f->content_length < 0)
+        return false;
+    size_t max = http_target_is(f->target, f->target_len, ENQUEUE_BATCH_PATH) ? c->max_batch_bytes
+                                                                              : c->max_body_bytes;
+    return (unsigned long long)f->content_length > max;
+}
+
 /* The bytes just read are in the input buffer, not yet counted in its size: a whole HTTP/1
  * head at its start is checked before libh2o parses it. What was found is kept for the
  * handler (routes.c), which checks the heads this did not see (pipelined ones). */
@@ -69,6 +81,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         if (f.problem) {
             refuse(c, 400, f.problem);
             nread = UV_ECONNRESET; /* libh2o closes the connection */
+        } else if (f.head_length > 0 && body_too_large(c, &f)) {
+            refuse(c, 413, "request body too large");
+            nread = UV_ECONNRESET;
         } else if (f.head_length > 0) {
             c->head_checked = in->bytes;
             c->head_chunked = f.chunked;

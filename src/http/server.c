@@ -40,7 +40,12 @@ int server_init(Server *s, const ServerSettings *settings)
 
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("argus-orchestrator"));
-    s->globalconf.max_request_entity_size = c->max_body_bytes;
+    /* libh2o's limit is one for all paths: the larger one; the read guard and the routes hold
+     * each path to its own (read-guard.h) */
+    s->globalconf.max_request_entity_size =
+        c->max_batch_bytes > c->max_body_bytes ? c->max_batch_bytes : c->max_body_bytes;
+    s->max_body_bytes = c->max_body_bytes;
+    s->max_batch_bytes = c->max_batch_bytes;
     s->globalconf.http1.req_timeout = REQUEST_TIMEOUT_MS;
     s->globalconf.http1.upgrade_to_http2 = c->http2;
     s->globalconf.http2.idle_timeout = REQUEST_TIMEOUT_MS;
@@ -173,6 +178,8 @@ static void server_adopt(Server *s, int fd, bool is_unix)
     c->server = s;
     c->draining = &s->draining;
     c->errors = &s->errors;
+    c->max_body_bytes = s->max_body_bytes;
+    c->max_batch_bytes = s->max_batch_bytes;
     /* libuv's init of a handle without flags cannot fail; the handle is then the loop's */
     (void)(is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp));
     h2o_linklist_insert(&s->conns, &c->link);

@@ -65,6 +65,8 @@ struct Server {
     bool paused; /* atomic: a listener of this server is paused */
     bool draining;
     ErrorFilter errors; /* h2o's own error answers, counted in the settings' metrics */
+    /* Bodies: MAX_BODY_BYTES, and MAX_BATCH_BYTES on POST /enqueue/batch (read-guard.c) */
+    size_t max_body_bytes, max_batch_bytes;
 
     /* Told whenever a connection opens or closes (idle-exit and drain bookkeeping). */
     server_conn_fn on_conn_change;

@@ -17,6 +17,7 @@
 
 typedef enum SpoolOpType {
     OP_ADD,
+    OP_ADD_BATCH,
     OP_FETCH_DUE,
     OP_DELIVERED,
     OP_RETRY,
@@ -35,6 +36,9 @@ struct SpoolOp {
     size_t max;        /* fetch */
     uint64_t due_usec; /* retry */
     spool_add_fn add_done;
+    spool_add_batch_fn add_batch_done;
+    SpoolAddStatus *statuses; /* add batch: one a job (.max of them) */
+    char *batch_text;         /* add batch: the reason, then each job's strings (spool-port.c) */
     spool_fetch_fn fetch_done;
     void *userdata;
     SpoolJob *jobs; /* fetch: the result */
@@ -117,6 +121,9 @@ void spool_wake_loop(Spool *s);
 
 /* src (NULL: "") into dst of n bytes, cut to fit. */
 void spool_copy_id(char *dst, size_t n, const char *src);
+
+/* *j as spool_add writes it: job's strings (cut to fit), reason as its last error. */
+void spool_job_set(SpoolJob *j, const JobRef *job, const char *reason);
 
 /* qsort()/bsearch() order of the held job ids (char *). */
 int spool_compare_ids(const void *a, const void *b);

@@ -36,6 +36,8 @@ static void op_free(SpoolOp *op)
     if (!op)
         return;
     free(op->jobs);
+    free(op->statuses);
+    free(op->batch_text);
     free(op);
 }
 
@@ -46,6 +48,16 @@ static SpoolAddStatus add_status(const SpoolOp *op)
     if (op->error < 0)
         return SPOOL_REFUSED_ERROR;
     return op->duplicate ? SPOOL_ALREADY : SPOOL_ADDED;
+}
+
+/* A batch's results: each job's, or the whole batch refused (op->error). */
+static void add_batch_done(Spool *s, SpoolOp *op)
+{
+    __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
+    if (op->error < 0)
+        for (size_t i = 0; i < op->max; i++)
+            op->statuses[i] = add_status(op);
+    op->add_batch_done(op->statuses, op->max, op->error < 0 ? op->error_text : NULL, op->userdata);
 }
 
 /* A loop's side: what the thread did for it; on the main loop also the notices and the
@@ -75,7 +87,9 @@ static void on_port_bell(MailboxBell *b)
         if (op->type == OP_ADD) {
             __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
             op->add_done(add_status(op), op->error < 0 ? op->error_text : NULL, op->userdata);
-        } else if (op->type == OP_FETCH_DUE)
+        } else if (op->type == OP_ADD_BATCH)
+            add_batch_done(s, op);
+        else if (op->type == OP_FETCH_DUE)
             op->fetch_done(op->error, op->jobs, op->n_jobs, op->userdata);
         op_free(op);
     }
@@ -142,6 +156,59 @@ static SpoolOp *op_new(SpoolOpType type, SpoolPort *port)
     return op;
 }
 
+void spool_job_set(SpoolJob *j, const JobRef *job, const char *reason)
+{
+    j->id = 0;
+    j->created_usec = 0;
+    j->attempts = 0;
+    j->dead = false;
+    spool_copy_id(j->place_id, sizeof(j->place_id), job->place_id);
+    spool_copy_id(j->job_id, sizeof(j->job_id), job->job_id);
+    spool_copy_id(j->request_id, sizeof(j->request_id), job->request_id);
+    spool_copy_id(j->last_error, sizeof(j->last_error), reason);
+    spool_copy_id(j->traceparent, sizeof(j->traceparent), job->traceparent);
+    spool_copy_id(j->tracestate, sizeof(j->tracestate), job->tracestate);
+}
+
+#define STR_OR_EMPTY(s) ((s) ? (s) : "")
+
+/* "reason\0traceparent\0tracestate\0" (the first job's: one request's) then
+ * "place_id\0job_id\0request_id\0" a job: a batch's jobs as compact as their strings (a SpoolJob
+ * each would be some 2.6 KiB, whatever their length). */
+static char *batch_text(const JobRef *jobs, size_t n, const char *reason)
+{
+    const char *tp = n ? STR_OR_EMPTY(jobs[0].traceparent) : "",
+               *ts = n ? STR_OR_EMPTY(jobs[0].tracestate) : "";
+    size_t total = strlen(STR_OR_EMPTY(reason)) + strlen(tp) + strlen(ts) + 3;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(jobs[i].place_id) + strlen(jobs[i].job_id) +
+                 strlen(jobs[i].request_id ? jobs[i].request_id : "") + 3;
+    char *text = malloc(total), *p = text;
+    if (!text)
+        return NULL;
+    p = stpcpy(p, STR_OR_EMPTY(reason)) + 1;
+    p = stpcpy(p, tp) + 1;
+    p = stpcpy(p, ts) + 1;
+    for (size_t i = 0; i < n; i++) {
+        p = stpcpy(p, jobs[i].place_id) + 1;
+        p = stpcpy(p, jobs[i].job_id) + 1;
+        p = stpcpy(p, jobs[i].request_id ? jobs[i].request_id : "") + 1;
+    }
+    return text;
+}
+
+/* Refused without asking the thread (the disk is slower than the clients), answered on the
+ * loop's next turn like any other. */
+static void refuse_now(Spool *s, SpoolPort *port, SpoolOp *op)
+{
+    op->error = -EDQUOT;
+    snprintf(op->error_text, sizeof(op->error_text), "too many jobs waiting to be spooled");
+    pthread_mutex_lock(&s->lock);
+    FIFO_PUSH(port->out_head, port->out_tail, op);
+    pthread_mutex_unlock(&s->lock);
+    spool_port_wake(port);
+}
+
 int spool_add(SpoolPort *port, const JobRef *job, const char *reason, spool_add_fn done,
               void *userdata)
 {
@@ -151,25 +218,33 @@ int spool_add(SpoolPort *port, const JobRef *job, const char *reason, spool_add_
         return -ENOMEM;
     op->add_done = done;
     op->userdata = userdata;
-    op->job.id = 0;
-    op->job.created_usec = 0;
-    op->job.attempts = 0;
-    op->job.dead = false;
-    spool_copy_id(op->job.place_id, sizeof(op->job.place_id), job->place_id);
-    spool_copy_id(op->job.job_id, sizeof(op->job.job_id), job->job_id);
-    spool_copy_id(op->job.request_id, sizeof(op->job.request_id), job->request_id);
-    spool_copy_id(op->job.last_error, sizeof(op->job.last_error), reason);
-    spool_copy_id(op->job.traceparent, sizeof(op->job.traceparent), job->traceparent);
-    spool_copy_id(op->job.tracestate, sizeof(op->job.tracestate), job->tracestate);
+    spool_job_set(&op->job, job, reason);
     if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
-        /* The disk is slower than the clients: refused without asking the thread, answered
-         * on the loop's next turn like any other. */
-        op->error = -EDQUOT;
-        snprintf(op->error_text, sizeof(op->error_text), "too many jobs waiting to be spooled");
-        pthread_mutex_lock(&s->lock);
-        FIFO_PUSH(port->out_head, port->out_tail, op);
-        pthread_mutex_unlock(&s->lock);
-        spool_port_wake(port);
+        refuse_now(s, port, op);
+        return 0;
+    }
+    spool_ask(s, op);
+    return 0;
+}
+
+int spool_add_batch(SpoolPort *port, const JobRef *jobs, size_t n, const char *reason,
+                    spool_add_batch_fn done, void *userdata)
+{
+    Spool *s = port->spool;
+    SpoolOp *op = op_new(OP_ADD_BATCH, port);
+    if (!op)
+        return -ENOMEM;
+    op->batch_text = batch_text(jobs, n, reason);
+    op->statuses = calloc(n ? n : 1, sizeof(SpoolAddStatus));
+    if (!op->batch_text || !op->statuses) {
+        op_free(op);
+        return -ENOMEM;
+    }
+    op->max = n;
+    op->add_batch_done = done;
+    op->userdata = userdata;
+    if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
+        refuse_now(s, port, op);
         return 0;
     }
     spool_ask(s, op);

@@ -142,6 +142,34 @@ static int op_same_job(Spool *s, const SpoolOp *op)
     return strcmp(j.job_id, op->job.job_id) == 0 ? 0 : -ENOENT;
 }
 
+/* Each job of a batch in the group's transaction: one past SPOOL_MAX_JOBS is refused alone;
+ * any other failure fails the group. op->duplicate: none of them was written. */
+static int op_add_batch(Spool *s, SpoolOp *op)
+{
+    bool any = false;
+    const char *reason = op->batch_text, *tp = reason + strlen(reason) + 1,
+               *ts = tp + strlen(tp) + 1, *p = ts + strlen(ts) + 1;
+    for (size_t i = 0; i < op->max; i++) {
+        JobRef job = {.place_id = p, .traceparent = tp, .tracestate = ts};
+        job.job_id = job.place_id + strlen(job.place_id) + 1;
+        job.request_id = job.job_id + strlen(job.job_id) + 1;
+        p = job.request_id + strlen(job.request_id) + 1;
+        spool_job_set(&op->job, &job, reason); /* op->job: one job at a time */
+        bool duplicate = false;
+        int r = spool_store_add(s->store, &op->job, s->max_jobs, &duplicate);
+        if (r == -EDQUOT) {
+            op->statuses[i] = SPOOL_REFUSED_FULL;
+            continue;
+        }
+        if (r < 0)
+            return r;
+        op->statuses[i] = duplicate ? SPOOL_ALREADY : SPOOL_ADDED;
+        any |= !duplicate;
+    }
+    op->duplicate = !any;
+    return 0;
+}
+
 static int op_run(Spool *s, SpoolOp *op)
 {
     if (op->type == OP_DELIVERED || op->type == OP_RETRY || op->type == OP_DEAD) {
@@ -152,6 +180,8 @@ static int op_run(Spool *s, SpoolOp *op)
     switch (op->type) {
     case OP_ADD:
         return spool_store_add(s->store, &op->job, s->max_jobs, &op->duplicate);
+    case OP_ADD_BATCH:
+        return op_add_batch(s, op);
     case OP_FETCH_DUE:
         if (!op->jobs)
             op->jobs = calloc(op->max ? op->max : 1, sizeof(SpoolJob));
@@ -233,7 +263,7 @@ static void group_fail(Spool *s, SpoolOp *ops, int error)
             op->error = error;
         snprintf(op->error_text, sizeof(op->error_text), "%s", words);
         op->n_jobs = 0;
-        writes |= op->type != OP_ADD && op->type != OP_FETCH_DUE;
+        writes |= op->type != OP_ADD && op->type != OP_ADD_BATCH && op->type != OP_FETCH_DUE;
     }
     if (writes)
         notice_post(s, SPOOL_NOTICE_WRITE_FAILED, words, NULL);
@@ -303,7 +333,7 @@ static void group_run(Spool *s, SpoolOp *ops)
         s->reset = true; /* writes may have failed meanwhile: the delivery walks again */
     }
     for (SpoolOp *op = ops; op; op = op->next)
-        if (op->type == OP_ADD && op->error == 0 && !op->duplicate) {
+        if ((op->type == OP_ADD || op->type == OP_ADD_BATCH) && op->error == 0 && !op->duplicate) {
             s->generation++;
             break;
         }

@@ -91,6 +91,19 @@ SpoolPort *spool_main_port(Spool *s);
 int spool_add(SpoolPort *port, const JobRef *job, const char *reason, spool_add_fn done,
               void *userdata);
 
+/* What spool_add_batch did with each of its jobs, in their order (statuses borrowed for the
+ * call); error as for spool_add_fn, when the whole batch was refused. */
+typedef void (*spool_add_batch_fn)(const SpoolAddStatus *statuses, size_t n, const char *error,
+                                   void *userdata);
+
+/* Spools n jobs of one request in one transaction (POST /enqueue/batch), with jobs[0]'s trace
+ * (traceparent, tracestate) for all, counted as one add against max_adding
+ * (all refused SPOOL_REFUSED_FULL past it); each job past SPOOL_MAX_JOBS is refused
+ * SPOOL_REFUSED_FULL by itself, one already waiting is SPOOL_ALREADY. done as spool_add's.
+ * Returns -ENOMEM when not even asked (done not called). */
+int spool_add_batch(SpoolPort *port, const JobRef *jobs, size_t n, const char *reason,
+                    spool_add_batch_fn done, void *userdata);
+
 /* Up to max waiting jobs not held that are due now (spool_store_fetch_due) with id > after_id,
  * in id order (max at most SPOOL_FETCH_MAX); done on the main loop. */
 #define SPOOL_FETCH_MAX 128

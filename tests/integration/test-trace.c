@@ -28,12 +28,13 @@ static size_t sink(char *p, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
-/* POST /enqueue of place_id with the header lines (NULL-terminated); the HTTP status. */
-static long post_with(const Service *svc, const char *place_id, const char *const *headers)
+/* POST path (/enqueue or /enqueue/batch) of body with the header lines (NULL-terminated); the
+ * HTTP status. */
+static long post_body(const Service *svc, const char *path, const char *body,
+                      const char *const *headers)
 {
-    char url[160], body[256];
-    snprintf(url, sizeof(url), "%s/enqueue", svc->base);
-    snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place_id);
+    char url[160];
+    snprintf(url, sizeof(url), "%s%s", svc->base, path);
     CURL *c = curl_easy_init();
     assert_non_null(c);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -51,6 +52,14 @@ static long post_with(const Service *svc, const char *place_id, const char *cons
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return status;
+}
+
+/* POST /enqueue of place_id with the header lines (NULL-terminated); the HTTP status. */
+static long post_with(const Service *svc, const char *place_id, const char *const *headers)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"placeId\":\"%s\"}", place_id);
+    return post_body(svc, "/enqueue", body, headers);
 }
 
 /* What the worker got with place_id's first POST: its traceparent and tracestate ("-": none). */
@@ -256,6 +265,59 @@ static void test_kept_through_the_spool(void **state)
     spooled_cleanup(&f);
 }
 
+/* A batch is one request, one span: each of its jobs carries the batch's trace, to the worker
+ * (inline, and from the spool) and in its log lines. */
+static void test_batch(void **state)
+{
+    (void)state;
+    const char *const headers[] = {"traceparent: 00-" TID "-" PID "-01", "tracestate: rojo=1",
+                                   NULL};
+    assert_int_equal(post_body(&group_service, "/enqueue/batch",
+                               "{\"placeIds\":[\"trace-batch-1\",\"trace-batch-2\"]}", headers),
+                     200);
+    Got g1, g2;
+    assert_true(worker_got(&group_standin, "trace-batch-1", &g1));
+    assert_true(worker_got(&group_standin, "trace-batch-2", &g2));
+    char trace_id[33], span_id[17];
+    assert_traceparent(g1.traceparent, trace_id, span_id, "01");
+    assert_string_equal(trace_id, TID);
+    assert_string_not_equal(span_id, PID);
+    assert_string_equal(g2.traceparent, g1.traceparent);
+    assert_string_equal(g1.tracestate, "rojo=1");
+    assert_string_equal(g2.tracestate, "rojo=1");
+    assert_log_trace(&group_service, "trace-batch-1", "job enqueued", TID, span_id);
+    assert_log_trace(&group_service, "trace-batch-2", "job enqueued", TID, span_id);
+}
+
+static void test_batch_kept_through_the_spool(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    spooled_start(&svc, &f, NULL);
+    const char *const headers[] = {"traceparent: 00-" TID "-" PID "-01", "tracestate: rojo=2",
+                                   NULL};
+    assert_int_equal(post_body(&svc, "/enqueue/batch",
+                               "{\"placeIds\":[\"trace-sb-1\",\"trace-sb-2\"]}", headers),
+                     200);
+    spooled_worker_back(&f);
+    assert_true(standin_wait_keys(&f.worker, "trace-sb-1", 1, 45000));
+    assert_true(standin_wait_keys(&f.worker, "trace-sb-2", 1, 45000));
+    Got g1, g2;
+    assert_true(worker_got(&f.worker, "trace-sb-1", &g1));
+    assert_true(worker_got(&f.worker, "trace-sb-2", &g2));
+    char trace_id[33], span_id[17];
+    assert_traceparent(g1.traceparent, trace_id, span_id, "01");
+    assert_string_equal(trace_id, TID);
+    assert_string_equal(g2.traceparent, g1.traceparent);
+    assert_string_equal(g1.tracestate, "rojo=2");
+    assert_string_equal(g2.tracestate, "rojo=2");
+    assert_log_trace(&svc, "trace-sb-2", "job delivered from the spool", TID, span_id);
+    spooled_stop(&svc);
+    spooled_cleanup(&f);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
@@ -263,9 +325,11 @@ int main(void)
         cmocka_unit_test(test_continued),
         cmocka_unit_test(test_absent),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_batch),
     };
     const struct CMUnitTest spool[] = {
         cmocka_unit_test(test_kept_through_the_spool),
+        cmocka_unit_test(test_batch_kept_through_the_spool),
     };
     int r = cmocka_run_group_tests(group, service_group_setup, service_group_teardown);
     return r | cmocka_run_group_tests(spool, NULL, NULL);

@@ -327,6 +327,8 @@ static const UintCase uint_cases[] = {
     {"WORKER_RETRIES", offsetof(Config, worker_retries), 2, 0, 10},
     {"WORKER_MAX_CONNECTIONS", offsetof(Config, worker_max_connections), 64, 1, 4096},
     {"MAX_BODY_BYTES", offsetof(Config, max_body_bytes), 16384, 64, 16 * 1024 * 1024},
+    {"MAX_BATCH", offsetof(Config, max_batch), 1000, 1, 100000},
+    {"MAX_BATCH_BYTES", offsetof(Config, max_batch_bytes), 131072, 64, 16 * 1024 * 1024},
     {"SHUTDOWN_TIMEOUT_SEC", offsetof(Config, shutdown_timeout_sec), 20, 1, 3600},
     {"IDLE_EXIT_SEC", offsetof(Config, idle_exit_sec), 0, 0, 7 * 86400},
     {"BREAKER_THRESHOLD", offsetof(Config, breaker_threshold), 5, 0, 1000},
@@ -487,6 +489,8 @@ static void test_dump_defaults(void **state)
     assert_has_line(d, "WORKER_RETRIES=2");
     assert_has_line(d, "WORKER_MAX_CONNECTIONS=64");
     assert_has_line(d, "MAX_BODY_BYTES=16384");
+    assert_has_line(d, "MAX_BATCH=1000");
+    assert_has_line(d, "MAX_BATCH_BYTES=131072");
     assert_has_line(d, "SHUTDOWN_TIMEOUT_SEC=20");
     assert_has_line(d, "IDLE_EXIT_SEC=0");
     assert_has_line(d, "HTTP2=off");
@@ -499,7 +503,7 @@ static void test_dump_defaults(void **state)
     assert_has_line(d, "SPOOL_RETRY_MAX_SEC=300");
     assert_has_line(d, "SPOOL_MAX_AGE_SEC=432000");
     assert_true(strstr(d, "\nTHREADS=") != NULL);
-    assert_int_equal(count_lines(d), 19);
+    assert_int_equal(count_lines(d), 21);
     assert_int_equal(d[strlen(d) - 1], '\n');
     free(d);
     config_done(&c);
@@ -555,7 +559,7 @@ static void test_dump_custom(void **state)
     assert_has_line(d, "SPOOL_RETRY_MAX_SEC=86400");
     assert_has_line(d, "SPOOL_MAX_AGE_SEC=0");
     assert_has_line(d, "THREADS=256");
-    assert_int_equal(count_lines(d), 19);
+    assert_int_equal(count_lines(d), 21);
     free(d);
     config_done(&c);
 }

@@ -99,10 +99,37 @@ static void test_bare_lf(void **state)
     assert_problem("GET / HTTP/1.1\n\n", "LF without CR");
 }
 
+/* What the read guard holds a body to: its Content-Length and the request target. */
+static void test_content_length_and_target(void **state)
+{
+    (void)state;
+    Http1Framing f;
+    const char *raw = "POST /enqueue/batch?x=1 HTTP/1.1\r\nContent-Length: 131073\r\n\r\n";
+    http1_framing_inspect(raw, strlen(raw), &f);
+    assert_true(f.head_length > 0);
+    assert_int_equal(f.content_length, 131073);
+    assert_int_equal(f.target_len, strlen("/enqueue/batch?x=1"));
+    assert_memory_equal(f.target, "/enqueue/batch?x=1", f.target_len);
+    raw = "GET /health HTTP/1.1\r\nHost: a\r\n\r\n";
+    http1_framing_inspect(raw, strlen(raw), &f);
+    assert_int_equal(f.content_length, -1);
+    raw = "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n";
+    http1_framing_inspect(raw, strlen(raw), &f);
+    assert_int_equal(f.content_length, -1); /* libh2o's to refuse */
+    raw = "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n";
+    http1_framing_inspect(raw, strlen(raw), &f);
+    assert_int_equal(f.content_length, -1);
+    raw = "POST / HTTP/1.1\r\nContent-Length: 5\r\n"; /* not a whole head yet */
+    http1_framing_inspect(raw, strlen(raw), &f);
+    assert_int_equal(f.head_length, 0);
+    assert_int_equal(f.content_length, -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_requests_pass),
+        cmocka_unit_test(test_content_length_and_target),
         cmocka_unit_test(test_length_and_chunked),
         cmocka_unit_test(test_two_lengths),
         cmocka_unit_test(test_obs_fold),

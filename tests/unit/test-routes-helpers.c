@@ -166,6 +166,36 @@ static void test_absolute_form_target(void **state)
     }
 }
 
+static void test_target_is(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *target;
+        bool is;
+    } cases[] = {
+        {"/enqueue/batch", true},
+        {"/enqueue/batch?x=1", true},
+        {"http://host:8080/enqueue/batch", true},
+        {"HTTP://host/enqueue/batch?", true},
+        {"/enqueue/batch/", false},
+        {"/enqueue/./batch", false}, /* as written: libh2o's normalization is not redone */
+        {"/enqueue", false},
+        {"/enqueue/batchx", false},
+        {"http://host", false},
+        {"", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].target);
+        char *copy = malloc(len ? len : 1); /* no NUL after it, as from h2o */
+        assert_non_null(copy);
+        memcpy(copy, cases[i].target, len);
+        bool is = http_target_is(copy, len, ENQUEUE_BATCH_PATH);
+        free(copy);
+        if (is != cases[i].is)
+            fail_msg("%s: %d", cases[i].target, is);
+    }
+}
+
 static void redacts(const char *url, const char *want)
 {
     char *got = NULL;
@@ -198,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_content_type_not_json),
         cmocka_unit_test(test_content_type_length_bound),
         cmocka_unit_test(test_url_redact_userinfo),
+        cmocka_unit_test(test_target_is),
         cmocka_unit_test(test_absolute_form_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+#include "request-trace.h"
+
+#include <stdbool.h>
+
+/* Two traceparent lines are none; at most TRACESTATE_MEMBERS_MAX tracestate lines (each holds a
+ * member at least, or nothing), else none. */
+void request_trace(h2o_req_t *req, Trace *t)
+{
+    static const char tp_name[] = "traceparent", ts_name[] = "tracestate";
+    ssize_t i = h2o_find_header_by_str(&req->headers, tp_name, sizeof(tp_name) - 1, -1);
+    bool one = i >= 0 && h2o_find_header_by_str(&req->headers, tp_name, sizeof(tp_name) - 1, i) < 0;
+    const h2o_iovec_t *tp = one ? &req->headers.entries[i].value : NULL;
+
+    const char *values[TRACESTATE_MEMBERS_MAX];
+    size_t lens[TRACESTATE_MEMBERS_MAX], n = 0;
+    bool too_many = false;
+    for (ssize_t j = -1;
+         (j = h2o_find_header_by_str(&req->headers, ts_name, sizeof(ts_name) - 1, j)) >= 0;) {
+        if (n == TRACESTATE_MEMBERS_MAX) { /* each line holds a member at least, or nothing */
+            too_many = true;
+            break;
+        }
+        values[n] = req->headers.entries[j].value.base;
+        lens[n++] = req->headers.entries[j].value.len;
+    }
+    char state[TRACESTATE_MAX + 1] = "";
+    if (!too_many)
+        (void)tracestate_normalize(values, lens, n, state);
+    trace_begin(t, tp ? tp->base : NULL, tp ? tp->len : 0, state);
+}
