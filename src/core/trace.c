@@ -215,8 +215,12 @@ void trace_begin(Trace *t, const char *traceparent, size_t len, const char *trac
 {
     uint8_t flags = 0;
     bool valid = traceparent && trace_parent_parse(traceparent, len, t->trace_id, &flags);
-    if (!valid)
+    if (valid)
+        flags &= TRACE_FLAG_SAMPLED; /* level 1 defines no other: the rest are set to zero */
+    else {
         random_hex(t->trace_id, TRACE_ID_LEN / 2);
+        flags = TRACE_FLAG_SAMPLED; /* a trace of ours is recorded: its ids are in the logs */
+    }
     random_hex(t->span_id, SPAN_ID_LEN / 2);
     trace_format(t, flags);
     snprintf(t->tracestate, sizeof(t->tracestate), "%s", valid && tracestate ? tracestate : "");
@@ -232,7 +236,7 @@ void trace_restore(Trace *t, const char *traceparent, const char *tracestate)
     }
     memcpy(t->span_id, traceparent + 4 + TRACE_ID_LEN, SPAN_ID_LEN);
     t->span_id[SPAN_ID_LEN] = '\0';
-    trace_format(t, flags);
+    trace_format(t, flags & TRACE_FLAG_SAMPLED);
     /* checked again: it becomes a header line, and a spool file may have been edited by hand */
     const char *values[1] = {tracestate ? tracestate : ""};
     size_t lens[1] = {strlen(values[0])};

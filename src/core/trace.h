@@ -16,6 +16,8 @@
 /* The spec lets a vendor truncate a longer tracestate and asks it to pass on at least 512
  * characters: the most kept, with the job in the spool too. */
 #define TRACESTATE_MAX 512
+/* The one trace flag level 1 defines (the caller may have recorded the trace). */
+#define TRACE_FLAG_SAMPLED 0x01
 /* The spec's most list-members in a tracestate; more, and it is dropped. */
 #define TRACESTATE_MEMBERS_MAX 32
 
@@ -45,9 +47,10 @@ bool trace_parent_parse(const char *s, size_t len, char ret_trace_id[static TRAC
 int tracestate_normalize(const char *const *values, const size_t *lens, size_t n,
                          char ret[static TRACESTATE_MAX + 1]);
 
-/* A request's trace: the client's traceparent (NULL: none) continued with a new span id of ours,
- * else a new trace (a random trace id, flags 00) whose tracestate is dropped; tracestate
- * (normalized already, or NULL) is kept only with a valid traceparent. */
+/* A request's trace: the client's traceparent (NULL: none) continued with a new span id of ours
+ * and the client's sampled flag (the other flags, which level 1 does not define, set to zero),
+ * else a new trace (a random trace id, flags 01: sampled, its ids are logged) whose tracestate is
+ * dropped; tracestate (normalized already, or NULL) is kept only with a valid traceparent. */
 void trace_begin(Trace *t, const char *traceparent, size_t len, const char *tracestate);
 
 /* A trace as stored with a spooled job (Trace.traceparent and .tracestate): the same ids again,

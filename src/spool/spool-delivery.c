@@ -43,9 +43,10 @@ struct SpoolDelivery {
     uint64_t walk_started_usec; /* CLOCK_REALTIME: when it last started from the first job */
     uint64_t generation, reset_generation; /* the spool's, when last seen */
     uint64_t paused_usec;                  /* CLOCK_MONOTONIC: when the pause began */
-    uint64_t answered_at_pause;            /* worker_answered() then */
-    sd_event_source *wait_timer;           /* nothing starts before it: a pause, the breaker */
-    sd_event_source *due_timer; /* CLOCK_REALTIME: the earliest due time of a job passed by */
+    /* worker_answered() when the pause began, or at the last probe it let go early, and when */
+    uint64_t answered_at_pause, probed_now_usec;
+    sd_event_source *wait_timer; /* nothing starts before it: a pause, the breaker */
+    sd_event_source *due_timer;  /* CLOCK_REALTIME: the earliest due time of a job passed by */
     Delivery *deliveries, *deliveries_tail; /* in flight */
     /* Deliveries that ended while a fetch was under way: the fetch may have read them still
      * waiting (their writes come after it), so they are not started again from it. */
@@ -482,8 +483,14 @@ static void delivery_pump(SpoolDelivery *d)
         return;
     uint64_t wait, now = clock_usec(CLOCK_MONOTONIC);
     unsigned n_free = delivery_pace_free(&d->pace, now, &wait);
-    if (wait > 0 && worker_answered(d->s.worker) != d->answered_at_pause) {
-        delivery_pace_probe_now(&d->pace, now); /* a client's call got through meanwhile */
+    uint64_t answered = wait > 0 ? worker_answered(d->s.worker) : 0;
+    if (wait > 0 && answered != d->answered_at_pause &&
+        now >= d->probed_now_usec + PAUSE_LOOK_USEC) {
+        /* a client's call got through meanwhile: one probe now, one a second at most however
+         * many clients' calls the worker answers */
+        d->answered_at_pause = answered;
+        d->probed_now_usec = now;
+        delivery_pace_probe_now(&d->pace, now);
         n_free = delivery_pace_free(&d->pace, now, &wait);
     }
     if (n_free == 0 && (wait > 0 || d->n_staged > 0 || d->restart)) {

@@ -616,6 +616,16 @@ static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
     dst[n] = '\0';
 }
 
+/* copy_text() of a value that is whole or nothing (a trace: cut, a hand-edited one would read
+ * as another): one that does not fit is "". */
+static void copy_text_whole(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+    if ((size_t)sqlite3_column_bytes(st, col) >= size)
+        dst[0] = '\0';
+    else
+        copy_text(dst, size, st, col);
+}
+
 /* A row of JOB_COLUMNS. */
 static void read_job(sqlite3_stmt *st, SpoolJob *j)
 {
@@ -631,8 +641,8 @@ static void read_job(sqlite3_stmt *st, SpoolJob *j)
     j->held = sqlite3_column_int(st, 9) != 0;
     j->since_usec = (uint64_t)sqlite3_column_int64(st, 10);
     j->last_attempt_usec = (uint64_t)sqlite3_column_int64(st, 11);
-    copy_text(j->traceparent, sizeof(j->traceparent), st, 12);
-    copy_text(j->tracestate, sizeof(j->tracestate), st, 13);
+    copy_text_whole(j->traceparent, sizeof(j->traceparent), st, 12);
+    copy_text_whole(j->tracestate, sizeof(j->tracestate), st, 13);
 }
 
 /* Up to max rows of st (bound) into out. */

@@ -216,6 +216,36 @@ static void test_worker_down_as_a_whole(void **state)
     spooled_cleanup(&b);
 }
 
+/* Delivery paused (the worker answers 503 to every spooled job, each its own trouble, due again
+ * within a second), then a client's job the worker takes: that news lets one probe go at once,
+ * not every probe of the pause from then on; the pause keeps its pace (the stand-in sees a
+ * handful of the refused jobs' attempts in 6 s, where a pause that forgot it was one tried them
+ * back to back: hundreds). */
+static void test_client_answer_lets_one_probe_go(void **state)
+{
+    (void)state;
+    Spooled f;
+    spooled_init(&f);
+    Service svc;
+    spooled_start(&svc, &f, "BREAKER_THRESHOLD=0", "SPOOL_RETRY_MAX_SEC=1", NULL);
+    spooled_worker_back(&f);
+    spool_jobs(&svc, "status503-pz-", 30, 0);
+    assert_true(wait_metric_at_least(&svc, "argus_spool_delivery_paused", 1, 20000));
+    PrefixCounts c0, c1;
+    assert_true(standin_prefix(&f.worker, "status503-pz-", &c0));
+    char status[16];
+    assert_true(post_status(&svc, "pz-client-ok", status));
+    assert_string_equal(status, "enqueued");
+    sleep(6);
+    assert_true(standin_prefix(&f.worker, "status503-pz-", &c1));
+    printf("# in 6 s after a client's job went through: %llu attempts at the refused jobs\n",
+           c1.posts - c0.posts);
+    assert_true(c1.posts - c0.posts <= 10);
+    assert_true(service_metric(&svc, "argus_spool_delivery_paused") == 1);
+    spooled_stop(&svc);
+    spooled_cleanup(&f);
+}
+
 /* SPOOL_MAX_AGE_SEC=3: a job the worker refuses (503) is tried on its schedule, once more at the
  * end of its lifetime, then kept as a dead letter "expired after N attempts: …", counted, and
  * logged at error. N is what the worker saw, less the client's own attempt. Fails on 0.1.0
@@ -346,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_refused_job_at_the_head),
         cmocka_unit_test(test_small_pool_is_fed),
         cmocka_unit_test(test_worker_down_as_a_whole),
+        cmocka_unit_test(test_client_answer_lets_one_probe_go),
         cmocka_unit_test(test_lifetime_expires_a_refused_job),
         cmocka_unit_test(test_restart_keeps_the_schedule),
         cmocka_unit_test(test_one_failing_job_keeps_the_breaker_closed),

@@ -159,18 +159,26 @@ static void test_continued(void **state)
     assert_string_equal(g.tracestate, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
     assert_log_trace(&group_service, "trace-valid", "job enqueued", TID, span_id);
 
-    /* a later version is read by its first four fields, and continued as 00, flags kept; header
-     * names are case-insensitive */
+    /* a later version is read by its first four fields, and continued as 00 with its sampled
+     * flag (the flags level 1 does not define set to zero); header names are case-insensitive */
     const char *const future[] = {"TraceParent: cc-" TID "-" PID "-03-what-comes-next",
                                   "tracestate: rojo=1", NULL};
     assert_int_equal(post_with(&group_service, "trace-future", future), 202);
     assert_true(worker_got(&group_standin, "trace-future", &g));
-    assert_traceparent(g.traceparent, trace_id, span_id, "03");
+    assert_traceparent(g.traceparent, trace_id, span_id, "01");
     assert_string_equal(trace_id, TID);
     assert_string_equal(g.tracestate, "rojo=1");
+
+    /* blanks after the value are not part of it (RFC 9110, 5.5) */
+    const char *const trailing[] = {"traceparent: 00-" TID "-" PID "-00 \t", NULL};
+    assert_int_equal(post_with(&group_service, "trace-trailing", trailing), 202);
+    assert_true(worker_got(&group_standin, "trace-trailing", &g));
+    assert_traceparent(g.traceparent, trace_id, span_id, "00");
+    assert_string_equal(trace_id, TID);
 }
 
-/* No traceparent: a new trace, flags 00, no tracestate (one sent alone is dropped). */
+/* No traceparent: a new trace, flags 01 (sampled: its ids are logged), no tracestate (one sent
+ * alone is dropped). */
 static void test_absent(void **state)
 {
     (void)state;
@@ -179,7 +187,7 @@ static void test_absent(void **state)
     Got g;
     assert_true(worker_got(&group_standin, "trace-absent", &g));
     char trace_id[33], span_id[17];
-    assert_traceparent(g.traceparent, trace_id, span_id, "00");
+    assert_traceparent(g.traceparent, trace_id, span_id, "01");
     assert_string_equal(g.tracestate, "-");
     assert_log_trace(&group_service, "trace-absent", "job enqueued", trace_id, span_id);
 }
@@ -206,7 +214,7 @@ static void test_malformed(void **state)
         Got g;
         assert_true(worker_got(&group_standin, place, &g));
         char trace_id[33], span_id[17];
-        assert_traceparent(g.traceparent, trace_id, span_id, "00");
+        assert_traceparent(g.traceparent, trace_id, span_id, "01");
         if (strcmp(trace_id, TID) == 0)
             fail_msg("%s continued", bad[i]);
         assert_string_equal(g.tracestate, "-");

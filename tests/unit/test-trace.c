@@ -175,13 +175,17 @@ static void test_begin_continues(void **state)
     assert_string_equal(t.traceparent, want);
     assert_string_equal(t.tracestate, "rojo=1");
 
-    /* a later version is answered as 00, its flags kept */
+    /* a later version is answered as 00, its sampled flag kept and the flags level 1 does not
+     * define set to zero */
     const char *future = "cc-" TID "-" PID "-03-more";
     trace_begin(&t, future, strlen(future), NULL);
     assert_string_equal(t.trace_id, TID);
     assert_int_equal(strncmp(t.traceparent, "00-", 3), 0);
-    assert_string_equal(t.traceparent + TRACEPARENT_LEN - 3, "-03");
+    assert_string_equal(t.traceparent + TRACEPARENT_LEN - 3, "-01");
     assert_string_equal(t.tracestate, "");
+    const char *unsampled = "00-" TID "-" PID "-fe";
+    trace_begin(&t, unsampled, strlen(unsampled), NULL);
+    assert_string_equal(t.traceparent + TRACEPARENT_LEN - 3, "-00");
 }
 
 static void test_begin_new(void **state)
@@ -195,8 +199,8 @@ static void test_begin_new(void **state)
     uint8_t flags = 0xaa;
     assert_true(trace_parent_parse(a.traceparent, strlen(a.traceparent), tid, &flags));
     assert_string_equal(tid, a.trace_id);
-    assert_int_equal(flags, 0);
-    assert_string_equal(a.tracestate, ""); /* dropped with an invalid traceparent */
+    assert_int_equal(flags, TRACE_FLAG_SAMPLED); /* a trace of ours: sampled (it is logged) */
+    assert_string_equal(a.tracestate, "");       /* dropped with an invalid traceparent */
     assert_true(trace_parent_parse(b.traceparent, strlen(b.traceparent), tid, &flags));
     assert_string_not_equal(a.trace_id, b.trace_id);
     assert_string_not_equal(a.span_id, b.span_id);
