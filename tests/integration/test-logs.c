@@ -496,6 +496,13 @@ static void check_shedding_answers(const Service *svc)
     assert_string_equal(v, "1");
     assert_non_null(strstr(r.body, "\"error\":\"log backlog: the reader of stderr is behind\""));
     response_free(&r);
+    /* a batch too, as a whole: nothing admitted */
+    r = http_post_json(svc, "/enqueue/batch", "{\"placeIds\":[\"shed-b1\",\"shed-b2\"]}");
+    assert_int_equal(r.status, 503);
+    assert_true(response_header(&r, "Retry-After", v, sizeof(v)));
+    assert_string_equal(v, "1");
+    assert_non_null(strstr(r.body, "log backlog"));
+    response_free(&r);
     r = service_get(svc, "/ready");
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "log backlog"));
