@@ -40,6 +40,10 @@ typedef struct ApiHandler {
     uint64_t rng[2];  /* xorshift128+, seeded from getrandom(): request ids */
 } ApiHandler;
 
+/* A fast non-cryptographic random number, seeded from getrandom() (request ids and the trace
+ * ids of new traces are labels, not secrets: random, as W3C Trace Context asks, not secret). */
+uint64_t api_random(ApiHandler *h);
+
 static inline unsigned api_pending(const ApiHandler *h)
 {
     return __atomic_load_n(&h->pending, __ATOMIC_RELAXED);

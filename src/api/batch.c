@@ -360,7 +360,7 @@ static int batch_read(ApiHandler *h, h2o_req_t *req, const char *request_id, Pen
     if (!b->results || !b->calls || !b->tie)
         return batch_reject(h, req, 503, "out of memory", request_id);
     snprintf(b->tie->request_id, sizeof(b->tie->request_id), "%s", request_id);
-    request_trace(req, &b->tie->trace);
+    request_trace(h, req, &b->tie->trace);
     b->started_usec = clock_usec(CLOCK_MONOTONIC);
     *ret = TAKE_PTR(b);
     return 0;

@@ -284,7 +284,7 @@ static PendingEnqueue *enqueue_new(ApiHandler *h, h2o_req_t *req, const char *pl
     strcpy(pe->place_id, place_id);
     job_id_format(place_id, pe->job_id);
     snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
-    request_trace(req, &pe->trace);
+    request_trace(h, req, &pe->trace);
     return pe;
 }
 

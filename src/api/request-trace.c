@@ -14,7 +14,7 @@ static bool no_member(const h2o_iovec_t *v)
 
 /* Two traceparent lines are none; at most TRACESTATE_MEMBERS_MAX tracestate lines that hold a
  * member, else none. */
-void request_trace(h2o_req_t *req, Trace *t)
+void request_trace(ApiHandler *h, h2o_req_t *req, Trace *t)
 {
     static const char tp_name[] = "traceparent", ts_name[] = "tracestate";
     ssize_t i = h2o_find_header_by_str(&req->headers, tp_name, sizeof(tp_name) - 1, -1);
@@ -41,5 +41,6 @@ void request_trace(h2o_req_t *req, Trace *t)
     char state[TRACESTATE_MAX + 1] = "";
     if (!too_many)
         (void)tracestate_normalize(values, lens, n, state);
-    trace_begin(t, tp ? tp->base : NULL, tp_len, state);
+    const uint64_t random[3] = {api_random(h), api_random(h), api_random(h)};
+    trace_begin(t, tp ? tp->base : NULL, tp_len, state, random);
 }

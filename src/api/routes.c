@@ -45,8 +45,7 @@ static MetricsRoute route_of(h2o_req_t *req)
     return ROUTE_OTHER;
 }
 
-/* A fast non-cryptographic random number (request ids are labels, not secrets). */
-static uint64_t api_random(ApiHandler *h)
+uint64_t api_random(ApiHandler *h)
 {
     uint64_t s1 = h->rng[0];
     const uint64_t s0 = h->rng[1];

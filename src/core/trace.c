@@ -205,23 +205,46 @@ static void random_hex(char *out, size_t n)
     out[2 * n] = '\0';
 }
 
+/* The 64-bit values as 16 lowercase hex digits each; an all-zero id (the spec's invalid one)
+ * gets a 1 last. */
+static void values_hex(char *out, const uint64_t *v, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    bool zero = true;
+    for (size_t i = 0; i < n; i++) {
+        zero = zero && v[i] == 0;
+        for (size_t k = 0; k < 16; k++)
+            out[16 * i + k] = digits[(v[i] >> (60 - 4 * k)) & 15];
+    }
+    out[16 * n] = '\0';
+    if (zero)
+        out[16 * n - 1] = '1';
+}
+
 static void trace_format(Trace *t, uint8_t flags)
 {
     snprintf(t->traceparent, sizeof(t->traceparent), "00-%s-%s-%02x", t->trace_id, t->span_id,
              flags);
 }
 
-void trace_begin(Trace *t, const char *traceparent, size_t len, const char *tracestate)
+void trace_begin(Trace *t, const char *traceparent, size_t len, const char *tracestate,
+                 const uint64_t *random)
 {
     uint8_t flags = 0;
     bool valid = traceparent && trace_parent_parse(traceparent, len, t->trace_id, &flags);
     if (valid)
         flags &= TRACE_FLAG_SAMPLED; /* level 1 defines no other: the rest are set to zero */
     else {
-        random_hex(t->trace_id, TRACE_ID_LEN / 2);
+        if (random)
+            values_hex(t->trace_id, random + 1, 2);
+        else
+            random_hex(t->trace_id, TRACE_ID_LEN / 2);
         flags = TRACE_FLAG_SAMPLED; /* a trace of ours is recorded: its ids are in the logs */
     }
-    random_hex(t->span_id, SPAN_ID_LEN / 2);
+    if (random)
+        values_hex(t->span_id, random, 1);
+    else
+        random_hex(t->span_id, SPAN_ID_LEN / 2);
     trace_format(t, flags);
     snprintf(t->tracestate, sizeof(t->tracestate), "%s", valid && tracestate ? tracestate : "");
 }
@@ -231,7 +254,7 @@ void trace_restore(Trace *t, const char *traceparent, const char *tracestate)
     uint8_t flags = 0;
     size_t len = traceparent ? strlen(traceparent) : 0;
     if (len != TRACEPARENT_LEN || !trace_parent_parse(traceparent, len, t->trace_id, &flags)) {
-        trace_begin(t, NULL, 0, NULL);
+        trace_begin(t, NULL, 0, NULL, NULL);
         return;
     }
     memcpy(t->span_id, traceparent + 4 + TRACE_ID_LEN, SPAN_ID_LEN);

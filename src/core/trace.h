@@ -50,8 +50,11 @@ int tracestate_normalize(const char *const *values, const size_t *lens, size_t n
 /* A request's trace: the client's traceparent (NULL: none) continued with a new span id of ours
  * and the client's sampled flag (the other flags, which level 1 does not define, set to zero),
  * else a new trace (a random trace id, flags 01: sampled, its ids are logged) whose tracestate is
- * dropped; tracestate (normalized already, or NULL) is kept only with a valid traceparent. */
-void trace_begin(Trace *t, const char *traceparent, size_t len, const char *tracestate);
+ * dropped; tracestate (normalized already, or NULL) is kept only with a valid traceparent.
+ * random: three random values (the span id, then the trace id's two halves), or NULL to take
+ * them from getrandom(). */
+void trace_begin(Trace *t, const char *traceparent, size_t len, const char *tracestate,
+                 const uint64_t *random);
 
 /* A trace as stored with a spooled job (Trace.traceparent and .tracestate): the same ids again,
  * so that every delivery has the request's span for parent; the tracestate checked again

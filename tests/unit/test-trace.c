@@ -166,7 +166,7 @@ static void test_begin_continues(void **state)
     (void)state;
     Trace t;
     const char *tp = "00-" TID "-" PID "-01";
-    trace_begin(&t, tp, strlen(tp), "rojo=1");
+    trace_begin(&t, tp, strlen(tp), "rojo=1", NULL);
     assert_string_equal(t.trace_id, TID);
     assert_int_equal(strlen(t.span_id), SPAN_ID_LEN);
     assert_string_not_equal(t.span_id, PID);
@@ -178,13 +178,13 @@ static void test_begin_continues(void **state)
     /* a later version is answered as 00, its sampled flag kept and the flags level 1 does not
      * define set to zero */
     const char *future = "cc-" TID "-" PID "-03-more";
-    trace_begin(&t, future, strlen(future), NULL);
+    trace_begin(&t, future, strlen(future), NULL, NULL);
     assert_string_equal(t.trace_id, TID);
     assert_int_equal(strncmp(t.traceparent, "00-", 3), 0);
     assert_string_equal(t.traceparent + TRACEPARENT_LEN - 3, "-01");
     assert_string_equal(t.tracestate, "");
     const char *unsampled = "00-" TID "-" PID "-fe";
-    trace_begin(&t, unsampled, strlen(unsampled), NULL);
+    trace_begin(&t, unsampled, strlen(unsampled), NULL, NULL);
     assert_string_equal(t.traceparent + TRACEPARENT_LEN - 3, "-00");
 }
 
@@ -193,8 +193,8 @@ static void test_begin_new(void **state)
     (void)state;
     Trace a, b;
     const char *bad = "00-00000000000000000000000000000000-" PID "-01";
-    trace_begin(&a, bad, strlen(bad), "rojo=1");
-    trace_begin(&b, NULL, 0, NULL);
+    trace_begin(&a, bad, strlen(bad), "rojo=1", NULL);
+    trace_begin(&b, NULL, 0, NULL, NULL);
     char tid[TRACE_ID_LEN + 1];
     uint8_t flags = 0xaa;
     assert_true(trace_parent_parse(a.traceparent, strlen(a.traceparent), tid, &flags));
@@ -204,6 +204,17 @@ static void test_begin_new(void **state)
     assert_true(trace_parent_parse(b.traceparent, strlen(b.traceparent), tid, &flags));
     assert_string_not_equal(a.trace_id, b.trace_id);
     assert_string_not_equal(a.span_id, b.span_id);
+
+    /* the caller's random values: the span id, then the trace id's halves, as hex; all-zero
+     * values still make valid ids */
+    const uint64_t r[3] = {0x00f067aa0ba902b7ULL, 0x4bf92f3577b34da6ULL, 0xa3ce929d0e0e4736ULL};
+    trace_begin(&a, NULL, 0, NULL, r);
+    assert_string_equal(a.span_id, "00f067aa0ba902b7");
+    assert_string_equal(a.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    const uint64_t zero[3] = {0, 0, 0};
+    trace_begin(&a, NULL, 0, NULL, zero);
+    assert_true(trace_parent_parse(a.traceparent, strlen(a.traceparent), tid, &flags));
+    assert_string_equal(a.span_id, "0000000000000001");
 }
 
 static void test_restore(void **state)
@@ -211,7 +222,7 @@ static void test_restore(void **state)
     (void)state;
     Trace t, r;
     const char *tp = "00-" TID "-" PID "-01";
-    trace_begin(&t, tp, strlen(tp), "rojo=1");
+    trace_begin(&t, tp, strlen(tp), "rojo=1", NULL);
     trace_restore(&r, t.traceparent, t.tracestate);
     assert_string_equal(r.traceparent, t.traceparent);
     assert_string_equal(r.trace_id, TID);
