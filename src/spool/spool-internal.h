@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "atomics.h"
 #include "mailbox.h"
 #include "spool-store.h"
 #include "spool.h"

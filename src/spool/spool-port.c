@@ -73,7 +73,7 @@ static void on_port_bell(MailboxBell *b)
     for (SpoolOp *op = ops, *next; op; op = next) {
         next = op->next;
         if (op->type == OP_ADD) {
-            __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
+            relaxed_sub_size(&s->n_adding, 1);
             op->add_done(add_status(op), op->error < 0 ? op->error_text : NULL, op->userdata);
         } else if (op->type == OP_FETCH_DUE)
             op->fetch_done(op->error, op->jobs, op->n_jobs, op->userdata);
@@ -159,7 +159,7 @@ int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const c
     spool_copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
     spool_copy_id(op->job.request_id, sizeof(op->job.request_id), request_id);
     spool_copy_id(op->job.last_error, sizeof(op->job.last_error), reason);
-    if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
+    if (relaxed_add_size(&s->n_adding, 1) > s->max_adding) {
         /* The disk is slower than the clients: refused without asking the thread, answered
          * on the loop's next turn like any other. */
         op->error = -EDQUOT;
@@ -267,7 +267,7 @@ SpoolPort *spool_main_port(Spool *s)
 
 bool spool_job_held(Spool *s, const char *job_id)
 {
-    if (__atomic_load_n(&s->n_held, __ATOMIC_RELAXED) == 0)
+    if (relaxed_load_size(&s->n_held) == 0)
         return false;
     pthread_mutex_lock(&s->lock);
     bool held = s->n_held > 0 &&

@@ -364,7 +364,7 @@ static void held_refresh(Spool *s)
     char **old = s->held;
     size_t n_old = s->n_held;
     s->held = l.ids;
-    __atomic_store_n(&s->n_held, l.n, __ATOMIC_RELAXED);
+    relaxed_store_size(&s->n_held, l.n);
     pthread_mutex_unlock(&s->lock);
     held_free(old, n_old);
 }
@@ -376,7 +376,7 @@ static void state_refresh(Spool *s)
     SpoolState st = {.up = s->store && !s->failing};
     if (s->store) {
         (void)spool_store_stats(s->store, &st.stats);
-        if (s->reset || st.stats.held != __atomic_load_n(&s->n_held, __ATOMIC_RELAXED))
+        if (s->reset || st.stats.held != relaxed_load_size(&s->n_held))
             held_refresh(s);
     }
     if (s->reset) {
