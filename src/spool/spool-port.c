@@ -65,13 +65,13 @@ static void on_port_bell(MailboxBell *b)
     pthread_mutex_unlock(&s->lock);
 
     for (SpoolNotice *x = notices, *next; x; x = next) {
-        next = x->next;
+        next = x->queue_next;
         if (s->cb.notice)
             s->cb.notice(x->kind, x->text, x->why[0] ? x->why : NULL, s->cb.userdata);
         free(x);
     }
     for (SpoolOp *op = ops, *next; op; op = next) {
-        next = op->next;
+        next = op->queue_next;
         if (op->type == OP_ADD) {
             relaxed_sub_size(&s->n_adding, 1);
             op->add_done(add_status(op), op->error < 0 ? op->error_text : NULL, op->userdata);
@@ -86,7 +86,7 @@ static void on_port_bell(MailboxBell *b)
 void spool_op_list_free(SpoolOp *op)
 {
     for (SpoolOp *next; op; op = next) {
-        next = op->next;
+        next = op->queue_next;
         op_free(op);
     }
 }
@@ -123,7 +123,7 @@ static void spool_ask(Spool *s, SpoolOp *op)
 {
     pthread_mutex_lock(&s->lock);
     bool was_empty = !s->in_head;
-    FIFO_PUSH(s->in_head, s->in_tail, op);
+    LIST_APPEND(queue, s->in_head, s->in_tail, op);
     pthread_mutex_unlock(&s->lock);
     /* One ring per batch: the thread takes the whole list after each wait. */
     if (was_empty)
@@ -165,7 +165,7 @@ int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const c
         op->error = -EDQUOT;
         snprintf(op->error_text, sizeof(op->error_text), "too many jobs waiting to be spooled");
         pthread_mutex_lock(&s->lock);
-        FIFO_PUSH(port->out_head, port->out_tail, op);
+        LIST_APPEND(queue, port->out_head, port->out_tail, op);
         pthread_mutex_unlock(&s->lock);
         spool_port_wake(port);
         return 0;
