@@ -24,73 +24,11 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "spool-fixture.h"
 
 /* Long enough for the delivery's backoff after a few failures (1 s doubling) and a sanitized
  * build: a bound, not an expectation. */
 #define DELIVERY_WAIT_MS 45000
-
-typedef struct Spooled {
-    char dir[64];       /* SPOOL_DIR */
-    unsigned down_port; /* where the daemon looks for the worker */
-    Standin worker;     /* started on down_port when the worker comes back */
-    char env_worker[64], env_dir[96];
-} Spooled;
-
-static void spooled_init(Spooled *f)
-{
-    memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/argus-spool-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->down_port = free_port();
-    snprintf(f->env_worker, sizeof(f->env_worker), "WORKER_NODE_URL=http://127.0.0.1:%u",
-             f->down_port);
-    snprintf(f->env_dir, sizeof(f->env_dir), "SPOOL_DIR=%s", f->dir);
-}
-
-static void spooled_worker_back(Spooled *f)
-{
-    standin_start_port(&f->worker, f->down_port);
-}
-
-/* Removes the spool folder and what is in it. */
-static void spooled_cleanup(Spooled *f)
-{
-    standin_stop(&f->worker);
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.') {
-                char path[384];
-                snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
-                unlink(path);
-            }
-        closedir(d);
-    }
-    rmdir(f->dir);
-}
-
-/* The daemon pointed at the worker's port, spooling in f->dir, quick to give up on the worker,
- * with up to four more "NAME=value" (NULL-terminated). */
-static void start(Service *svc, Spooled *f, ...)
-{
-    const char *env[16] = {f->env_worker, f->env_dir, "BREAKER_COOLDOWN_SEC=1",
-                           "WORKER_TIMEOUT_MS=1000"};
-    size_t n = 4;
-    va_list ap;
-    va_start(ap, f);
-    for (const char *v; n < 15 && (v = va_arg(ap, const char *));)
-        env[n++] = v;
-    va_end(ap);
-    env[n] = NULL;
-    service_start(svc, env);
-}
-
-static void stop(Service *svc)
-{
-    assert_int_equal(service_stop(svc, SIGTERM), 0);
-    service_cleanup(svc);
-}
 
 static const char *member(json_object *o, const char *k)
 {
@@ -166,7 +104,7 @@ static void test_down_queued_then_delivered_once_in_order(void **state)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, "WORKER_MAX_CONNECTIONS=1", "BREAKER_THRESHOLD=3", NULL);
+    spooled_start(&svc, &f, "WORKER_MAX_CONNECTIONS=1", "BREAKER_THRESHOLD=3", NULL);
 
     static const char *const places[] = {"order-a", "order-b", "order-c", "order-d",
                                          "order-e", "order-f", "order-g"};
@@ -225,7 +163,7 @@ static void test_down_queued_then_delivered_once_in_order(void **state)
     usleep(1500 * 1000);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(standin_count(&f.worker, places[i]), 1);
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -237,24 +175,24 @@ static void test_restart_delivers_without_a_request(void **state)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     static const char *const places[] = {"restart-1", "restart-2", "restart-3", "restart-4"};
     const size_t n = sizeof(places) / sizeof(places[0]);
     for (size_t i = 0; i < n; i++)
         post_queued(&svc, places[i]);
-    stop(&svc);
+    spooled_stop(&svc);
     struct stat st;
     assert_int_equal(stat(f.dir, &st), 0);
 
     spooled_worker_back(&f);
     /* The harness's check that the socket listens is a connection, no request: it starts the
      * daemon, as a connection would under systemd (the unit's .path does it in production). */
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     assert_true(wait_counts(&f.worker, places, n, 1, DELIVERY_WAIT_MS));
     for (size_t i = 0; i < n; i++)
         assert_int_equal(standin_count(&f.worker, places[i]), 1);
     assert_true(service_wait_metric(&svc, "argus_spool_jobs", 0, 5000));
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -286,7 +224,7 @@ static void test_corrupt_file_is_moved_aside(void **state)
     fclose(fp);
 
     Service svc;
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     post_queued(&svc, "corrupt-after");
     assert_true(service_metric(&svc, "argus_spool_jobs") == 1);
     assert_true(service_metric(&svc, "argus_spool_up") == 1);
@@ -312,7 +250,7 @@ static void test_corrupt_file_is_moved_aside(void **state)
     }
     closedir(d);
     assert_int_equal(aside, 1);
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -324,7 +262,7 @@ static void full_spool(const char *breaker_threshold)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, "SPOOL_MAX_JOBS=3", breaker_threshold, NULL);
+    spooled_start(&svc, &f, "SPOOL_MAX_JOBS=3", breaker_threshold, NULL);
     post_queued(&svc, "full-1");
     post_queued(&svc, "full-2");
     post_queued(&svc, "full-3");
@@ -342,7 +280,7 @@ static void full_spool(const char *breaker_threshold)
     assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"error\"}") == 1);
     assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"queued\"}") == 3);
     assert_true(service_log_contains(&svc, "not spooled"));
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -366,7 +304,7 @@ static void test_dead_letter_and_inline_refusal(void **state)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     post_queued(&svc, "status400-dead-1");
     assert_true(service_metric(&svc, "argus_spool_jobs") == 1);
 
@@ -386,7 +324,7 @@ static void test_dead_letter_and_inline_refusal(void **state)
     assert_true(service_metric(&svc, "argus_spool_jobs") == 0);
     assert_true(service_metric(&svc, "argus_spool_dead_letters") == 1);
     assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"queued\"}") == 1);
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -418,7 +356,7 @@ static void test_breaker_counts_attempts(void **state)
     r = service_get(&svc, "/ready");
     assert_int_equal(r.status, 503);
     response_free(&r);
-    stop(&svc);
+    spooled_stop(&svc);
     standin_stop(&worker);
 }
 
@@ -430,7 +368,7 @@ static void test_idle_exit_waits_for_the_spool(void **state)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, "IDLE_EXIT_SEC=1", NULL);
+    spooled_start(&svc, &f, "IDLE_EXIT_SEC=1", NULL);
     static const char *const places[] = {"idle-spool-1", "idle-spool-2"};
     post_queued(&svc, places[0]);
     post_queued(&svc, places[1]);
@@ -462,7 +400,7 @@ static void test_no_spool_unless_configured(void **state)
     response_free(&r);
     assert_true(service_metric(&svc, "argus_spool_up") == -1);
     assert_true(service_metric(&svc, "argus_spool_jobs") == -1);
-    stop(&svc);
+    spooled_stop(&svc);
     unsetenv("STATE_DIRECTORY");
     char path[160];
     snprintf(path, sizeof(path), "%s/spool.sqlite", f.dir);
@@ -508,7 +446,7 @@ static void test_recovers_without_client_traffic(void **state)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     static const char *const places[] = {"locked-1", "locked-2", "locked-3"};
     const size_t n = sizeof(places) / sizeof(places[0]);
     for (size_t i = 0; i < n; i++)
@@ -544,7 +482,7 @@ static void test_recovers_without_client_traffic(void **state)
     assert_true(service_wait_metric(&svc, "argus_spool_jobs", 0, 5000));
     for (size_t i = 0; i < n; i++)
         assert_int_equal(standin_count(&f.worker, places[i]), 1);
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -556,7 +494,7 @@ static void test_redirect_is_not_a_dead_letter(void **state)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     static const char *const place = "status301-redirected-1";
     post_queued(&svc, place);
     assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
@@ -571,7 +509,7 @@ static void test_redirect_is_not_a_dead_letter(void **state)
     assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"dead\"}") == 0);
     assert_true(service_metric(&svc, "argus_spool_jobs") == 1);
     assert_true(service_log_lacks(&svc, "kept as a dead letter"));
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -585,7 +523,7 @@ static void test_inline_success_forgets_the_spooled_copy(void **state)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, "BREAKER_THRESHOLD=0", NULL);
+    spooled_start(&svc, &f, "BREAKER_THRESHOLD=0", NULL);
     static const char *const place = "inline-forget-1";
     post_queued(&svc, place);
     assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
@@ -607,7 +545,7 @@ static void test_inline_success_forgets_the_spooled_copy(void **state)
         usleep(100 * 1000);
     assert_int_equal(standin_count(&f.worker, place), 1);
     assert_true(service_metric(&svc, "argus_spool_jobs_total{result=\"delivered\"}") == 0);
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -631,7 +569,7 @@ static void test_spool_file_removed_under_the_daemon(void **state)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     post_queued(&svc, "removed-before");
     assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
     unlink_spool_files(&f);
@@ -662,13 +600,13 @@ static void test_spool_file_removed_under_the_daemon(void **state)
     assert_int_equal(service_stop(&svc, SIGKILL), -1);
     service_cleanup(&svc);
     spooled_worker_back(&f);
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     assert_true(wait_counts(&f.worker, queued, n_queued, 1, DELIVERY_WAIT_MS));
     assert_true(service_wait_metric(&svc, "argus_spool_jobs", 0, 5000));
     for (size_t i = 0; i < n_queued; i++)
         assert_int_equal(standin_count(&f.worker, queued[i]), 1);
     assert_int_equal(standin_count(&f.worker, "removed-before"), 0);
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -718,7 +656,7 @@ static void test_job_due_while_the_window_is_full_does_not_spin(void **state)
     unsigned long long used = process_cpu_ticks(svc.pid) - before;
     assert_true(standin_count(&f.worker, slow) == 1);
     assert_true(used < (unsigned long long)ticks_per_sec); /* under 1 s of CPU in 4 s */
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -747,7 +685,7 @@ static void test_held_job_deleted_then_sent_again_is_on_disk(void **state)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     static const char *const place = "held-deleted-1", *const job = "reviews:held-deleted-1:start";
     post_queued(&svc, place);
     assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
@@ -772,7 +710,7 @@ static void test_held_job_deleted_then_sent_again_is_on_disk(void **state)
     post_queued(&svc, place);
     assert_int_equal(waiting_records(db, job), 1);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
@@ -786,7 +724,7 @@ static void test_spool_dir_moved_away_under_the_daemon(void **state)
     Spooled f;
     spooled_init(&f);
     Service svc;
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     post_queued(&svc, "moved-before");
     assert_true(service_wait_metric(&svc, "argus_spool_jobs", 1, 5000));
     char moved[96];
@@ -813,11 +751,11 @@ static void test_spool_dir_moved_away_under_the_daemon(void **state)
     assert_int_equal(service_stop(&svc, SIGKILL), -1);
     service_cleanup(&svc);
     spooled_worker_back(&f);
-    start(&svc, &f, NULL);
+    spooled_start(&svc, &f, NULL);
     assert_true(wait_counts(&f.worker, queued, n_queued, 1, DELIVERY_WAIT_MS));
     for (size_t i = 0; i < n_queued; i++)
         assert_int_equal(standin_count(&f.worker, queued[i]), 1);
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
     /* the directory moved away, with the job spooled before the move */
     static const char *const names_moved[] = {"spool.sqlite", "spool.sqlite-wal",
@@ -864,7 +802,7 @@ static void test_delivery_ending_after_the_file_was_replaced_spares_new_jobs(voi
     assert_int_equal(sqlite3_busy_timeout(db, 10000), SQLITE_OK);
     assert_int_equal(waiting_records(db, "reviews:status503-replaced-new:start"), 1);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
-    stop(&svc);
+    spooled_stop(&svc);
     spooled_cleanup(&f);
 }
 
