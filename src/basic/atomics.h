@@ -85,8 +85,9 @@ static inline void relaxed_store_int(int *p, int v)
 }
 
 /* Slots under a cap shared by threads (every loop's connections, the calls to the worker), and
- * the flag of a thread that found the cap full: sequentially consistent. A taker that finds no
- * slot sets its flag and then gives its slot back; a freer gives a slot and then reads the flag.
+ * the mark of a thread that found the cap full (a paused listener, a queued call): sequentially
+ * consistent. A taker that finds no slot leaves its mark and then gives its slot back; a freer
+ * gives a slot and then looks for marks.
  * That is a store then a load of two variables on each side, which only a single total order
  * keeps from both missing the other (acquire/release would let each read the old value).
  * slot_take_* returns the count with this slot, slot_give_* the count after. */
