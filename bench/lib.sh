@@ -9,10 +9,11 @@
 . "$top/scripts/deps.sh"
 apt_install "${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}" "${BENCH_PACKAGES[@]}"
 
-# bench_build SRCDIR BUILDDIR → a release build of SRCDIR in BUILDDIR, without the tests
+# bench_build SRCDIR BUILDDIR → a release build of SRCDIR in BUILDDIR, without the tests; when it
+# fails, the end of what ninja said
 bench_build() {
     [ -f "$2/build.ninja" ] || meson setup "$2" "$1" -Dbuildtype=release -Dtests=false >/dev/null
-    ninja -C "$2" >/dev/null
+    ninja -C "$2" >"$2/bench-build.log" 2>&1 || { tail -n 20 "$2/bench-build.log" >&2; return 1; }
 }
 
 # The work folder, and the processes started (pids) that the EXIT trap stops; a script adds
