@@ -27,7 +27,7 @@ RUN meson setup build --buildtype=release -Dwerror=true \
 
 FROM debian:bookworm-slim
 # Keep VERSION equal to meson.build's (tests/container/run.sh checks it).
-ARG VERSION=0.2.0
+ARG VERSION=0.3.0
 ARG SOURCE=https://example.org/argus/argus-orchestrator
 LABEL org.opencontainers.image.title="argus-orchestrator" \
       org.opencontainers.image.description="Front door of the Argus review-collection pipeline: takes jobs over HTTP and hands them to the worker node" \

@@ -31,6 +31,8 @@
  * GET /count?placeId=P answers {"count":N}: how many POSTs that placeId got.
  * GET /requests?placeId=P answers the X-Request-Id of that placeId's POSTs in the order they
  * arrived (the first 8; "-" for none), one a line, as text/plain.
+ * GET /traces?placeId=P answers the traceparent and the tracestate of that placeId's POSTs (the
+ * first 8), one POST a line, the two separated by a tab, "-" for a header not sent.
  * GET /prefix?p=X answers {"keys":K,"posts":N,"max":M}: how many placeIds beginning with X got
  * POSTs, how many POSTs they got together, and the most one of them got.
  * GET /stats answers {"posts":N,"peak":P,"refusedAll":R,"pools":{"pool<N>x<MS>":{"accepted":A,
@@ -70,7 +72,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     char *key;
     unsigned count;
-    char *rids[MAX_RIDS]; /* the X-Request-Id of its first POSTs */
+    char *rids[MAX_RIDS];   /* the X-Request-Id of its first POSTs */
+    char *traces[MAX_RIDS]; /* their "traceparent\ttracestate" */
 } counts[MAX_KEYS];
 
 /* The pools of pool<N>x<MS>-… (one per N and MS), and the totals for GET /stats. */
@@ -96,8 +99,8 @@ static long long mono_ms(void)
 }
 
 /* The POSTs of `key` so far, one more first when `rid` is not NULL (its X-Request-Id, "" for
- * none). */
-static unsigned count_bump(const char *key, const char *rid)
+ * none; trace its "traceparent\ttracestate"). */
+static unsigned count_bump(const char *key, const char *rid, const char *trace)
 {
     pthread_mutex_lock(&lock);
     unsigned n = 0;
@@ -110,8 +113,10 @@ static unsigned count_bump(const char *key, const char *rid)
             counts[i].key = strdup(key);
         if (counts[i].key) {
             if (rid) {
-                if (counts[i].count < MAX_RIDS)
+                if (counts[i].count < MAX_RIDS) {
                     counts[i].rids[counts[i].count] = strdup(rid[0] ? rid : "-");
+                    counts[i].traces[counts[i].count] = strdup(trace ? trace : "-\t-");
+                }
                 counts[i].count++;
             }
             n = counts[i].count;
@@ -333,6 +338,24 @@ static bool respond_requests(int fd, const char *key)
     return respond_text(fd, text, len);
 }
 
+/* The traceparent and tracestate of a placeId's first POSTs, one a line. */
+static bool respond_traces(int fd, const char *key)
+{
+    char text[MAX_RIDS * 600] = "";
+    size_t len = 0;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < MAX_KEYS && counts[i].key; i++) {
+        if (strcmp(counts[i].key, key) != 0)
+            continue;
+        for (size_t r = 0; r < MAX_RIDS && counts[i].traces[r]; r++)
+            len +=
+                (size_t)snprintf(text + len, sizeof(text) - len, "%.590s\n", counts[i].traces[r]);
+        break;
+    }
+    pthread_mutex_unlock(&lock);
+    return respond_text(fd, text, len);
+}
+
 /* How many placeIds beginning with `prefix` got POSTs, their POSTs, the most one got. */
 static bool respond_prefix(int fd, const char *prefix)
 {
@@ -499,11 +522,13 @@ static bool handle_get(int fd, const char *path, bool *ret_handled)
     *ret_handled = true;
     if (strncmp(path, "/count?placeId=", 15) == 0) {
         char b[64];
-        snprintf(b, sizeof(b), "{\"count\":%u}", count_bump(path + 15, NULL));
+        snprintf(b, sizeof(b), "{\"count\":%u}", count_bump(path + 15, NULL, NULL));
         return respond(fd, 200, b);
     }
     if (strncmp(path, "/requests?placeId=", 18) == 0)
         return respond_requests(fd, path + 18);
+    if (strncmp(path, "/traces?placeId=", 16) == 0)
+        return respond_traces(fd, path + 16);
     if (strncmp(path, "/prefix?p=", 10) == 0)
         return respond_prefix(fd, path + 10);
     if (strcmp(path, "/stats") == 0)
@@ -557,7 +582,11 @@ static bool handle(int fd, const char *head, const char *body, size_t body_len)
     snprintf(place, sizeof(place), "%s", json_object_get_string(p));
     json_object_put(o);
     header(head, "X-Request-Id", rid, sizeof(rid));
-    unsigned n = count_bump(place, rid);
+    char tp[128] = "-", ts[600] = "-", trace[740];
+    header(head, "traceparent", tp, sizeof(tp));
+    header(head, "tracestate", ts, sizeof(ts));
+    snprintf(trace, sizeof(trace), "%s\t%s", tp, ts);
+    unsigned n = count_bump(place, rid, trace);
     post_busy(true);
     bool r = refusing_all() ? respond(fd, 503, "{\"error\":\"refusing every job\"}")
                             : answer(fd, place, n);

@@ -14,6 +14,10 @@
 #include "response.h"
 #include "spool.h"
 #include "timefmt.h"
+#include "trace.h"
+
+/* The job's trace in its log entries (LogFields), beside its request id. */
+#define TRACE_FIELDS(pe) .trace_id = (pe)->trace.trace_id, .span_id = (pe)->trace.span_id
 
 /* Counts and logs a finished POST /enqueue, whether or not its client is still there. */
 static void enqueue_record(ApiHandler *h, const PendingEnqueue *pe, const WorkerResult *r,
@@ -28,6 +32,7 @@ static void enqueue_record(ApiHandler *h, const PendingEnqueue *pe, const Worker
         .place_id = pe->place_id,
         .job_id = pe->job_id,
         .request_id = pe->request_id,
+        TRACE_FIELDS(pe),
         .http_status = status,
         .worker_status = (int)r->http_status,
         .attempt = (int)r->attempts,
@@ -71,7 +76,7 @@ static void fail_fast(ApiHandler *h, h2o_req_t *req, const PendingEnqueue *pe,
     metrics_inc(&h->s.metrics->jobs_failed);
     log_warn(MSGID_ENQUEUE_FAILED,
              LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
-                        .request_id = pe->request_id, .http_status = 503,
+                        .request_id = pe->request_id, TRACE_FIELDS(pe), .http_status = 503,
                         .worker_url = h->s.config->worker_enqueue, .error = "circuit breaker open"),
              "enqueue failed fast: %s", pe->result.reason);
     if (!req)
@@ -120,7 +125,8 @@ static void enqueue_end(ApiHandler *h, PendingEnqueue *pe)
 
 static void client_gone(const PendingEnqueue *pe)
 {
-    log_info(MSGID_REQUEST, LOG_FIELDS(.place_id = pe->place_id, .request_id = pe->request_id),
+    log_info(MSGID_REQUEST,
+             LOG_FIELDS(.place_id = pe->place_id, .request_id = pe->request_id, TRACE_FIELDS(pe)),
              "client went away before the worker answered");
 }
 
@@ -148,7 +154,8 @@ static void spool_refused(ApiHandler *h, PendingEnqueue *pe, const char *error)
     case FALLBACK_FULL:
         log_warn(MSGID_ENQUEUE_FAILED,
                  LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
-                            .request_id = pe->request_id, .http_status = 503, .error = error),
+                            .request_id = pe->request_id, TRACE_FIELDS(pe), .http_status = 503,
+                            .error = error),
                  "too many pending jobs, and not spooled: %s", error ? error : "unavailable");
         refuse_full(h, req, pe, pe->retry_after_usec);
         break;
@@ -180,7 +187,7 @@ static void on_spooled(SpoolAddStatus status, const char *error, void *userdata)
     metrics_inc(&h->s.metrics->spool_queued);
     log_info(MSGID_SPOOL_QUEUED,
              LOG_FIELDS(.place_id = pe->place_id, .job_id = pe->job_id,
-                        .request_id = pe->request_id, .http_status = 202,
+                        .request_id = pe->request_id, TRACE_FIELDS(pe), .http_status = 202,
                         .worker_status = (int)pe->result.http_status,
                         .worker_url = h->s.config->worker_enqueue, .duration_usec = duration,
                         .has_duration = true, .error = pe->result.reason),
@@ -201,8 +208,8 @@ static void on_spooled(SpoolAddStatus status, const char *error, void *userdata)
 static bool enqueue_spool(ApiHandler *h, PendingEnqueue *pe, EnqueueFallback fallback)
 {
     pe->fallback = fallback;
-    return spool_add(h->s.spool_port, pe->place_id, pe->job_id, pe->request_id, pe->result.reason,
-                     on_spooled, pe) >= 0;
+    const JobRef job = pending_enqueue_job(pe);
+    return spool_add(h->s.spool_port, &job, pe->result.reason, on_spooled, pe) >= 0;
 }
 
 static void on_worker_done(const WorkerResult *r, void *userdata)
@@ -265,6 +272,86 @@ static unsigned inline_retries(ApiHandler *h)
     return h->s.config->worker_retries;
 }
 
+/* The request's W3C trace (README.md, "POST /enqueue"): its traceparent continued, or a new
+ * trace when it has none, an invalid one, or several (which one would be the parent is not
+ * known); its tracestate lines combined and bounded, kept only with a valid traceparent. */
+static void enqueue_trace(h2o_req_t *req, Trace *t)
+{
+    static const char tp_name[] = "traceparent", ts_name[] = "tracestate";
+    ssize_t i = h2o_find_header_by_str(&req->headers, tp_name, sizeof(tp_name) - 1, -1);
+    bool one = i >= 0 && h2o_find_header_by_str(&req->headers, tp_name, sizeof(tp_name) - 1, i) < 0;
+    const h2o_iovec_t *tp = one ? &req->headers.entries[i].value : NULL;
+
+    const char *values[TRACESTATE_MEMBERS_MAX];
+    size_t lens[TRACESTATE_MEMBERS_MAX], n = 0;
+    bool too_many = false;
+    for (ssize_t j = -1;
+         (j = h2o_find_header_by_str(&req->headers, ts_name, sizeof(ts_name) - 1, j)) >= 0;) {
+        if (n == TRACESTATE_MEMBERS_MAX) { /* each line holds a member at least, or nothing */
+            too_many = true;
+            break;
+        }
+        values[n] = req->headers.entries[j].value.base;
+        lens[n++] = req->headers.entries[j].value.len;
+    }
+    char state[TRACESTATE_MAX + 1] = "";
+    if (!too_many)
+        (void)tracestate_normalize(values, lens, n, state);
+    trace_begin(t, tp ? tp->base : NULL, tp ? tp->len : 0, state);
+}
+
+/* A PendingEnqueue for a valid job, its trace read; NULL when out of memory. */
+static PendingEnqueue *enqueue_new(ApiHandler *h, h2o_req_t *req, const char *place_id,
+                                   const char *request_id)
+{
+    PendingEnqueue *pe = pending_enqueue_new(req, h);
+    if (!pe)
+        return NULL;
+    pe->started_usec = clock_usec(CLOCK_MONOTONIC);
+    strcpy(pe->place_id, place_id);
+    job_id_format(place_id, pe->job_id);
+    snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
+    enqueue_trace(req, &pe->trace);
+    return pe;
+}
+
+/* The job goes to the worker, or (refused: the cap, the breaker) to the spool, or is answered
+ * 503 at once. Held (pending) unless answered. */
+static void enqueue_admit(ApiHandler *h, h2o_req_t *req, PendingEnqueue *pe)
+{
+    const JobRef job = pending_enqueue_job(pe);
+    WorkerEnqueueResult res =
+        worker_enqueue(h->s.worker, &job, inline_retries(h), on_worker_done, pe);
+    switch (res.admission) {
+    case WORKER_ADMITTED:
+        break;
+    case WORKER_REFUSED_FULL:
+        pe->retry_after_usec = res.retry_after_usec;
+        snprintf(pe->result.reason, sizeof(pe->result.reason), "too many pending jobs");
+        if (h->s.spool && enqueue_spool(h, pe, FALLBACK_FULL))
+            break;
+        refuse_full(h, req, pe, res.retry_after_usec);
+        pending_enqueue_free(pe);
+        return;
+    case WORKER_REFUSED_BREAKER_OPEN:
+        pe->retry_after_usec = res.retry_after_usec;
+        snprintf(pe->result.reason, sizeof(pe->result.reason), "circuit breaker open (%s)",
+                 res.reason && res.reason[0] ? res.reason : "worker failing");
+        pe->result.outcome = WORKER_UNREACHABLE;
+        if (h->s.spool && enqueue_spool(h, pe, FALLBACK_BREAKER))
+            break;
+        fail_fast(h, req, pe, res.retry_after_usec);
+        pending_enqueue_free(pe);
+        return;
+    case WORKER_REFUSED_ERROR:
+        pending_enqueue_free(pe);
+        api_send_error(h, req, ROUTE_ENQUEUE, 503, "out of memory");
+        return;
+    }
+    pending_enqueue_hold(pe);
+    relaxed_store_uint(&h->pending, h->pending + 1);
+}
+
 int enqueue_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
 {
     ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
@@ -288,15 +375,11 @@ int enqueue_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
     if (shed_for_log(h, req))
         return 0;
 
-    PendingEnqueue *pe = pending_enqueue_new(req, h);
+    PendingEnqueue *pe = enqueue_new(h, req, place_id, request_id);
     if (!pe) {
         api_send_error(h, req, ROUTE_ENQUEUE, 503, "out of memory");
         return 0;
     }
-    pe->started_usec = clock_usec(CLOCK_MONOTONIC);
-    strcpy(pe->place_id, place_id);
-    job_id_format(place_id, pe->job_id);
-    snprintf(pe->request_id, sizeof(pe->request_id), "%s", request_id);
     if (h->s.spool && spool_job_held(h->s.spool, pe->job_id)) {
         if (enqueue_held(h, pe)) {
             pending_enqueue_hold(pe);
@@ -307,36 +390,6 @@ int enqueue_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
         api_send_error(h, req, ROUTE_ENQUEUE, 503, "out of memory");
         return 0;
     }
-
-    WorkerEnqueueResult res = worker_enqueue(h->s.worker, pe->place_id, pe->job_id, pe->request_id,
-                                             inline_retries(h), on_worker_done, pe);
-    switch (res.admission) {
-    case WORKER_ADMITTED:
-        break;
-    case WORKER_REFUSED_FULL:
-        pe->retry_after_usec = res.retry_after_usec;
-        snprintf(pe->result.reason, sizeof(pe->result.reason), "too many pending jobs");
-        if (h->s.spool && enqueue_spool(h, pe, FALLBACK_FULL))
-            break;
-        refuse_full(h, req, pe, res.retry_after_usec);
-        pending_enqueue_free(pe);
-        return 0;
-    case WORKER_REFUSED_BREAKER_OPEN:
-        pe->retry_after_usec = res.retry_after_usec;
-        snprintf(pe->result.reason, sizeof(pe->result.reason), "circuit breaker open (%s)",
-                 res.reason && res.reason[0] ? res.reason : "worker failing");
-        pe->result.outcome = WORKER_UNREACHABLE;
-        if (h->s.spool && enqueue_spool(h, pe, FALLBACK_BREAKER))
-            break;
-        fail_fast(h, req, pe, res.retry_after_usec);
-        pending_enqueue_free(pe);
-        return 0;
-    case WORKER_REFUSED_ERROR:
-        pending_enqueue_free(pe);
-        api_send_error(h, req, ROUTE_ENQUEUE, 503, "out of memory");
-        return 0;
-    }
-    pending_enqueue_hold(pe);
-    relaxed_store_uint(&h->pending, h->pending + 1);
+    enqueue_admit(h, req, pe);
     return 0;
 }

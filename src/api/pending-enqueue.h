@@ -6,6 +6,7 @@
 
 #include "conn.h"
 #include "job.h"
+#include "trace.h"
 #include "worker.h"
 
 typedef struct ApiHandler ApiHandler; /* api.h */
@@ -31,6 +32,7 @@ typedef struct PendingEnqueue {
     char request_id[REQUEST_ID_MAX + 1];
     char job_id[JOB_ID_MAX + 1];
     char place_id[PLACE_ID_MAX + 1];
+    Trace trace; /* the client's traceparent continued, or a new trace */
     /* while spooled */
     EnqueueFallback fallback;
     int fallback_status;       /* FALLBACK_WORKER: 502, 503 or 504 */
@@ -50,3 +52,13 @@ h2o_req_t *pending_enqueue_untie(PendingEnqueue *pe);
 
 /* Unties (when still tied) and frees; takes NULL. */
 void pending_enqueue_free(PendingEnqueue *pe);
+
+/* The job pe waits on, as the worker client and the spool take it (borrowing pe's strings). */
+static inline JobRef pending_enqueue_job(const PendingEnqueue *pe)
+{
+    return (JobRef){.place_id = pe->place_id,
+                    .job_id = pe->job_id,
+                    .request_id = pe->request_id,
+                    .traceparent = pe->trace.traceparent,
+                    .tracestate = pe->trace.tracestate};
+}

@@ -133,7 +133,7 @@ static uint32_t cpus_available(void)
 
 /* Jobs that may wait for the worker by default, per connection to it: enough that a burst
  * waits a few round trips rather than being refused, few enough that a worker that hangs
- * holds a bounded amount of memory (about 6 KiB a job). */
+ * holds a bounded amount of memory (about 7 KiB a job: README, "Limits"). */
 #define PENDING_JOBS_PER_WORKER_CONNECTION 16
 
 static const char *value_or(config_lookup_fn lookup, void *userdata, const char *name,

@@ -13,6 +13,18 @@
 /* Nesting deeper than this is rejected as invalid JSON before it costs anything. */
 #define REQUEST_JSON_MAX_DEPTH 16
 
+/* One job as a request or a delivery from the spool names it, handed to the worker client and
+ * the spool: strings borrowed for the length of the call. */
+typedef struct JobRef {
+    const char *place_id;
+    const char *job_id;
+    const char *request_id; /* may be NULL */
+    /* The W3C trace the worker is sent (trace.h): "00-<trace-id>-<our span id>-<flags>" and the
+     * tracestate; NULL or "" when none */
+    const char *traceparent;
+    const char *tracestate;
+} JobRef;
+
 typedef enum JobError {
     JOB_OK,
     JOB_INVALID_JSON,

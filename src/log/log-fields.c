@@ -7,6 +7,8 @@ const LogFieldDef log_fields[] = {
     {"PLACE_ID", "placeId", FIELD_STRING, offsetof(LogFields, place_id)},
     {"JOB_ID", "jobId", FIELD_STRING, offsetof(LogFields, job_id)},
     {"REQUEST_ID", "requestId", FIELD_STRING, offsetof(LogFields, request_id)},
+    {"TRACE_ID", "traceId", FIELD_STRING, offsetof(LogFields, trace_id)},
+    {"SPAN_ID", "spanId", FIELD_STRING, offsetof(LogFields, span_id)},
     {"HTTP_STATUS", "status", FIELD_INT, offsetof(LogFields, http_status)},
     {"DURATION_USEC", "duration", FIELD_DURATION, offsetof(LogFields, duration_usec)},
     {"WORKER_URL", "workerUrl", FIELD_STRING, offsetof(LogFields, worker_url)},

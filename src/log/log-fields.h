@@ -38,6 +38,8 @@ typedef struct LogFields {
     const char *place_id;
     const char *job_id;
     const char *request_id;
+    const char *trace_id; /* W3C trace context (trace.h): the job's trace, and our span in it */
+    const char *span_id;
     const char *worker_url;
     const char *error;
     int http_status;
@@ -78,7 +80,7 @@ static inline int log_field_int(const LogFields *f, const LogFieldDef *d)
 }
 
 /* The table, in log-fields.c; LOG_FIELDS_N is its length (checked there). */
-#define LOG_FIELDS_N 10
+#define LOG_FIELDS_N 12
 extern const LogFieldDef log_fields[];
 
 static inline bool log_field_present(const LogFields *f, const LogFieldDef *d)

@@ -40,6 +40,12 @@ bool delivery_pace_paused(const DeliveryPace *p)
     return p->paused;
 }
 
+void delivery_pace_probe_now(DeliveryPace *p, uint64_t now)
+{
+    if (p->paused && p->resume_usec > now)
+        p->resume_usec = now;
+}
+
 uint64_t delivery_pace_pause_usec(const DeliveryPace *p, uint64_t now)
 {
     return p->paused && p->resume_usec > now ? p->resume_usec - now : 0;

@@ -85,6 +85,10 @@ bool delivery_pace_start(DeliveryPace *p, bool *ret_window_full);
 PaceEvent delivery_pace_record(DeliveryPace *p, const PaceSample *s, uint64_t now,
                                uint64_t min_pause_usec, uint64_t rnd);
 
+/* The worker answered another's call (a client's) during a pause: the probe may go now rather
+ * than at the pause's end (at most one probe in flight, as always). */
+void delivery_pace_probe_now(DeliveryPace *p, uint64_t now);
+
 /* The window as a whole number (1 while paused: the probe). */
 unsigned delivery_pace_window(const DeliveryPace *p);
 bool delivery_pace_paused(const DeliveryPace *p);

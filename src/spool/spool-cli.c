@@ -156,9 +156,22 @@ static int failed(SpoolStore *s, const char *what, int r)
     return EXIT_FAILURE;
 }
 
+/* Whether the UTF-8 character p (l bytes, valid) is one a terminal may obey or that reorders
+ * what follows: a C1 control (U+0080 to U+009F), or a bidirectional control (U+061C, U+200E,
+ * U+200F, U+202A to U+202E, U+2066 to U+2069), which can make a line read as another. */
+static bool utf8_is_control(const unsigned char *p, size_t l)
+{
+    if (l == 2)
+        return (p[0] == 0xc2 && p[1] < 0xa0) || (p[0] == 0xd8 && p[1] == 0x9c);
+    if (l != 3 || p[0] != 0xe2)
+        return false;
+    return (p[1] == 0x80 && (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xaa && p[2] <= 0xae))) ||
+           (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9);
+}
+
 /* s as text safe on a terminal, and unambiguous: printable ASCII and well-formed UTF-8 as they
- * are (but the C1 controls, U+0080 to U+009F, which some terminals obey); a backslash doubled;
- * \t, \n, \r; any other control byte, DEL, and each byte of what is not UTF-8 as \xNN. */
+ * are (but the controls of utf8_is_control); a backslash doubled; \t, \n, \r; any other
+ * control byte, DEL, and each byte of those controls and of what is not UTF-8 as \xNN. */
 static void put_text(FILE *out, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
@@ -174,8 +187,7 @@ static void put_text(FILE *out, const char *s)
         } else {
             bool valid;
             size_t l = utf8_next(p, (size_t)(end - p), &valid);
-            bool c1 = l == 2 && p[0] == 0xc2 && p[1] < 0xa0;
-            if (valid && !c1)
+            if (valid && !utf8_is_control(p, l))
                 fwrite(p, 1, l, out);
             else
                 for (size_t i = 0; i < l; i++)
@@ -335,6 +347,12 @@ static void job_json(const Cli *c, const SpoolJob *j)
                     !j->dead && !j->held && j->due_usec <= c->now_usec ? "true" : "false");
     json_time(&w, "nextAttempt", j->dead || j->due_usec <= c->now_usec ? 0 : j->due_usec);
     json_writer_string(&w, "lastError", j->last_error);
+    /* null: spooled by an older release, a delivery starts a new trace */
+    if (j->traceparent[0])
+        json_writer_string(&w, "traceparent", j->traceparent);
+    else
+        json_raw_member(&w, "traceparent", "null");
+    json_writer_string(&w, "tracestate", j->tracestate);
     json_writer_end(&w);
     if (json_put(&w) < 0)
         fprintf(stderr, PROGRAM ": out of memory\n");
@@ -440,6 +458,8 @@ static int show(Cli *c)
     } else
         show_time(c, "Next attempt:", j.due_usec, "now");
     show_field("Last error:", j.last_error);
+    show_field("traceparent:", j.traceparent[0] ? j.traceparent : "- (a new trace at delivery)");
+    show_field("tracestate:", j.tracestate);
     return EXIT_SUCCESS;
 }
 
@@ -484,14 +504,45 @@ static void say_done(const Cli *c, int64_t id, int done)
         printf("%" PRId64 " %s\n", id, what[c->verb]);
 }
 
-/* delete, requeue, hold and release: every ID in one transaction, said once it is committed. */
+typedef struct IdAt {
+    int64_t id;
+    size_t at;
+} IdAt;
+
+static int id_at_compare(const void *a, const void *b)
+{
+    const IdAt *x = a, *y = b;
+    return x->id != y->id ? (x->id < y->id ? -1 : 1) : (x->at < y->at ? -1 : x->at > y->at);
+}
+
+/* Marks in repeated[] every ID named before on the command line (acted on, and said, once). */
+static int mark_repeated(const Cli *c, bool *repeated)
+{
+    _cleanup_free_ IdAt *v = calloc(c->n_ids, sizeof(IdAt));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->n_ids; i++)
+        v[i] = (IdAt){c->ids[i], i};
+    qsort(v, c->n_ids, sizeof(IdAt), id_at_compare);
+    for (size_t i = 1; i < c->n_ids; i++)
+        repeated[v[i].at] = v[i].id == v[i - 1].id;
+    return 0;
+}
+
+/* delete, requeue, hold and release: every ID in one transaction, said once it is committed;
+ * an ID named twice is acted on once. */
 static int act_on_ids(Cli *c)
 {
     _cleanup_free_ int *done = calloc(c->n_ids, sizeof(int));
-    if (!done)
+    _cleanup_free_ bool *repeated = calloc(c->n_ids, sizeof(bool));
+    if (!done || !repeated || mark_repeated(c, repeated) < 0)
         return failed(c->store, "cannot change the spool", -ENOMEM);
     int r = spool_store_begin(c->store);
     for (size_t i = 0; r == 0 && i < c->n_ids; i++) {
+        if (repeated[i]) {
+            done[i] = 3; /* said with its first */
+            continue;
+        }
         int k = act_on(c, c->ids[i]);
         if (k < 0)
             r = k;

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "spool-schedule.h"
+#include "trace.h"
 
 /* When the spool is unavailable, the worker's queue is full of the clients' jobs, or memory ran
  * out: look again in a second. */
@@ -19,6 +20,9 @@
 /* While the log sink is behind, deliveries wait (their entries would take the clients' room):
  * looked at again this often. */
 #define DELIVERY_LOG_YIELD_USEC (100 * 1000ULL)
+/* While paused, whether the worker answered a client's call is looked at this often: it ends
+ * the pause's wait (a probe at once) instead of the pause's end, up to 30 s later. */
+#define PAUSE_LOOK_USEC (1000 * 1000ULL)
 
 typedef struct Delivery Delivery;
 
@@ -39,6 +43,7 @@ struct SpoolDelivery {
     uint64_t walk_started_usec; /* CLOCK_REALTIME: when it last started from the first job */
     uint64_t generation, reset_generation; /* the spool's, when last seen */
     uint64_t paused_usec;                  /* CLOCK_MONOTONIC: when the pause began */
+    uint64_t answered_at_pause;            /* worker_answered() then */
     sd_event_source *wait_timer;           /* nothing starts before it: a pause, the breaker */
     sd_event_source *due_timer; /* CLOCK_REALTIME: the earliest due time of a job passed by */
     Delivery *deliveries, *deliveries_tail; /* in flight */
@@ -68,6 +73,9 @@ struct Delivery {
     char place_id[PLACE_ID_MAX + 1];
     char job_id[JOB_ID_MAX + 1];
     char request_id[REQUEST_ID_MAX + 1];
+    /* the request's, as stored: every delivery's parent is the span of the request that spooled
+     * the job (a job spooled without one gets a new trace) */
+    Trace trace;
 };
 
 static void delivery_pump(SpoolDelivery *d);
@@ -171,6 +179,8 @@ static void log_fields_of(const Delivery *dl, const WorkerResult *r, LogFields *
         .place_id = dl->place_id,
         .job_id = dl->job_id,
         .request_id = dl->request_id[0] ? dl->request_id : NULL,
+        .trace_id = dl->trace.trace_id,
+        .span_id = dl->trace.span_id,
         .worker_url = dl->d->s.config->worker_enqueue,
         .worker_status = (int)r->http_status,
         .attempt = (int)dl->attempts + 1,
@@ -237,6 +247,7 @@ static void delivery_pace_event(SpoolDelivery *d, PaceEvent e, const WorkerResul
     const char *url = d->s.config->worker_enqueue;
     if (e == PACE_EVENT_PAUSED) {
         d->paused_usec = now;
+        d->answered_at_pause = worker_answered(d->s.worker);
         log_warn(MSGID_SPOOL_PAUSED, LOG_FIELDS(.worker_url = url, .error = r->reason),
                  "delivery from the spool paused: the worker failed %d different jobs in a row "
                  "(last: %s); one job is tried in %.1f s, then less often while it fails",
@@ -303,8 +314,13 @@ static bool delivery_start(SpoolDelivery *d, const SpoolJob *job)
     memcpy(dl->place_id, job->place_id, sizeof(dl->place_id));
     memcpy(dl->job_id, job->job_id, sizeof(dl->job_id));
     memcpy(dl->request_id, job->request_id, sizeof(dl->request_id));
-    WorkerEnqueueResult res = worker_deliver(d->s.worker, dl->place_id, dl->job_id, dl->request_id,
-                                             dl->attempts > 0, on_delivered, dl);
+    trace_restore(&dl->trace, job->traceparent, job->tracestate);
+    const JobRef ref = {.place_id = dl->place_id,
+                        .job_id = dl->job_id,
+                        .request_id = dl->request_id,
+                        .traceparent = dl->trace.traceparent,
+                        .tracestate = dl->trace.tracestate};
+    WorkerEnqueueResult res = worker_deliver(d->s.worker, &ref, dl->attempts > 0, on_delivered, dl);
     if (res.admission == WORKER_ADMITTED) {
         LIST_PREPEND(deliveries, d->deliveries, d->deliveries_tail, dl);
         d->in_flight++;
@@ -464,11 +480,15 @@ static void delivery_pump(SpoolDelivery *d)
         staged_drop(d); /* the walk starts again from the first job: they are found again */
     else if (!staged_start(d))
         return;
-    uint64_t wait;
-    unsigned n_free = delivery_pace_free(&d->pace, clock_usec(CLOCK_MONOTONIC), &wait);
+    uint64_t wait, now = clock_usec(CLOCK_MONOTONIC);
+    unsigned n_free = delivery_pace_free(&d->pace, now, &wait);
+    if (wait > 0 && worker_answered(d->s.worker) != d->answered_at_pause) {
+        delivery_pace_probe_now(&d->pace, now); /* a client's call got through meanwhile */
+        n_free = delivery_pace_free(&d->pace, now, &wait);
+    }
     if (n_free == 0 && (wait > 0 || d->n_staged > 0 || d->restart)) {
-        if (wait > 0)
-            delivery_wait(d, wait); /* paused: the probe's time */
+        if (wait > 0) /* paused: the probe's time, looking each second for clients' answers */
+            delivery_wait(d, wait < PAUSE_LOOK_USEC ? wait : PAUSE_LOOK_USEC);
         return;
     }
     /* n_free 0 here: the window is full and nothing is staged: fetch ahead */

@@ -142,8 +142,8 @@ static SpoolOp *op_new(SpoolOpType type, SpoolPort *port)
     return op;
 }
 
-int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const char *request_id,
-              const char *reason, spool_add_fn done, void *userdata)
+int spool_add(SpoolPort *port, const JobRef *job, const char *reason, spool_add_fn done,
+              void *userdata)
 {
     Spool *s = port->spool;
     SpoolOp *op = op_new(OP_ADD, port);
@@ -155,10 +155,12 @@ int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const c
     op->job.created_usec = 0;
     op->job.attempts = 0;
     op->job.dead = false;
-    spool_copy_id(op->job.place_id, sizeof(op->job.place_id), place_id);
-    spool_copy_id(op->job.job_id, sizeof(op->job.job_id), job_id);
-    spool_copy_id(op->job.request_id, sizeof(op->job.request_id), request_id);
+    spool_copy_id(op->job.place_id, sizeof(op->job.place_id), job->place_id);
+    spool_copy_id(op->job.job_id, sizeof(op->job.job_id), job->job_id);
+    spool_copy_id(op->job.request_id, sizeof(op->job.request_id), job->request_id);
     spool_copy_id(op->job.last_error, sizeof(op->job.last_error), reason);
+    spool_copy_id(op->job.traceparent, sizeof(op->job.traceparent), job->traceparent);
+    spool_copy_id(op->job.tracestate, sizeof(op->job.tracestate), job->tracestate);
     if (relaxed_add_size(&s->n_adding, 1) > s->max_adding) {
         /* The disk is slower than the clients: refused without asking the thread, answered
          * on the loop's next turn like any other. */

@@ -18,13 +18,15 @@
 /* The schema's history, the one path for every file: step i takes a file of user_version i to
  * i + 1. The first makes release 0.1.0's schema from nothing, so that a fresh file and a migrated
  * one are made by the same statements. Each step names the columns and the indexes it adds: what
- * setup() checks of a file of that version. A column added by a later step reads as 0 from a file
- * of an older version read as it is (see make_view), so every added column's default is 0. A later
- * schema change is one more step at the end; a step a release shipped is never changed. */
+ * setup() checks of a file of that version. A column added by a later step reads at its default
+ * from a file of an older version read as it is (see make_view): 0, or what the step's defaults
+ * say (the same as its SQL's). A later schema change is one more step at the end; a step a release
+ * shipped is never changed. */
 typedef struct SchemaStep {
     const char *sql;
     const char *const *columns;
     const char *const *indexes;
+    const char *const *defaults; /* each column's, as SQL; NULL: every one 0 */
 } SchemaStep;
 
 static const SchemaStep steps[] = {
@@ -57,6 +59,13 @@ static const SchemaStep steps[] = {
             "CREATE INDEX jobs_due ON jobs (dead, held, due_usec, id);",
      .columns = (const char *const[]){"due_usec", "held", "since_usec", "last_attempt_usec", NULL},
      .indexes = (const char *const[]){"jobs_due", NULL}},
+    /* 2 to 3: the W3C trace of the request that spooled the job (trace.h), sent again with every
+     * delivery; '' for a job spooled before (a delivery starts a new trace for it). */
+    {.sql = "ALTER TABLE jobs ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE jobs ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';",
+     .columns = (const char *const[]){"traceparent", "tracestate", NULL},
+     .indexes = (const char *const[]){NULL},
+     .defaults = (const char *const[]){"''", "''"}},
 };
 static_assert(ELEMENTSOF(steps) == SPOOL_USER_VERSION, "one step per schema version");
 
@@ -236,8 +245,10 @@ static int column_list(int version, bool as_current, char *buf, size_t size)
     buf[0] = '\0';
     for (int v = 0; v < (as_current ? SPOOL_USER_VERSION : version); v++)
         for (const char *const *c = steps[v].columns; *c; c++) {
-            int n = snprintf(buf + len, size - len, "%s%s%s", len ? ", " : "",
-                             v < version ? "" : "0 AS ", *c);
+            const char *def = steps[v].defaults ? steps[v].defaults[c - steps[v].columns] : "0";
+            int n = v < version
+                        ? snprintf(buf + len, size - len, "%s%s", len ? ", " : "", *c)
+                        : snprintf(buf + len, size - len, "%s%s AS %s", len ? ", " : "", def, *c);
             if (n < 0 || (size_t)n >= size - len)
                 return -ENOBUFS;
             len += (size_t)n;

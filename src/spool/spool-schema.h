@@ -10,9 +10,9 @@
  * negative errnos. */
 
 #define SPOOL_APPLICATION_ID 0x41524753 /* "ARGS" */
-/* The schema version this program reads and writes (PRAGMA user_version); 1 was release 0.1.0's.
- * Every version has its step in spool-schema.c. */
-#define SPOOL_USER_VERSION 2
+/* The schema version this program reads and writes (PRAGMA user_version); 1 was release 0.1.0's,
+ * 2 release 0.2.0's, 3 (each job's trace) 0.3.0's. Every version has its step in spool-schema.c. */
+#define SPOOL_USER_VERSION 3
 
 /* The errno (negative) for SQLite's result code rc on db (may be NULL): -ENOSPC, -EROFS, -EIO,
  * -EBADMSG, -EBUSY, -ENOMEM, -EACCES, …; a CANTOPEN in a directory we may not write (dir_fd, or

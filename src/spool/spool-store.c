@@ -19,7 +19,8 @@
  * lifetime began when it was spooled. */
 #define JOB_COLUMNS                                                                                \
     "id, created_usec, attempts, dead, place_id, job_id, request_id, last_error, due_usec, held,"  \
-    " CASE since_usec WHEN 0 THEN created_usec ELSE since_usec END, last_attempt_usec"
+    " CASE since_usec WHEN 0 THEN created_usec ELSE since_usec END, last_attempt_usec,"            \
+    " traceparent, tracestate"
 
 /* The statements that read come first: a file of an older schema version, read as it is, has
  * only those prepared until its first write migrates it (upgrade()). */
@@ -85,7 +86,8 @@ static const char *const statements[ST_MAX] = {
     [ST_HELD_IDS] = "SELECT job_id FROM jobs WHERE dead = 0 AND held = 1",
     /* the partial unique index ignores a second waiting record of a job */
     [ST_ADD] = "INSERT OR IGNORE INTO jobs (created_usec, since_usec, place_id, job_id,"
-               " request_id, last_error) VALUES (?1, ?1, ?2, ?3, ?4, ?5)",
+               " request_id, last_error, traceparent, tracestate)"
+               " VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_DELETE] = "DELETE FROM jobs WHERE id = ?1 RETURNING dead, held",
     [ST_RETRY] = "UPDATE jobs SET attempts = attempts + 1, last_error = ?2, due_usec = ?3,"
                  " last_attempt_usec = ?4 WHERE id = ?1 AND dead = 0",
@@ -388,6 +390,8 @@ int spool_store_add(SpoolStore *s, const SpoolJob *job, uint64_t max_jobs, bool 
         sqlite3_bind_text(st, 3, job->job_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, job->request_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, job->last_error, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, job->traceparent, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, job->tracestate, -1, SQLITE_STATIC);
         r = step(s, st, true, NULL);
         if (r == 0 && sqlite3_changes(s->db) == 0)
             duplicate = true;
@@ -627,6 +631,8 @@ static void read_job(sqlite3_stmt *st, SpoolJob *j)
     j->held = sqlite3_column_int(st, 9) != 0;
     j->since_usec = (uint64_t)sqlite3_column_int64(st, 10);
     j->last_attempt_usec = (uint64_t)sqlite3_column_int64(st, 11);
+    copy_text(j->traceparent, sizeof(j->traceparent), st, 12);
+    copy_text(j->tracestate, sizeof(j->tracestate), st, 13);
 }
 
 /* Up to max rows of st (bound) into out. */

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "job.h"
+#include "trace.h"
 
 /* The spool's storage: jobs answered 202 that the worker has not taken yet, in one SQLite 3
  * database, SPOOL_FILE in the spool directory (WAL mode, synchronous=FULL: a commit that
@@ -41,7 +42,11 @@ typedef struct SpoolJob {
     char place_id[PLACE_ID_MAX + 1];
     char job_id[JOB_ID_MAX + 1];
     char request_id[REQUEST_ID_MAX + 1]; /* may be empty */
-    char last_error[SPOOL_ERROR_MAX];    /* why it is here, or why its last delivery failed */
+    /* The W3C trace of the request that spooled it (Trace.traceparent, .tracestate), sent with
+     * every delivery; empty for a job spooled by an older release */
+    char traceparent[TRACEPARENT_LEN + 1];
+    char tracestate[TRACESTATE_MAX + 1];
+    char last_error[SPOOL_ERROR_MAX]; /* why it is here, or why its last delivery failed */
 } SpoolJob;
 
 typedef struct SpoolStats {

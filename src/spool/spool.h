@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "job.h"
 #include "mailbox.h"
 #include "spool-store.h"
 
@@ -87,8 +88,8 @@ SpoolPort *spool_main_port(Spool *s);
 /* Spools a job (reason: why it is spooled, kept as its last error); done is called on the port's
  * loop once the record is committed or refused, never from inside this call. Returns -ENOMEM
  * when not even asked (done not called). */
-int spool_add(SpoolPort *port, const char *place_id, const char *job_id, const char *request_id,
-              const char *reason, spool_add_fn done, void *userdata);
+int spool_add(SpoolPort *port, const JobRef *job, const char *reason, spool_add_fn done,
+              void *userdata);
 
 /* Up to max waiting jobs not held that are due now (spool_store_fetch_due) with id > after_id,
  * in id order (max at most SPOOL_FETCH_MAX); done on the main loop. */

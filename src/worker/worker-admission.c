@@ -68,10 +68,28 @@ static WorkerEnqueueResult call_join(Worker *w, WorkerShard *sh, WorkerCall *oth
     return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
 }
 
+/* The job's trace headers, and its ids for the logs (a traceparent made by trace.h: "00-" trace-id
+ * "-" span-id "-" flags). */
+static void call_write_trace(WorkerCall *c, const JobRef *job)
+{
+    c->traceparent_header[0] = c->tracestate_header[0] = '\0';
+    c->trace_id[0] = c->span_id[0] = '\0';
+    if (!job->traceparent || strlen(job->traceparent) != TRACEPARENT_LEN)
+        return;
+    *put(PUT_LITERAL(c->traceparent_header, "traceparent: "), job->traceparent, TRACEPARENT_LEN) =
+        '\0';
+    *put(c->trace_id, job->traceparent + 3, TRACE_ID_LEN) = '\0';
+    *put(c->span_id, job->traceparent + 4 + TRACE_ID_LEN, SPAN_ID_LEN) = '\0';
+    size_t ts_len = job->tracestate ? strlen(job->tracestate) : 0;
+    if (ts_len > 0)
+        *put(PUT_LITERAL(c->tracestate_header, "tracestate: "), job->tracestate, ts_len) = '\0';
+}
+
 /* The call's request: its headers' values and the JSON body, into its own buffers (the lengths
  * were checked against them). */
-static void call_write_request(WorkerCall *c, const char *request_id, size_t rid_len)
+static void call_write_request(WorkerCall *c, const JobRef *job, size_t rid_len)
 {
+    const char *request_id = job->request_id;
     size_t place_len = strlen(c->place_id), job_len = strlen(c->job_id);
     *put(c->request_id, request_id ? request_id : "", rid_len) = '\0';
     *put(PUT_LITERAL(c->idempotency_header, "Idempotency-Key: "), c->job_id, job_len) = '\0';
@@ -82,16 +100,19 @@ static void call_write_request(WorkerCall *c, const char *request_id, size_t rid
     o = PUT_LITERAL(put(o, c->job_id, job_len), "\"}");
     *o = '\0';
     c->body_len = (size_t)(o - c->body);
+    call_write_trace(c, job);
 }
 
 /* worker_enqueue and worker_deliver. */
-static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const char *job_id,
-                                        const char *request_id, unsigned retries, bool delivery,
-                                        bool failed_before, worker_done_fn done, void *userdata)
+static WorkerEnqueueResult worker_start(Worker *w, const JobRef *job, unsigned retries,
+                                        bool delivery, bool failed_before, worker_done_fn done,
+                                        void *userdata)
 {
+    const char *place_id = job->place_id, *job_id = job->job_id, *request_id = job->request_id;
     size_t place_len = strlen(place_id), job_len = strlen(job_id),
            rid_len = request_id ? strlen(request_id) : 0;
-    if (place_len > PLACE_ID_MAX || job_len > JOB_ID_MAX || rid_len > REQUEST_ID_MAX)
+    if (place_len > PLACE_ID_MAX || job_len > JOB_ID_MAX || rid_len > REQUEST_ID_MAX ||
+        (job->tracestate && strlen(job->tracestate) > TRACESTATE_MAX))
         return refused_error(-EINVAL);
 
     if (!worker_shared_reserve(w))
@@ -142,7 +163,7 @@ static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const c
         return refused_error(r);
     }
 
-    call_write_request(c, request_id, rid_len);
+    call_write_request(c, job, rid_len);
     LIST_PREPEND(calls, w->calls, w->calls_tail, c);
     relaxed_store_uint(&w->n_calls, w->n_calls + 1);
     w->n_waiters++;
@@ -153,16 +174,14 @@ static WorkerEnqueueResult worker_start(Worker *w, const char *place_id, const c
     return (WorkerEnqueueResult){.admission = WORKER_ADMITTED};
 }
 
-WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, unsigned retries, worker_done_fn done,
-                                   void *userdata)
+WorkerEnqueueResult worker_enqueue(Worker *w, const JobRef *job, unsigned retries,
+                                   worker_done_fn done, void *userdata)
 {
-    return worker_start(w, place_id, job_id, request_id, retries, false, false, done, userdata);
+    return worker_start(w, job, retries, false, false, done, userdata);
 }
 
-WorkerEnqueueResult worker_deliver(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, bool failed_before, worker_done_fn done,
-                                   void *userdata)
+WorkerEnqueueResult worker_deliver(Worker *w, const JobRef *job, bool failed_before,
+                                   worker_done_fn done, void *userdata)
 {
-    return worker_start(w, place_id, job_id, request_id, 0, true, failed_before, done, userdata);
+    return worker_start(w, job, 0, true, failed_before, done, userdata);
 }

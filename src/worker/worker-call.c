@@ -446,6 +446,8 @@ static bool call_schedule_retry(WorkerCall *c, long status, CURLcode code)
     log_warn(MSGID_WORKER_RETRY,
              LOG_FIELDS(.place_id = c->place_id, .job_id = c->job_id,
                         .request_id = c->request_id[0] ? c->request_id : NULL,
+                        .trace_id = c->trace_id[0] ? c->trace_id : NULL,
+                        .span_id = c->span_id[0] ? c->span_id : NULL,
                         .worker_url = w->config->worker_enqueue, .worker_status = (int)status,
                         .attempt = (int)c->attempt,
                         .error = code == CURLE_OK ? NULL
@@ -545,6 +547,10 @@ static int call_setup(WorkerCall *c, uint64_t now)
     lines[n++] = c->idempotency_header;
     if (c->request_id[0])
         lines[n++] = c->request_id_header;
+    if (c->traceparent_header[0])
+        lines[n++] = c->traceparent_header;
+    if (c->tracestate_header[0])
+        lines[n++] = c->tracestate_header;
     lines[n++] = "Expect:";
     slist_chain(c->headers, lines, n);
 

@@ -19,6 +19,7 @@
 #include "job.h"
 #include "list.h"
 #include "mailbox.h"
+#include "trace.h"
 #include "worker.h"
 
 typedef struct WorkerCall WorkerCall;
@@ -106,7 +107,7 @@ struct WorkerCall {
     Waiter *more; /* requests of this loop that joined the call */
     size_t n_more;
     RemoteResult *remote; /* requests of other loops that joined it: under its shard's lock */
-    struct curl_slist headers[4]; /* curl's list type, nodes pointing into the buffers below */
+    struct curl_slist headers[6]; /* curl's list type, nodes pointing into the buffers below */
     size_t body_len;
     char errbuf[CURL_ERROR_SIZE];
     char place_id[PLACE_ID_MAX + 1];
@@ -114,6 +115,12 @@ struct WorkerCall {
     char request_id[REQUEST_ID_MAX + 1];
     char idempotency_header[sizeof("Idempotency-Key: ") + JOB_ID_MAX];
     char request_id_header[sizeof("X-Request-Id: ") + REQUEST_ID_MAX];
+    /* the first request's trace (a request that joins has no attempt of its own), for every
+     * attempt; empty when none. The ids for the logs. */
+    char traceparent_header[sizeof("traceparent: ") + TRACEPARENT_LEN];
+    char tracestate_header[sizeof("tracestate: ") + TRACESTATE_MAX];
+    char trace_id[TRACE_ID_LEN + 1];
+    char span_id[SPAN_ID_LEN + 1];
     char body[sizeof("{\"placeId\":\"\",\"jobId\":\"\"}") + PLACE_ID_MAX + JOB_ID_MAX];
 };
 

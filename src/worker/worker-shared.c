@@ -55,6 +55,8 @@ bool worker_shared_record(Worker *w, bool healthy, bool probe)
     Breaker *b = &w->shared->breaker;
     BreakerState before = b->state;
     breaker_record(b, healthy, probe, clock_usec(CLOCK_MONOTONIC));
+    if (healthy)
+        w->shared->n_answered++;
     bool opened = b->state == BREAKER_OPEN && before != BREAKER_OPEN;
     pthread_mutex_unlock(&w->shared->lock);
     return opened;
@@ -135,6 +137,14 @@ bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_re
     pthread_mutex_unlock(&w->shared->lock);
     *ret_reason = ready ? NULL : w->reason;
     return ready;
+}
+
+uint64_t worker_answered(Worker *w)
+{
+    pthread_mutex_lock(&w->shared->lock);
+    uint64_t n = w->shared->n_answered;
+    pthread_mutex_unlock(&w->shared->lock);
+    return n;
 }
 
 BreakerState worker_breaker_state(Worker *w)

@@ -9,6 +9,7 @@
 #include "breaker.h"
 #include "config.h"
 #include "inflight.h"
+#include "job.h"
 #include "mailbox.h"
 #include "metrics.h"
 
@@ -50,6 +51,7 @@ typedef struct WorkerShared {
     pthread_mutex_t lock;
     Breaker breaker;      /* under lock */
     char last_error[320]; /* under lock: why the last failed attempt failed, for /ready */
+    uint64_t n_answered;  /* under lock: attempts the worker answered (worker_answered) */
     size_t n_waiters;     /* atomic */
     /* WORKER_MAX_CONNECTIONS over every loop: transfers in flight (atomic), and the most */
     unsigned active, max_active;
@@ -100,10 +102,10 @@ typedef struct WorkerEnqueueResult {
  * never from inside this call; refused, nothing is started and done is never called. Calls
  * beyond WORKER_MAX_CONNECTIONS wait in the worker's own queue, oldest first, within the same
  * WORKER_TIMEOUT_MS as an attempt. Every attempt reports to the circuit breaker; a retry that
- * meets an open breaker is not made. */
-WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, unsigned retries, worker_done_fn done,
-                                   void *userdata);
+ * meets an open breaker is not made. Every attempt carries the job's traceparent and tracestate
+ * (JobRef) of the request that started the call: a request that joins it is not seen. */
+WorkerEnqueueResult worker_enqueue(Worker *w, const JobRef *job, unsigned retries,
+                                   worker_done_fn done, void *userdata);
 
 /* worker_enqueue for a delivery from the spool: one attempt, and its HTTP error answers (5xx,
  * 429, a bad answer) neither count against the circuit breaker nor close it, probe or not (a
@@ -113,14 +115,16 @@ WorkerEnqueueResult worker_enqueue(Worker *w, const char *place_id, const char *
  * breaker for everyone by itself (a worker down as a whole fails the clients' calls and the
  * other jobs' too). Its 2xx closes the breaker. A call it joins (a client's for the same job)
  * keeps that call's rules. */
-WorkerEnqueueResult worker_deliver(Worker *w, const char *place_id, const char *job_id,
-                                   const char *request_id, bool failed_before, worker_done_fn done,
-                                   void *userdata);
+WorkerEnqueueResult worker_deliver(Worker *w, const JobRef *job, bool failed_before,
+                                   worker_done_fn done, void *userdata);
 
 /* Whether calls to the worker are let through now. When not, *ret_retry_after_usec says for how
  * long and *ret_reason why (the failure that opened the breaker; a copy in w, valid until the
  * next call on w's loop). */
 bool worker_ready(Worker *w, uint64_t *ret_retry_after_usec, const char **ret_reason);
+/* How many attempts, of any loop's calls (clients' and deliveries'), the worker has answered as
+ * a healthy worker does (a 2xx, a 4xx but 429): it moves when the worker is there. */
+uint64_t worker_answered(Worker *w);
 BreakerState worker_breaker_state(Worker *w);
 
 /* On w's loop: starts queued calls while connection slots are free (after on_slot_free). */

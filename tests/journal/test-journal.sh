@@ -1,8 +1,8 @@
 #!/bin/bash
 # The daemon's events land in the journal with their fields: a private journald in a private
 # mount namespace (no PID-1 systemd needed), the daemon's stderr on a journal stream, then
-# `journalctl PLACE_ID=…` must find the enqueue with JOB_ID and MESSAGE_ID, and a path with bytes
-# that are not UTF-8 must reach the journal as text (U+FFFD), not as bytes.
+# `journalctl PLACE_ID=…` must find the enqueue with JOB_ID, MESSAGE_ID, TRACE_ID and SPAN_ID,
+# and a path with bytes that are not UTF-8 must reach the journal as text (U+FFFD), not as bytes.
 # Usage: test-journal.sh ARGUS_BINARY STANDIN_BINARY
 set -euo pipefail
 
@@ -80,6 +80,7 @@ for _ in $(seq 100); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.
 
 code=$(curl -s -o "$work/body" -w '%{http_code}' -X POST "http://127.0.0.1:$port/enqueue" \
     -H 'Content-Type: application/json' -H 'X-Request-Id: journal-req-1' \
+    -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
     -d "{\"placeId\":\"$place\"}") || true
 if [ "$code" != 202 ]; then
     echo "POST /enqueue answered $code: $(cat "$work/body" 2>/dev/null)"
@@ -111,6 +112,8 @@ check "\"JOB_ID\":\"reviews:$place:start\"" "JOB_ID of the enqueue"
 check "\"MESSAGE_ID\":\"$msgid_enqueued\"" "MESSAGE_ID of an enqueue"
 check '"SYSLOG_IDENTIFIER":"argus-orchestrator"' "SYSLOG_IDENTIFIER"
 check '"REQUEST_ID":"journal-req-1"' "REQUEST_ID from X-Request-Id"
+check '"TRACE_ID":"4bf92f3577b34da6a3ce929d0e0e4736"' "TRACE_ID from traceparent"
+check '"SPAN_ID":"[0-9a-f]\{16\}"' "SPAN_ID, ours"
 check '"PRIORITY":"6"' "info priority"
 check '"HTTP_STATUS":"202"' "HTTP_STATUS"
 check '"DURATION_USEC":"[0-9]' "DURATION_USEC"

@@ -300,6 +300,39 @@ static void test_worker_down_pauses_and_probes(void **state)
     assert_int_equal(free_now(&p, now), 1);
 }
 
+/* During a pause, the worker answering a client's call lets the probe go at once instead of at
+ * the pause's end; never a second probe while one is in flight, and nothing outside a pause. */
+static void test_probe_now_during_a_pause(void **state)
+{
+    (void)state;
+    DeliveryPace p;
+    delivery_pace_init(&p, 16);
+    int64_t job = 1;
+    uint64_t now = grow_to(&p, 4, 0, &job), wait;
+    delivery_pace_probe_now(&p, now); /* not paused: nothing changes */
+    assert_false(delivery_pace_paused(&p));
+    assert_int_equal(free_now(&p, now), 4);
+    for (int64_t j = 100; j < 100 + PACE_DOWN_JOBS; j++) {
+        PaceSample s = start(&p, j, now);
+        now += MS;
+        (void)end(&p, &s, PACE_UNREACHABLE, now);
+    }
+    assert_true(delivery_pace_paused(&p));
+    assert_int_equal(delivery_pace_free(&p, now, &wait), 0);
+    assert_true(wait > 0);
+    now += MS;
+    delivery_pace_probe_now(&p, now);
+    assert_int_equal(delivery_pace_free(&p, now, &wait), 1);
+    assert_int_equal(wait, 0);
+    PaceSample probe = start(&p, 200, now);
+    assert_true(probe.probe);
+    delivery_pace_probe_now(&p, now); /* the probe is in flight: no second one */
+    assert_int_equal(delivery_pace_free(&p, now, &wait), 0);
+    now += MS;
+    assert_int_equal(end(&p, &probe, PACE_OK, now), PACE_EVENT_RESUMED);
+    assert_false(delivery_pace_paused(&p));
+}
+
 /* The pause is at least the breaker's cool-down; the same job failing three times in a row
  * does not pause; a 2xx between failures ends the streak. */
 static void test_pause_rules(void **state)
@@ -587,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_slower_near_the_last_cut),
         cmocka_unit_test(test_worker_down_pauses_and_probes),
         cmocka_unit_test(test_pause_rules),
+        cmocka_unit_test(test_probe_now_during_a_pause),
         cmocka_unit_test(test_sim_fixed_pool),
         cmocka_unit_test(test_sim_outage),
         cmocka_unit_test(test_sim_fast_worker_fills_the_window),

@@ -123,6 +123,23 @@ static void test_stall_counts_from_the_first_entry(void **state)
     assert_int_equal(log_backlog_pressure(&b, t + b.stall_usec), LOG_PRESSURE_STALLED);
 }
 
+/* A queue that empties without an entry taken (lost to a failed allocation, discarded at exit)
+ * starts the stall time again: it counts from when the queue last began to hold something. */
+static void test_emptied_queue_restarts_the_clock(void **state)
+{
+    (void)state;
+    LogBacklog b;
+    log_backlog_init(&b, 0);
+    uint64_t t = 50 * SEC;
+    log_backlog_update(&b, b.high, true, t);
+    log_backlog_update(&b, 0, false, t + 2 * SEC);
+    t += 2 * SEC + 1;
+    log_backlog_update(&b, b.high, false, t); /* the stall time counts from here */
+    assert_int_equal(log_backlog_pressure(&b, t - 2 * SEC - 1 + b.stall_usec), LOG_PRESSURE_SHED);
+    assert_int_equal(log_backlog_pressure(&b, t + b.stall_usec - 1), LOG_PRESSURE_SHED);
+    assert_int_equal(log_backlog_pressure(&b, t + b.stall_usec), LOG_PRESSURE_STALLED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,6 +149,7 @@ int main(void)
         cmocka_unit_test(test_no_progress_falls_back),
         cmocka_unit_test(test_small_stall_is_quiet),
         cmocka_unit_test(test_stall_counts_from_the_first_entry),
+        cmocka_unit_test(test_emptied_queue_restarts_the_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

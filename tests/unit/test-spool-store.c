@@ -1096,13 +1096,13 @@ static const V1Job v1_jobs[] = {
     {11, 10, "w-i", "req-i", "worker unreachable", 0, false},
 };
 
-/* dir/SPOOL_FILE made from the fixture (in WAL mode, as 0.1.0 wrote it) with user_version
- * version, and SPOOL_MARKER beside it. */
-static void make_v1(const char *dir, int version)
+/* dir/SPOOL_FILE made from the fixture named by the environment variable var (in WAL mode, as
+ * the releases wrote it) with user_version version, and SPOOL_MARKER beside it. */
+static void make_fixture(const char *dir, const char *var, int version)
 {
-    const char *fixture = getenv("SPOOL_V1_SQL");
+    const char *fixture = getenv(var);
     if (!fixture)
-        fail_msg("SPOOL_V1_SQL is not set (meson test sets it)");
+        fail_msg("%s is not set (meson test sets it)", var);
     size_t len;
     char *sql = slurp(fixture, &len);
     sql[len] = '\0';
@@ -1118,6 +1118,12 @@ static void make_v1(const char *dir, int version)
     free(sql);
     snprintf(path, sizeof(path), "%s/%s", dir, SPOOL_MARKER);
     spit(path, "", 0);
+}
+
+/* dir/SPOOL_FILE made from spool-v1.sql, a spool of release 0.1.0. */
+static void make_v1(const char *dir, int version)
+{
+    make_fixture(dir, "SPOOL_V1_SQL", version);
 }
 
 /* One integer that sql gives on dir/SPOOL_FILE, read by a connection of its own. */
@@ -1252,6 +1258,70 @@ static void test_v1_read_as_it_is(void **state)
     check_v1_jobs(a, false);
     spool_store_close(b);
     spool_store_close(a);
+}
+
+/* Every job of spool-v2.sql (spool-v1.sql's, then job 3 held, job 1 due later, job 10's lifetime
+ * restarted), its schedule kept, and no trace (a delivery starts one). */
+static void check_v2_jobs(SpoolStore *s)
+{
+    SpoolJob j = get(s, 1);
+    assert_int_equal(j.due_usec, 1900000000 * SEC);
+    assert_int_equal(j.last_attempt_usec, 1700000100 * SEC);
+    assert_int_equal(j.attempts, 2);
+    assert_true(get(s, 3).held);
+    assert_int_equal(get(s, 10).since_usec, 1700000200 * SEC);
+    assert_int_equal(get(s, 11).since_usec, 1700000010 * SEC);
+    j = get(s, 6);
+    assert_string_equal(j.request_id, v1_jobs[5].request);
+    assert_string_equal(j.last_error, v1_jobs[5].error);
+    for (int64_t id = 1; id <= 11; id++) {
+        if (id == 9)
+            continue;
+        j = get(s, id);
+        assert_string_equal(j.traceparent, ""); /* '' at its default, not "0" */
+        assert_string_equal(j.tracestate, "");
+    }
+    SpoolStats st = stats(s);
+    assert_int_equal(st.jobs, 5);
+    assert_int_equal(st.held, 1);
+    assert_int_equal(st.dead, 4);
+}
+
+/* A spool of release 0.2.0 (schema version 2): read as it is by the command's open, migrated to
+ * version 3 in place by the daemon's, every job and schedule kept; a new job keeps its trace. */
+static void test_migrate_v2(void **state)
+{
+    Fixture *f = *state;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, SPOOL_FILE);
+    make_fixture(f->dir, "SPOOL_V2_SQL", 2);
+    size_t len;
+    char *v2 = slurp(path, &len);
+    SpoolStore *s = open_store(f->dir, 0);
+    check_v2_jobs(s);
+    spool_store_close(s);
+    assert_int_equal(file_int(f->dir, "PRAGMA user_version"), 2);
+    assert_same_file(path, v2, len);
+    free(v2);
+
+    s = open_store(f->dir, SPOOL_OPEN_CREATE | SPOOL_OPEN_REPAIR);
+    assert_int_equal(file_int(f->dir, "PRAGMA user_version"), SPOOL_USER_VERSION);
+    check_v2_jobs(s);
+    char buf[64];
+    assert_string_equal(due_ids(s, 1800000000 * SEC, 0, 16, buf, sizeof(buf)), "6,8,10,11");
+
+    SpoolJob j = job("traced");
+    snprintf(j.traceparent, sizeof(j.traceparent), "%s",
+             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    snprintf(j.tracestate, sizeof(j.tracestate), "%s", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+    assert_int_equal(spool_store_add(s, &j, 0, NULL), 0);
+    SpoolJob out[8];
+    size_t n;
+    assert_int_equal(spool_store_fetch(s, false, 11, out, 8, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].traceparent, j.traceparent);
+    assert_string_equal(out[0].tracestate, j.tracestate);
+    spool_store_close(s);
 }
 
 /* A spool of a newer release: -EPROTO, and the file is left as it is, byte for byte. */
@@ -1574,6 +1644,7 @@ int main(void)
         T(test_check_identity),
         T(test_migrate_v1),
         T(test_v1_read_as_it_is),
+        T(test_migrate_v2),
         T(test_newer_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
