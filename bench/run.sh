@@ -31,63 +31,16 @@ set -euo pipefail
 secs=${1:-10}
 rounds=${2:-3}
 top=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source-path=SCRIPTDIR source=../scripts/deps.sh
-. "$top/scripts/deps.sh"
-apt_install "${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}" "${BENCH_PACKAGES[@]}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$top/bench/lib.sh"
 
 build="$top/build-bench"
-[ -f "$build/build.ninja" ] || meson setup "$build" "$top" -Dbuildtype=release -Dtests=false >/dev/null
-ninja -C "$build" >/dev/null
+bench_build "$top" "$build"
 daemon="$build/argus-orchestrator"
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-    [ -z "${spool_dir:-}" ] || rm -rf "$spool_dir"
-}
-trap cleanup EXIT
-
-free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$(shuf -i 20000-30000 -n 1)
-        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-    echo "no free port" >&2
-    exit 1
-}
-wait_port() { for _ in $(seq 100); do ss -Hltn "sport = :$1" | grep -q . && return; sleep 0.05; done; }
-rss_of() { local t=0; for p in "$@"; do t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status"))); done; echo $t; }
-
-nginx_conf() { # nginx_conf NAME BODY → starts nginx with one worker on that config
-    local dir="$work/$1"
-    mkdir -p "$dir/logs"
-    cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    keepalive_requests 1000000;
-    $2
-}
-CONF
-    nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
-    pids+=($!)
-}
+bench_cleanup_more() { [ -z "${spool_dir:-}" ] || rm -rf "$spool_dir"; }
 
 worker_port=$(free_port)
-nginx_conf standin "server { listen 127.0.0.1:$worker_port;
-        location /enqueue { default_type application/json; return 201 '{\"queued\":true}'; } }"
+worker_standin standin "$worker_port"
 proxy_port=$(free_port)
 nginx_conf proxy "upstream worker { server 127.0.0.1:$worker_port; keepalive 64; }
     server { listen 127.0.0.1:$proxy_port;
@@ -96,23 +49,17 @@ nginx_conf proxy "upstream worker { server 127.0.0.1:$worker_port; keepalive 64;
         location /health { default_type application/json;
                            return 200 '{\"status\":\"healthy\"}'; } }"
 svc_port=$(free_port) # THREADS=2: the comparisons with nginx, RSS
-systemd-socket-activate -l "127.0.0.1:$svc_port" -E WORKER_NODE_URL="http://127.0.0.1:$worker_port" \
-    -E LOG_LEVEL=info -E THREADS=2 "$daemon" 2>/dev/null &
-svc_pid=$!
-pids+=("$svc_pid")
+socket_service "$svc_port" "$daemon" WORKER_NODE_URL="http://127.0.0.1:$worker_port" LOG_LEVEL=info THREADS=2
+svc_pid=$service_pid
 svc1_port=$(free_port) # THREADS=1
-systemd-socket-activate -l "127.0.0.1:$svc1_port" -E WORKER_NODE_URL="http://127.0.0.1:$worker_port" \
-    -E LOG_LEVEL=info -E THREADS=1 "$daemon" 2>/dev/null &
-svc1_pid=$!
-pids+=("$svc1_pid")
+socket_service "$svc1_port" "$daemon" WORKER_NODE_URL="http://127.0.0.1:$worker_port" LOG_LEVEL=info THREADS=1
+svc1_pid=$service_pid
 spool_dir=$(mktemp -d "${BENCH_SPOOL_DIR:-/var/tmp}/argus-bench-spool-XXXXXX")
 spool_worker_port=$(free_port) # nothing listens there until the delivery is measured
 spool_port=$(free_port) # THREADS=1, like the service it is compared with
-systemd-socket-activate -l "127.0.0.1:$spool_port" \
-    -E WORKER_NODE_URL="http://127.0.0.1:$spool_worker_port" -E SPOOL_DIR="$spool_dir" \
-    -E BREAKER_COOLDOWN_SEC=1 -E SPOOL_MAX_JOBS=100000000 -E LOG_LEVEL=info -E THREADS=1 "$daemon" 2>/dev/null &
-spool_pid=$!
-pids+=("$spool_pid")
+socket_service "$spool_port" "$daemon" WORKER_NODE_URL="http://127.0.0.1:$spool_worker_port" \
+    SPOOL_DIR="$spool_dir" BREAKER_COOLDOWN_SEC=1 SPOOL_MAX_JOBS=100000000 LOG_LEVEL=info THREADS=1
+spool_pid=$service_pid
 h2o_port=$(free_port)
 "$build/h2o-proxy" "$h2o_port" "http://127.0.0.1:$worker_port/enqueue" &
 h2o_pid=$!
@@ -127,7 +74,6 @@ curl -s -o /dev/null "http://127.0.0.1:$svc_port/health" # starts the daemon
 curl -s -o /dev/null "http://127.0.0.1:$svc1_port/health"
 curl -s -o /dev/null "http://127.0.0.1:$spool_port/health"
 
-cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo $t; }
 proxy_pids=$(pgrep -P "${pids[1]}" | tr '\n' ' ')
 standin_pids=$(pgrep -P "${pids[0]}" | tr '\n' ' ')
 # loop_conns PORT → the service's argus_loop_connections_total, one figure per loop
@@ -210,15 +156,13 @@ load_end=$(date +%s)
 # first delivery: the delivery's backoff after the failures while the worker was away comes
 # first) until argus_spool_jobs is 0.
 metric() { curl -s "http://127.0.0.1:$spool_port/metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
-now() { date +%s.%N; }
 spooled=$(metric argus_spool_jobs)
 queued_total=$(metric 'argus_spool_jobs_total{result="queued"}')
 spool_errors=$(metric 'argus_spool_jobs_total{result="error"}')
 delivered0=$(metric 'argus_spool_jobs_total{result="delivered"}')
 spool_bytes=$(du -sk "$spool_dir" | cut -f1)
 t_back=$(now)
-nginx_conf standin2 "server { listen 127.0.0.1:$spool_worker_port;
-        location /enqueue { default_type application/json; return 201 '{\"queued\":true}'; } }"
+worker_standin standin2 "$spool_worker_port"
 t_first="" t_empty=""
 for _ in $(seq 6000); do # 10 minutes at most
     d=$(metric 'argus_spool_jobs_total{result="delivered"}')
@@ -230,7 +174,6 @@ done
 nginx_rss=$(rss_of $(pgrep -f "nginx: .*$work/proxy" || true) 2>/dev/null || echo 0)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$work/results" | median; }
 errs() { awk -v n="$1" '$1 == n { s += $5 } END { print s + 0 }' "$work/results"; }
 

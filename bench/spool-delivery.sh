@@ -24,50 +24,26 @@ rounds=${2:-3}
 pool_jobs=${3:-3000}
 row_max=${BENCH_ROW_MAX_SEC:-120}
 top=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source-path=SCRIPTDIR source=../scripts/deps.sh
-. "$top/scripts/deps.sh"
-apt_install "${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}" "${BENCH_PACKAGES[@]}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$top/bench/lib.sh"
 
 build="$top/build-bench"
-[ -f "$build/build.ninja" ] || meson setup "$build" "$top" -Dbuildtype=release -Dtests=false >/dev/null
-ninja -C "$build" >/dev/null
+bench_build "$top" "$build"
 after="$build/argus-orchestrator"
 before=${BENCH_BEFORE_DAEMON:-}
 standin="$build/tests/argus-worker-standin"
 spool_base=${BENCH_SPOOL_DIR:-/var/tmp}
+bench_cleanup_more() { rm -rf "$spool_base"/argus-bench-delivery-$$-*; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-    rm -rf "$spool_base"/argus-bench-delivery-$$-*
-}
-trap cleanup EXIT
-
-free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$(shuf -i 20000-30000 -n 1)
-        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-    echo "no free port" >&2
-    exit 1
-}
-wait_port() { for _ in $(seq 100); do ss -Hltn "sport = :$1" | grep -q . && return; sleep 0.05; done; }
-now() { date +%s.%N; }
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s { print $2 }'; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # daemon BINARY PORT WORKER-PORT DIR → starts it socket-activated (the first connection starts
 # it); sets daemon_pid
 daemon() {
-    systemd-socket-activate -l "127.0.0.1:$2" -E WORKER_NODE_URL="http://127.0.0.1:$3" \
-        -E SPOOL_DIR="$4" -E BREAKER_COOLDOWN_SEC=1 -E SPOOL_MAX_JOBS=100000000 \
-        -E LOG_LEVEL=info -E THREADS=1 "$1" 2>/dev/null &
-    daemon_pid=$!
-    pids+=("$daemon_pid")
+    socket_service "$2" "$1" WORKER_NODE_URL="http://127.0.0.1:$3" SPOOL_DIR="$4" \
+        BREAKER_COOLDOWN_SEC=1 SPOOL_MAX_JOBS=100000000 LOG_LEVEL=info THREADS=1
+    daemon_pid=$service_pid
     wait_port "$2"
 }
 
@@ -77,37 +53,19 @@ worker() {
     if [ "$1" = pool4x20 ]; then
         "$standin" "$2" 127.0.0.1 >/dev/null &
         worker_pid=$!
+        pids+=("$worker_pid")
     else
-        local dir="$work/nginx-$2"
-        mkdir -p "$dir/logs"
-        cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    keepalive_requests 1000000;
-    map \$http_idempotency_key \$refuse { ~^reviews:status503- 1; default 0; }
+        nginx_conf "nginx-$2" "map \$http_idempotency_key \$refuse { ~^reviews:status503- 1; default 0; }
     log_format refused '\$msec';
     server { listen 127.0.0.1:$2;
         location /enqueue {
-            access_log $dir/logs/refused.log refused if=\$refuse;
+            access_log $work/nginx-$2/logs/refused.log refused if=\$refuse;
             default_type application/json;
-            if (\$refuse) { return 503 '{"error":"refused"}'; }
-            return 201 '{"queued":true}';
-        } }
-}
-CONF
-        nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
-        worker_pid=$!
+            if (\$refuse) { return 503 '{\"error\":\"refused\"}'; }
+            return 201 '{\"queued\":true}';
+        } }"
+        worker_pid=$nginx_pid
     fi
-    pids+=("$worker_pid")
     wait_port "$2"
 }
 

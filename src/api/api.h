@@ -4,6 +4,7 @@
 #include <h2o.h>
 #include <stdint.h>
 
+#include "atomics.h"
 #include "config.h"
 #include "metrics.h"
 #include "spool.h"
@@ -46,5 +47,5 @@ uint64_t api_random(ApiHandler *h);
 
 static inline unsigned api_pending(const ApiHandler *h)
 {
-    return __atomic_load_n(&h->pending, __ATOMIC_RELAXED);
+    return relaxed_load_uint(&h->pending);
 }

@@ -191,7 +191,7 @@ static void batch_finish(PendingBatch *b, bool held)
                  "client went away before its batch was answered");
     batch_free(b);
     if (held) {
-        __atomic_store_n(&h->pending, h->pending - 1, __ATOMIC_RELAXED);
+        relaxed_store_uint(&h->pending, h->pending - 1);
         h->s.on_pending_end(h->s.userdata);
     }
 }
@@ -422,6 +422,6 @@ int batch_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
         return 0;
     }
     pending_enqueue_hold(b->tie);
-    __atomic_store_n(&h->pending, h->pending + 1, __ATOMIC_RELAXED);
+    relaxed_store_uint(&h->pending, h->pending + 1);
     return 0;
 }

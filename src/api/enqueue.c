@@ -120,7 +120,7 @@ static bool shed_for_log(ApiHandler *h, h2o_req_t *req)
 static void enqueue_end(ApiHandler *h, PendingEnqueue *pe)
 {
     pending_enqueue_free(pe);
-    __atomic_store_n(&h->pending, h->pending - 1, __ATOMIC_RELAXED);
+    relaxed_store_uint(&h->pending, h->pending - 1);
     h->s.on_pending_end(h->s.userdata);
 }
 
@@ -322,7 +322,7 @@ static void enqueue_admit(ApiHandler *h, h2o_req_t *req, PendingEnqueue *pe)
         return;
     }
     pending_enqueue_hold(pe);
-    __atomic_store_n(&h->pending, h->pending + 1, __ATOMIC_RELAXED);
+    relaxed_store_uint(&h->pending, h->pending + 1);
 }
 
 int enqueue_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
@@ -356,7 +356,7 @@ int enqueue_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
     if (h->s.spool && spool_job_held(h->s.spool, pe->job_id)) {
         if (enqueue_held(h, pe)) {
             pending_enqueue_hold(pe);
-            __atomic_store_n(&h->pending, h->pending + 1, __ATOMIC_RELAXED);
+            relaxed_store_uint(&h->pending, h->pending + 1);
             return 0;
         }
         pending_enqueue_free(pe);

@@ -7,6 +7,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "atomics.h"
+
 static int on_mailbox(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     (void)s, (void)fd, (void)revents;
@@ -150,7 +152,7 @@ static void on_bell(MailboxReceiver *r, MailboxMessage *m)
 {
     (void)m;
     MailboxBell *b = (MailboxBell *)r;
-    __atomic_store_n(&b->rung, false, __ATOMIC_SEQ_CST);
+    seq_cst_store_bool(&b->rung, false);
     b->on_ring(b);
 }
 
@@ -163,7 +165,7 @@ void mailbox_bell_init(MailboxBell *b, Mailbox *m, void (*on_ring)(MailboxBell *
 
 void mailbox_bell_ring(MailboxBell *b)
 {
-    if (!__atomic_exchange_n(&b->rung, true, __ATOMIC_SEQ_CST))
+    if (!seq_cst_exchange_bool(&b->rung, true))
         mailbox_post(&b->receiver, &b->message);
 }
 

@@ -43,11 +43,11 @@ void metrics_sum(Metrics *dst, const Metrics *src)
     uint64_t *d = (uint64_t *)dst;
     const uint64_t *s = (const uint64_t *)src;
     for (size_t i = 0; i < METRICS_COUNTERS; i++)
-        d[i] += __atomic_load_n(&s[i], __ATOMIC_RELAXED);
-    bool seen = __atomic_load_n(&src->worker_seen, __ATOMIC_RELAXED);
+        d[i] += relaxed_load_u64(&s[i]);
+    bool seen = relaxed_load_bool(&src->worker_seen);
     dst->worker_seen |= seen;
     if (seen)
-        dst->worker_answering |= __atomic_load_n(&src->worker_answering, __ATOMIC_RELAXED);
+        dst->worker_answering |= relaxed_load_bool(&src->worker_answering);
 }
 
 uint64_t metrics_status_events(const Metrics *m)
@@ -62,7 +62,7 @@ void metrics_observe(Histogram *h, uint64_t usec)
         i++;
     metrics_inc(&h->buckets[i]);
     metrics_inc(&h->count);
-    __atomic_store_n(&h->sum_usec, h->sum_usec + usec, __ATOMIC_RELAXED);
+    relaxed_store_u64(&h->sum_usec, h->sum_usec + usec);
 }
 
 void metrics_count_protocol_error(Metrics *m, int status)

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "atomics.h"
+
 /* Counters and histograms for GET /metrics (Prometheus text format 0.0.4). Each event loop has
  * its own Metrics, written only by its thread and read by any (GET /metrics and STATUS= sum every
  * loop's): writes are relaxed atomic stores (metrics_inc), reads relaxed atomic loads
@@ -119,16 +121,16 @@ typedef struct MetricsGauges {
 /* One more, from the thread that owns the counter. */
 static inline void metrics_inc(uint64_t *c)
 {
-    __atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+    relaxed_store_u64(c, *c + 1);
 }
 /* A gauge's value, from the thread that owns it. */
 static inline void metrics_gauge(uint64_t *g, uint64_t v)
 {
-    __atomic_store_n(g, v, __ATOMIC_RELAXED);
+    relaxed_store_u64(g, v);
 }
 static inline void metrics_set(bool *flag, bool v)
 {
-    __atomic_store_n(flag, v, __ATOMIC_RELAXED);
+    relaxed_store_bool(flag, v);
 }
 /* dst += src: src read with atomic loads, so from any thread. */
 void metrics_sum(Metrics *dst, const Metrics *src);

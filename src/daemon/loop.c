@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomics.h"
 #include "event-timer.h"
 #include "log.h"
 #include "macro.h"
@@ -40,7 +41,7 @@ const char *__tsan_default_suppressions(void)
 /* Tells the manager that this loop drained (or ended): once, as drained never turns back. */
 static void tell_manager_drained(Loop *l)
 {
-    if (!__atomic_exchange_n(&l->drained_told, true, __ATOMIC_ACQ_REL))
+    if (!acq_rel_exchange_bool(&l->drained_told, true))
         mailbox_post(l->shared->drained_to, &l->drained_msg);
 }
 
@@ -49,7 +50,7 @@ void loop_check_drained(Loop *l)
     if (!l->stopping || loop_drained(l) || api_pending(l->api) > 0 || l->server.n_conns > 0 ||
         worker_in_flight(l->worker) > 0)
         return;
-    __atomic_store_n(&l->drained, true, __ATOMIC_RELEASE);
+    release_store_bool(&l->drained, true);
     tell_manager_drained(l);
     if (l->own_thread)
         (void)sd_event_exit(l->event, 0);
@@ -68,7 +69,7 @@ static void on_slot_free(Server *s, void *userdata)
     Loop *l = userdata;
     for (size_t i = 0; i < l->shared->n_loops; i++) {
         Loop *other = l->shared->loops[i];
-        if (other != l && __atomic_load_n(&other->server.paused, __ATOMIC_SEQ_CST))
+        if (other != l && seq_cst_load_bool(&other->server.paused))
             loop_request(other, LOOP_RESUME);
     }
 }
@@ -106,7 +107,7 @@ static void on_control(MailboxReceiver *r, MailboxMessage *m)
 {
     (void)m;
     Loop *l = container_of(r, Loop, control);
-    unsigned what = __atomic_exchange_n(&l->requests, 0, __ATOMIC_ACQ_REL);
+    unsigned what = acq_rel_exchange_uint(&l->requests, 0);
     if (what & LOOP_DRAIN)
         loop_begin_drain(l);
     if (what & LOOP_CANCEL) {
@@ -125,7 +126,7 @@ static void on_control(MailboxReceiver *r, MailboxMessage *m)
 
 void loop_request(Loop *l, LoopRequest what)
 {
-    if (__atomic_fetch_or(&l->requests, (unsigned)what, __ATOMIC_ACQ_REL) == 0)
+    if (acq_rel_fetch_or_uint(&l->requests, (unsigned)what) == 0)
         mailbox_post(&l->control, &l->control_msg);
 }
 
@@ -158,7 +159,7 @@ static int on_quiet_timer(sd_event_source *s, uint64_t usec, void *userdata)
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata)
 {
     Loop *l = userdata;
-    __atomic_add_fetch(&l->heartbeat, 1, __ATOMIC_RELAXED);
+    relaxed_add_u64(&l->heartbeat, 1);
     (void)sd_event_source_set_time(s, usec + l->shared->heartbeat_usec);
     return 0;
 }
@@ -182,8 +183,7 @@ static void loop_collect(Metrics *ret_sum, MetricsGauges *g, void *userdata)
         g->connections += loop_connections(l);
         g->calls_queued += worker_queued_calls(l->worker);
         if (i < METRICS_LOOPS_MAX)
-            g->loop_connections[i] =
-                __atomic_load_n(&l->metrics.connections_accepted, __ATOMIC_RELAXED);
+            g->loop_connections[i] = relaxed_load_u64(&l->metrics.connections_accepted);
     }
 }
 
@@ -310,7 +310,7 @@ static void *loop_thread(void *userdata)
     if (r < 0)
         log_error(NULL, NULL, "event loop %u failed: %s", l->index, strerror(-r));
     /* Whatever ended it, the manager should not wait for this loop. */
-    __atomic_store_n(&l->drained, true, __ATOMIC_RELEASE);
+    release_store_bool(&l->drained, true);
     tell_manager_drained(l);
     return NULL;
 }
@@ -356,7 +356,7 @@ Loop *loop_free(Loop *l)
 
 size_t loop_connections(const Loop *l)
 {
-    return __atomic_load_n(&l->server.n_conns, __ATOMIC_RELAXED);
+    return relaxed_load_size(&l->server.n_conns);
 }
 
 unsigned loop_pending(const Loop *l)
@@ -366,12 +366,12 @@ unsigned loop_pending(const Loop *l)
 
 bool loop_drained(const Loop *l)
 {
-    return __atomic_load_n(&l->drained, __ATOMIC_ACQUIRE);
+    return acquire_load_bool(&l->drained);
 }
 
 uint64_t loop_heartbeat(const Loop *l)
 {
-    return __atomic_load_n(&l->heartbeat, __ATOMIC_RELAXED);
+    return relaxed_load_u64(&l->heartbeat);
 }
 
 bool loop_busy(const Loop *l)

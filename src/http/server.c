@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "atomics.h"
 #include "error-filter.h"
 #include "http2-limits.h"
 #include "linger.h"
@@ -77,9 +78,9 @@ static void listener_enable(Listener *l, bool on)
 
 void server_resume(Server *s)
 {
-    if (s->draining || !__atomic_load_n(&s->paused, __ATOMIC_RELAXED))
+    if (s->draining || !relaxed_load_bool(&s->paused))
         return;
-    __atomic_store_n(&s->paused, false, __ATOMIC_RELAXED);
+    relaxed_store_bool(&s->paused, false);
     for (size_t i = 0; i < s->n_listeners; i++) {
         Listener *l = &s->listeners[i];
         if (l->paused && l->open) {
@@ -95,7 +96,7 @@ static void on_conn_gone(uv_handle_t *h)
     Conn *c = (Conn *)h;
     Server *s = c->server;
     h2o_linklist_unlink(&c->link);
-    bool was_full = __atomic_fetch_sub(s->total_conns, 1, __ATOMIC_SEQ_CST) >= s->max_conns;
+    bool was_full = slot_give_size(s->total_conns) + 1 >= s->max_conns; /* the count before */
     free(c);
     if (!s->draining)
         server_resume(s);
@@ -112,7 +113,7 @@ static void on_conn_closed(uv_handle_t *h)
     Conn *c = (Conn *)h;
     Server *s = c->server;
     c->sock = NULL; /* libh2o has freed it */
-    __atomic_store_n(&s->n_conns, s->n_conns - 1, __ATOMIC_RELAXED);
+    relaxed_store_size(&s->n_conns, s->n_conns - 1);
     if (!linger_start(c, s->loop, s->draining, on_conn_gone)) {
         on_conn_gone(h);
         return;
@@ -161,7 +162,7 @@ static void accept_back_off(Server *s, int error)
  * it then leaves new ones to the others for a moment. */
 static bool over_share(const Server *s)
 {
-    size_t total = __atomic_load_n(s->total_conns, __ATOMIC_RELAXED);
+    size_t total = relaxed_load_size(s->total_conns);
     return s->n_loops > 1 && s->n_conns > total / s->n_loops + 1;
 }
 
@@ -171,7 +172,7 @@ static void server_adopt(Server *s, int fd, bool is_unix)
 {
     Conn *c = calloc(1, sizeof(*c));
     if (!c) {
-        __atomic_sub_fetch(s->total_conns, 1, __ATOMIC_RELAXED);
+        relaxed_sub_size(s->total_conns, 1);
         close(fd);
         return;
     }
@@ -183,7 +184,7 @@ static void server_adopt(Server *s, int fd, bool is_unix)
     /* libuv's init of a handle without flags cannot fail; the handle is then the loop's */
     (void)(is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp));
     h2o_linklist_insert(&s->conns, &c->link);
-    __atomic_store_n(&s->n_conns, s->n_conns + 1, __ATOMIC_RELAXED);
+    relaxed_store_size(&s->n_conns, s->n_conns + 1);
     if (s->errors.metrics)
         metrics_inc(&s->errors.metrics->connections_accepted);
     int r = is_unix ? uv_pipe_open(&c->h.pipe, fd) : uv_tcp_open(&c->h.tcp, fd);
@@ -232,21 +233,21 @@ static int on_listener_io(sd_event_source *src, int fd, uint32_t revents, void *
         /* At the cap (every loop's connections count), stop reading the socket's queue: the
          * clients wait in the kernel's backlog (or systemd's socket) until a slot frees on any
          * loop. */
-        if (__atomic_add_fetch(s->total_conns, 1, __ATOMIC_SEQ_CST) > s->max_conns) {
+        if (slot_take_size(s->total_conns) > s->max_conns) {
             /* Paused first, then the place given back: a loop that closes a connection
              * meanwhile either sees the pause (and wakes this loop) or left a place this check
              * sees. */
             l->paused = true;
             listener_enable(l, false);
-            __atomic_store_n(&s->paused, true, __ATOMIC_SEQ_CST);
-            if (__atomic_sub_fetch(s->total_conns, 1, __ATOMIC_SEQ_CST) < s->max_conns)
+            seq_cst_store_bool(&s->paused, true);
+            if (slot_give_size(s->total_conns) < s->max_conns)
                 server_resume(s);
             return 0;
         }
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
             int e = errno;
-            __atomic_sub_fetch(s->total_conns, 1, __ATOMIC_RELAXED);
+            relaxed_sub_size(s->total_conns, 1);
             if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
                 accept_back_off(s, e);
             /* EAGAIN: the queue is empty (or another loop took it); ECONNABORTED and the like:

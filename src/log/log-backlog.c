@@ -12,22 +12,22 @@ void log_backlog_init(LogBacklog *b, size_t owed_bytes)
 void log_backlog_update(LogBacklog *b, size_t fill, bool took, uint64_t now_usec)
 {
     if (took || fill == 0 || b->fill == 0)
-        __atomic_store_n(&b->progress_usec, now_usec, __ATOMIC_RELAXED);
+        relaxed_store_u64(&b->progress_usec, now_usec);
     bool shedding = b->shedding;
     if (fill >= b->high)
         shedding = true;
     else if (fill <= b->low)
         shedding = false;
-    __atomic_store_n(&b->shedding, shedding, __ATOMIC_RELAXED);
-    __atomic_store_n(&b->fill, fill, __ATOMIC_RELAXED);
+    relaxed_store_bool(&b->shedding, shedding);
+    relaxed_store_size(&b->fill, fill);
 }
 
 LogPressure log_backlog_pressure(const LogBacklog *b, uint64_t now_usec)
 {
     if (log_backlog_quiet(b))
         return LOG_PRESSURE_NONE;
-    bool shedding = __atomic_load_n(&b->shedding, __ATOMIC_RELAXED);
-    uint64_t progress = __atomic_load_n(&b->progress_usec, __ATOMIC_RELAXED);
+    bool shedding = relaxed_load_bool(&b->shedding);
+    uint64_t progress = relaxed_load_u64(&b->progress_usec);
     if (now_usec > progress && now_usec - progress >= b->stall_usec)
         return LOG_PRESSURE_STALLED;
     return shedding ? LOG_PRESSURE_SHED : LOG_PRESSURE_BEHIND;

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "atomics.h"
+
 /* The marks of a log sink's queue (log-queue.h) and the progress rule (README, "Logs": the log
  * backlog). Pure: the sinks feed it the queue's fill and whether their reader took anything,
  * with the time; any thread asks it, without the lock, what the service should do.
@@ -63,8 +65,7 @@ void log_backlog_update(LogBacklog *b, size_t fill, bool took, uint64_t now_usec
 /* At or under the low-water mark, not shedding: LOG_PRESSURE_NONE without asking the clock. */
 static inline bool log_backlog_quiet(const LogBacklog *b)
 {
-    return __atomic_load_n(&b->fill, __ATOMIC_RELAXED) <= b->low &&
-           !__atomic_load_n(&b->shedding, __ATOMIC_RELAXED);
+    return relaxed_load_size(&b->fill) <= b->low && !relaxed_load_bool(&b->shedding);
 }
 /* What the service should do now; from any thread. */
 LogPressure log_backlog_pressure(const LogBacklog *b, uint64_t now_usec);

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomics.h"
 #include "clock.h"
 #include "log-journal.h"
 #include "log-queue.h"
@@ -20,8 +20,8 @@
 /* The sink and level are process-wide by nature (there is one stderr), set once at start; read
  * by every thread that logs, hence atomic (relaxed: a plain load). The sinks' state is under
  * log_lock() (log-queue.h). */
-static atomic_int log_min_level = LOG_LEVEL_INFO;
-static atomic_bool log_to_journal;
+static int log_min_level = LOG_LEVEL_INFO;
+static bool log_to_journal;
 
 /* Rejections counted while the sink is behind (log_rejection_summarised), under log_lock(): by
  * status, the first REJECTION_STATUSES statuses seen, the rest under "other" (0). */
@@ -50,10 +50,9 @@ bool log_fd_is_journal_stream(const char *journal_stream, int fd)
 
 void log_setup(LogLevel level)
 {
-    atomic_store_explicit(&log_min_level, (int)level, memory_order_relaxed);
-    atomic_store_explicit(&log_to_journal,
-                          log_fd_is_journal_stream(getenv("JOURNAL_STREAM"), STDERR_FILENO),
-                          memory_order_relaxed);
+    relaxed_store_int(&log_min_level, (int)level);
+    relaxed_store_bool(&log_to_journal,
+                       log_fd_is_journal_stream(getenv("JOURNAL_STREAM"), STDERR_FILENO));
     log_lock();
     log_stderr_setup();
     log_unlock();
@@ -61,12 +60,12 @@ void log_setup(LogLevel level)
 
 void log_set_journal(bool on)
 {
-    atomic_store_explicit(&log_to_journal, on, memory_order_relaxed);
+    relaxed_store_bool(&log_to_journal, on);
 }
 
 bool log_enabled(LogLevel level)
 {
-    return (int)level >= atomic_load_explicit(&log_min_level, memory_order_relaxed);
+    return (int)level >= relaxed_load_int(&log_min_level);
 }
 
 void log_set_journal_fd(int fd)
@@ -161,15 +160,13 @@ uint64_t log_dropped(LogSink sink)
 
 LogPressure log_pressure(void)
 {
-    return atomic_load_explicit(&log_to_journal, memory_order_relaxed) ? log_journal_pressure()
-                                                                       : log_stderr_pressure();
+    return relaxed_load_bool(&log_to_journal) ? log_journal_pressure() : log_stderr_pressure();
 }
 
 const char *log_pressure_reason(void)
 {
-    return atomic_load_explicit(&log_to_journal, memory_order_relaxed)
-               ? "log backlog: journald is behind"
-               : "log backlog: the reader of stderr is behind";
+    return relaxed_load_bool(&log_to_journal) ? "log backlog: journald is behind"
+                                              : "log backlog: the reader of stderr is behind";
 }
 
 void log_set_owed(size_t jobs, size_t entries)
@@ -183,7 +180,7 @@ void log_set_owed(size_t jobs, size_t entries)
 
 static void sink_send(LogLevel level, const char *message_id, const LogFields *f, const char *msg)
 {
-    if (atomic_load_explicit(&log_to_journal, memory_order_relaxed))
+    if (relaxed_load_bool(&log_to_journal))
         log_journal_send(level, message_id, f, msg);
     else
         log_stderr_send(level, f, msg);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "atomics.h"
+#include "list.h"
 #include "mailbox.h"
 #include "spool-store.h"
 #include "spool.h"
@@ -27,8 +29,8 @@ typedef enum SpoolOpType {
 
 typedef struct SpoolOp SpoolOp;
 struct SpoolOp {
-    SpoolOp *next;
-    SpoolPort *port; /* where the result goes */
+    LIST_FIELDS(SpoolOp, queue); /* on the thread's in, or its port's out */
+    SpoolPort *port;             /* where the result goes */
     SpoolOpType type;
     int error; /* the result: 0 or a negative errno */
     bool duplicate;
@@ -49,22 +51,11 @@ struct SpoolOp {
 
 typedef struct SpoolNotice SpoolNotice;
 struct SpoolNotice {
-    SpoolNotice *next;
+    LIST_FIELDS(SpoolNotice, queue); /* on the spool's notices */
     SpoolNoticeKind kind;
     char text[512];
     char why[SPOOL_ERROR_MAX];
 };
-
-/* A singly linked FIFO of ops or notices. */
-#define FIFO_PUSH(head, tail, x)                                                                   \
-    do {                                                                                           \
-        (x)->next = NULL;                                                                          \
-        if (tail)                                                                                  \
-            (tail)->next = (x);                                                                    \
-        else                                                                                       \
-            (head) = (x);                                                                          \
-        (tail) = (x);                                                                              \
-    } while (0)
 
 /* An event loop's way in: results of its adds come back to it, rung through its mailbox. */
 struct SpoolPort {
@@ -128,7 +119,7 @@ void spool_job_set(SpoolJob *j, const JobRef *job, const char *reason);
 /* qsort()/bsearch() order of the held job ids (char *). */
 int spool_compare_ids(const void *a, const void *b);
 
-/* Ops linked by next, whose callbacks will not be called. */
+/* Ops linked by queue_next, whose callbacks will not be called. */
 void spool_op_list_free(SpoolOp *op);
 
 /* Once the thread is joined: nothing can reach p any more. */

@@ -53,7 +53,7 @@ static SpoolAddStatus add_status(const SpoolOp *op)
 /* A batch's results: each job's, or the whole batch refused (op->error). */
 static void add_batch_done(Spool *s, SpoolOp *op)
 {
-    __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
+    relaxed_sub_size(&s->n_adding, 1);
     if (op->error < 0)
         for (size_t i = 0; i < op->max; i++)
             op->statuses[i] = add_status(op);
@@ -77,15 +77,15 @@ static void on_port_bell(MailboxBell *b)
     pthread_mutex_unlock(&s->lock);
 
     for (SpoolNotice *x = notices, *next; x; x = next) {
-        next = x->next;
+        next = x->queue_next;
         if (s->cb.notice)
             s->cb.notice(x->kind, x->text, x->why[0] ? x->why : NULL, s->cb.userdata);
         free(x);
     }
     for (SpoolOp *op = ops, *next; op; op = next) {
-        next = op->next;
+        next = op->queue_next;
         if (op->type == OP_ADD) {
-            __atomic_sub_fetch(&s->n_adding, 1, __ATOMIC_RELAXED);
+            relaxed_sub_size(&s->n_adding, 1);
             op->add_done(add_status(op), op->error < 0 ? op->error_text : NULL, op->userdata);
         } else if (op->type == OP_ADD_BATCH)
             add_batch_done(s, op);
@@ -100,7 +100,7 @@ static void on_port_bell(MailboxBell *b)
 void spool_op_list_free(SpoolOp *op)
 {
     for (SpoolOp *next; op; op = next) {
-        next = op->next;
+        next = op->queue_next;
         op_free(op);
     }
 }
@@ -137,7 +137,7 @@ static void spool_ask(Spool *s, SpoolOp *op)
 {
     pthread_mutex_lock(&s->lock);
     bool was_empty = !s->in_head;
-    FIFO_PUSH(s->in_head, s->in_tail, op);
+    LIST_APPEND(queue, s->in_head, s->in_tail, op);
     pthread_mutex_unlock(&s->lock);
     /* One ring per batch: the thread takes the whole list after each wait. */
     if (was_empty)
@@ -204,7 +204,7 @@ static void refuse_now(Spool *s, SpoolPort *port, SpoolOp *op)
     op->error = -EDQUOT;
     snprintf(op->error_text, sizeof(op->error_text), "too many jobs waiting to be spooled");
     pthread_mutex_lock(&s->lock);
-    FIFO_PUSH(port->out_head, port->out_tail, op);
+    LIST_APPEND(queue, port->out_head, port->out_tail, op);
     pthread_mutex_unlock(&s->lock);
     spool_port_wake(port);
 }
@@ -219,7 +219,7 @@ int spool_add(SpoolPort *port, const JobRef *job, const char *reason, spool_add_
     op->add_done = done;
     op->userdata = userdata;
     spool_job_set(&op->job, job, reason);
-    if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
+    if (relaxed_add_size(&s->n_adding, 1) > s->max_adding) {
         refuse_now(s, port, op);
         return 0;
     }
@@ -243,7 +243,7 @@ int spool_add_batch(SpoolPort *port, const JobRef *jobs, size_t n, const char *r
     op->max = n;
     op->add_batch_done = done;
     op->userdata = userdata;
-    if (__atomic_add_fetch(&s->n_adding, 1, __ATOMIC_RELAXED) > s->max_adding) {
+    if (relaxed_add_size(&s->n_adding, 1) > s->max_adding) {
         refuse_now(s, port, op);
         return 0;
     }
@@ -344,7 +344,7 @@ SpoolPort *spool_main_port(Spool *s)
 
 bool spool_job_held(Spool *s, const char *job_id)
 {
-    if (__atomic_load_n(&s->n_held, __ATOMIC_RELAXED) == 0)
+    if (relaxed_load_size(&s->n_held) == 0)
         return false;
     pthread_mutex_lock(&s->lock);
     bool held = s->n_held > 0 &&

@@ -52,7 +52,7 @@ static void notice_post(Spool *s, SpoolNoticeKind kind, const char *text, const 
     spool_copy_id(n->text, sizeof(n->text), text);
     spool_copy_id(n->why, sizeof(n->why), why);
     pthread_mutex_lock(&s->lock);
-    FIFO_PUSH(s->notices_head, s->notices_tail, n);
+    LIST_APPEND(queue, s->notices_head, s->notices_tail, n);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -258,7 +258,7 @@ static void group_fail(Spool *s, SpoolOp *ops, int error)
     char words[SPOOL_ERROR_MAX];
     describe_error(s, error, words, sizeof(words));
     bool writes = false;
-    for (SpoolOp *op = ops; op; op = op->next) {
+    for (SpoolOp *op = ops; op; op = op->queue_next) {
         if (op->error != -EDQUOT) /* an add refused as full stays refused as full */
             op->error = error;
         snprintf(op->error_text, sizeof(op->error_text), "%s", words);
@@ -283,7 +283,7 @@ static int group_apply(Spool *s, SpoolOp *ops)
     int r = spool_store_begin(s->store);
     if (r < 0)
         return r;
-    for (SpoolOp *op = ops; op; op = op->next) {
+    for (SpoolOp *op = ops; op; op = op->queue_next) {
         op->duplicate = false;
         op->n_jobs = 0;
         op->error = op_run(s, op);
@@ -307,7 +307,7 @@ static void group_run(Spool *s, SpoolOp *ops)
     if (!s->store && clock_usec(CLOCK_MONOTONIC) >= s->next_open_usec)
         (void)spool_open_store(s);
     if (!s->store) {
-        for (SpoolOp *op = ops; op; op = op->next) {
+        for (SpoolOp *op = ops; op; op = op->queue_next) {
             op->error = -ENXIO;
             snprintf(op->error_text, sizeof(op->error_text), "spool unavailable");
         }
@@ -332,7 +332,7 @@ static void group_run(Spool *s, SpoolOp *ops)
         s->failing = false;
         s->reset = true; /* writes may have failed meanwhile: the delivery walks again */
     }
-    for (SpoolOp *op = ops; op; op = op->next)
+    for (SpoolOp *op = ops; op; op = op->queue_next)
         if ((op->type == OP_ADD || op->type == OP_ADD_BATCH) && op->error == 0 && !op->duplicate) {
             s->generation++;
             break;
@@ -394,7 +394,7 @@ static void held_refresh(Spool *s)
     char **old = s->held;
     size_t n_old = s->n_held;
     s->held = l.ids;
-    __atomic_store_n(&s->n_held, l.n, __ATOMIC_RELAXED);
+    relaxed_store_size(&s->n_held, l.n);
     pthread_mutex_unlock(&s->lock);
     held_free(old, n_old);
 }
@@ -406,7 +406,7 @@ static void state_refresh(Spool *s)
     SpoolState st = {.up = s->store && !s->failing};
     if (s->store) {
         (void)spool_store_stats(s->store, &st.stats);
-        if (s->reset || st.stats.held != __atomic_load_n(&s->n_held, __ATOMIC_RELAXED))
+        if (s->reset || st.stats.held != relaxed_load_size(&s->n_held))
             held_refresh(s);
     }
     if (s->reset) {
@@ -428,9 +428,9 @@ static void results_post(Spool *s, SpoolOp *ops)
     size_t n_woken = 0;
     pthread_mutex_lock(&s->lock);
     for (SpoolOp *op = ops, *next; op; op = next) {
-        next = op->next;
+        next = op->queue_next;
         SpoolPort *p = op->port;
-        FIFO_PUSH(p->out_head, p->out_tail, op);
+        LIST_APPEND(queue, p->out_head, p->out_tail, op);
         bool seen = p == s->main;
         for (size_t i = 0; i < n_woken && !seen; i++)
             seen = woken[i] == p;
@@ -624,7 +624,7 @@ Spool *spool_free(Spool *s)
     }
     s->main = NULL;
     for (SpoolNotice *x = s->notices_head, *next; x; x = next) {
-        next = x->next;
+        next = x->queue_next;
         free(x);
     }
     spool_store_close(s->store);

@@ -165,7 +165,7 @@ static WorkerEnqueueResult worker_start(Worker *w, const JobRef *job, unsigned r
 
     call_write_request(c, job, rid_len);
     LIST_PREPEND(calls, w->calls, w->calls_tail, c);
-    __atomic_store_n(&w->n_calls, w->n_calls + 1, __ATOMIC_RELAXED);
+    relaxed_store_uint(&w->n_calls, w->n_calls + 1);
     w->n_waiters++;
     if (worker_call_dispatch(c) < 0) {
         worker_call_free(c); /* a probe reports its failure there */

@@ -156,14 +156,14 @@ static void queue_unlink(Worker *w, WorkerCall *c)
 {
     LIST_REMOVE(queue, w->queue_head, w->queue_tail, c);
     c->queued = false;
-    __atomic_store_n(&w->n_queued, w->n_queued - 1, __ATOMIC_RELAXED);
+    relaxed_store_uint(&w->n_queued, w->n_queued - 1);
 }
 
 static void queue_push(Worker *w, WorkerCall *c)
 {
     LIST_APPEND(queue, w->queue_head, w->queue_tail, c);
     c->queued = true;
-    __atomic_store_n(&w->n_queued, w->n_queued + 1, __ATOMIC_RELAXED);
+    relaxed_store_uint(&w->n_queued, w->n_queued + 1);
 }
 
 /* Ends the easy handle's part in an attempt: out of curl (a no-op once curl-event took it out
@@ -187,7 +187,7 @@ void worker_call_free(WorkerCall *c)
     if (c->probe) /* ended before its attempt could report (shutdown, no memory) */
         (void)worker_shared_record(w, false, true);
     LIST_REMOVE(calls, w->calls, w->calls_tail, c);
-    __atomic_store_n(&w->n_calls, w->n_calls - 1, __ATOMIC_RELAXED);
+    relaxed_store_uint(&w->n_calls, w->n_calls - 1);
     worker_waiters_sub(w, 1 + c->n_more);
     if (c->entry.key) {
         WorkerShard *sh = worker_shard_of(w, c->job_id);

@@ -70,7 +70,7 @@ int worker_new(sd_event *e, Mailbox *mailbox, const Config *c, Metrics *metrics,
         return -EINVAL;
     /* WORKER_MAX_CONNECTIONS shared out when each loop gets one or more (the first ones the
      * remainder); else one count for all (max_own 0) */
-    unsigned index = __atomic_fetch_add(&shared->n_workers, 1, __ATOMIC_RELAXED);
+    unsigned index = relaxed_fetch_add_uint(&shared->n_workers, 1);
     if (shared->max_active >= shared->n_loops)
         w->max_own = shared->max_active / shared->n_loops +
                      (index % shared->n_loops < shared->max_active % shared->n_loops);
@@ -112,17 +112,17 @@ void worker_cancel_all(Worker *w)
 
 unsigned worker_in_flight(const Worker *w)
 {
-    return __atomic_load_n(&w->n_calls, __ATOMIC_RELAXED);
+    return relaxed_load_uint(&w->n_calls);
 }
 
 size_t worker_pending_jobs(const Worker *w)
 {
-    return __atomic_load_n(&w->shared->n_waiters, __ATOMIC_RELAXED);
+    return relaxed_load_size(&w->shared->n_waiters);
 }
 
 unsigned worker_queued_calls(const Worker *w)
 {
-    return __atomic_load_n(&w->n_queued, __ATOMIC_RELAXED);
+    return relaxed_load_uint(&w->n_queued);
 }
 
 size_t worker_release_idle(Worker *w)

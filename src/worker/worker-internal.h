@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "atomics.h"
 #include "curl-event.h"
 #include "inflight.h"
 #include "job.h"

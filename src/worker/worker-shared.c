@@ -72,24 +72,18 @@ BreakerState worker_shared_state(Worker *w)
 
 bool worker_shared_reserve(Worker *w)
 {
-    size_t n = __atomic_load_n(&w->shared->n_waiters, __ATOMIC_RELAXED);
-    do
-        if (n >= w->config->max_pending_jobs)
-            return false;
-    while (!__atomic_compare_exchange_n(&w->shared->n_waiters, &n, n + 1, true, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED));
-    return true;
+    return relaxed_inc_below_size(&w->shared->n_waiters, w->config->max_pending_jobs);
 }
 
 void worker_shared_unreserve(Worker *w)
 {
-    __atomic_sub_fetch(&w->shared->n_waiters, 1, __ATOMIC_RELAXED);
+    relaxed_sub_size(&w->shared->n_waiters, 1);
 }
 
 void worker_waiters_sub(Worker *w, size_t n)
 {
     w->n_waiters -= n;
-    __atomic_sub_fetch(&w->shared->n_waiters, n, __ATOMIC_RELAXED);
+    relaxed_sub_size(&w->shared->n_waiters, n);
 }
 
 WorkerShard *worker_shard_of(Worker *w, const char *job_id)
@@ -106,11 +100,11 @@ bool worker_slot_take(Worker *w)
         w->n_active++;
         return true;
     }
-    if (__atomic_add_fetch(&w->shared->active, 1, __ATOMIC_SEQ_CST) <= w->shared->max_active) {
+    if (slot_take_uint(&w->shared->active) <= w->shared->max_active) {
         w->n_active++;
         return true;
     }
-    __atomic_sub_fetch(&w->shared->active, 1, __ATOMIC_SEQ_CST);
+    slot_give_uint(&w->shared->active);
     return false;
 }
 
@@ -119,7 +113,7 @@ void worker_slot_release(Worker *w)
     w->n_active--;
     if (w->max_own)
         return; /* the loop's own queue takes it (worker_pump) */
-    __atomic_sub_fetch(&w->shared->active, 1, __ATOMIC_SEQ_CST);
+    slot_give_uint(&w->shared->active);
     if (w->shared->on_slot_free)
         w->shared->on_slot_free(w, w->shared->userdata);
 }

@@ -8,6 +8,8 @@
 #   from the including file's folder, past the include path;
 # - no two folders hold a file of the same name;
 # - the modules (NAME.c and NAME.h) have no include cycle, within a folder too (tsort(1));
+# - atomics only through basic/atomics.h: no other file includes <stdatomic.h> or calls a
+#   __atomic builtin (threads talk through mailboxes and those few named patterns);
 # - there is something to check: no layer, no file or no include fails.
 # Usage: test-layers.sh SRCDIR LAYER=BELOW,BELOW… …   (lowest layer first)
 set -euo pipefail
@@ -82,6 +84,14 @@ for f in "${files[@]}"; do
         sed -E 's/^([0-9]+):[^"]*"([^"]*)".*/\1:\2/')
 done
 [ "$includes" -gt 0 ] || bad "no #include \"…\" found in ${#files[@]} files of $src"
+
+[ -f "$src/basic/atomics.h" ] || bad "no $src/basic/atomics.h"
+for f in "${files[@]}"; do
+    [ "$f" != "$src/basic/atomics.h" ] || continue
+    while IFS= read -r hit; do
+        bad "${f#"$src"/}:$hit: an atomic outside basic/atomics.h (use its named patterns)"
+    done < <(grep -nE '#[[:space:]]*include[[:space:]]*<stdatomic\.h>|__atomic_|__sync_' "$f" || true)
+done
 
 if ! out=$(printf '%s\n' "${pairs[@]}" | tsort 2>&1 >/dev/null) || [ -n "$out" ]; then
     bad "the include graph of $src has a cycle:"
