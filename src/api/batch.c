@@ -399,8 +399,13 @@ static size_t batch_cost(const PendingBatch *b)
 static bool batch_charge(PendingBatch *b, h2o_req_t *req)
 {
     ApiHandler *h = b->h;
-    size_t cost = batch_cost(b);
-    if (budget_take(h->s.batch_bytes, BATCH_BUDGET_BYTES, cost)) {
+    size_t cost = batch_cost(b), none = 0;
+    /* a batch larger than the whole budget (MAX_BATCH and MAX_BATCH_BYTES raised far) waits
+     * alone, or it never would */
+    if (budget_take(h->s.batch_bytes, BATCH_BUDGET_BYTES, cost) ||
+        (cost > BATCH_BUDGET_BYTES &&
+         __atomic_compare_exchange_n(h->s.batch_bytes, &none, cost, false, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED))) {
         b->charged = cost;
         return true;
     }

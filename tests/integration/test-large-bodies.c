@@ -280,12 +280,85 @@ static void test_places_come_back(void **state)
     close(piped);
 }
 
+#define HUGE_ITEMS 40000
+
+/* A batch of HUGE_ITEMS placeIds the stand-in answers after 5 s: reckoned at more than the whole
+ * budget of the waiting batches (about 1 KiB an item); the request, its length in *ret_len. */
+static char *huge_batch(size_t *ret_len)
+{
+    size_t cap = HUGE_ITEMS * 40 + 256, n = 0;
+    char *req = malloc(cap + 256), *body = malloc(cap);
+    assert_non_null(req);
+    assert_non_null(body);
+    n += (size_t)snprintf(body, cap, "{\"placeIds\":[");
+    for (int i = 0; i < HUGE_ITEMS; i++)
+        n += (size_t)snprintf(body + n, cap - n, "%s\"slow5000-bb-%d-%d\"", i ? "," : "",
+                              (int)getpid(), i);
+    n += (size_t)snprintf(body + n, cap - n, "]}");
+    int h = snprintf(req, 256,
+                     "POST /enqueue/batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     n);
+    memcpy(req + h, body, n);
+    free(body);
+    *ret_len = (size_t)h + n;
+    return req;
+}
+
+/* The waiting batches' budget: a batch over it all alone (MAX_BATCH and MAX_BATCH_BYTES raised)
+ * still goes, alone; while it waits for a slow worker a small batch is refused as a whole, 503
+ * with Retry-After: 1, nothing sent, counted; once the large one is answered the budget is free
+ * again. */
+static void test_batch_budget(void **state)
+{
+    (void)state;
+    Service svc;
+    service_start_for_group(&svc, "MAX_BATCH=100000", "MAX_BATCH_BYTES=4194304",
+                            "WORKER_TIMEOUT_MS=3000");
+    size_t len;
+    char *req = huge_batch(&len);
+    int fd = raw_connect(svc.port);
+    write_all(fd, req, len);
+    free(req);
+    assert_true(service_wait_metric(&svc, "argus_pending_jobs", 1024, 20000));
+
+    char id[64], body[128], v[16];
+    snprintf(id, sizeof(id), "lb-budget-%d", (int)getpid());
+    snprintf(body, sizeof(body), "{\"placeIds\":[\"%s\"]}", id);
+    Response r = http_post_json(&svc, "/enqueue/batch", body);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "\"error\":\"too many batches waiting\""));
+    assert_true(response_header(&r, "Retry-After", v, sizeof(v)));
+    assert_string_equal(v, "1");
+    response_free(&r);
+    assert_int_equal(standin_count(&group_standin, id), 0);
+    assert_true(service_metric(&svc, "argus_requests_shed_total{reason=\"batch_budget\"}") == 1);
+
+    char head[4096];
+    raw_read(fd, head, sizeof(head), 30000);
+    assert_int_equal(strncmp(head, "HTTP/1.1 207 ", 13), 0);
+    close(fd);
+    long long end = now_ms() + 10000;
+    do {
+        response_free(&r);
+        usleep(50000);
+        r = http_post_json(&svc, "/enqueue/batch", body);
+    } while (r.status == 503 && now_ms() < end);
+    /* taken (its item may meet the breaker the timeouts opened: 207) */
+    if (r.status != 200 && r.status != 207)
+        fail_msg("the small batch after the large one: %ld %s", r.status, r.body ? r.body : "");
+    response_free(&r);
+    assert_int_equal(service_stop(&svc, SIGTERM), 0);
+    service_cleanup(&svc);
+}
+
 int main(void)
 {
     harness_skip_unless_runnable();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_places_bound_large_bodies),
         cmocka_unit_test(test_places_come_back),
+        cmocka_unit_test(test_batch_budget),
     };
     return cmocka_run_group_tests(tests, service_group_setup, service_group_teardown);
 }
