@@ -28,6 +28,9 @@ typedef struct ApiSettings {
     /* Called when a POST /enqueue that waited for the worker is done (the drain and the idle
      * exit wait for api_pending() to come back to 0). */
     void (*on_pending_end)(void *userdata);
+    /* The bytes the waiting batches hold, every loop's (atomic: batch.h, BATCH_BUDGET_BYTES);
+     * NULL: the handler's own count */
+    size_t *batch_bytes;
     void *userdata;
 } ApiSettings;
 
@@ -39,6 +42,7 @@ typedef struct ApiHandler {
     unsigned pending; /* POST /enqueue requests waiting for the worker (or the spool); written
                        * on the loop's thread with atomic stores, read from any */
     uint64_t rng[2];  /* xorshift128+, seeded from getrandom(): request ids */
+    size_t own_batch_bytes;
 } ApiHandler;
 
 /* A fast non-cryptographic random number, seeded from getrandom() (request ids and the trace

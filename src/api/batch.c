@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api-answer.h"
+#include "budget.h"
 #include "clock.h"
 #include "http-util.h"
 #include "job-batch.h"
@@ -52,12 +53,15 @@ struct PendingBatch {
     size_t *spooled;     /* the items handed to the spool, in its order */
     size_t waiting;      /* items still waiting for a result */
     uint64_t started_usec;
+    size_t charged; /* its bytes under BATCH_BUDGET_BYTES (batch.h), 0 until taken */
 };
 
 static void batch_free(PendingBatch *b)
 {
     if (!b)
         return;
+    if (b->charged)
+        budget_give(b->h->s.batch_bytes, b->charged);
     for (size_t i = 0; i < b->batch.n && b->results; i++)
         free(b->results[i].error);
     free(b->results);
@@ -366,6 +370,51 @@ static int batch_read(ApiHandler *h, h2o_req_t *req, const char *request_id, Pen
     return 0;
 }
 
+/* What an item's error may take in its result, and again in the answer: "worker enqueue
+ * failed: " or "not spooled: " and a reason of up to 320 bytes, with malloc's overhead. */
+#define ITEM_ERROR_BYTES 368
+/* What an item's answer takes beside its placeId, job id and error: keys, timestamp, status. */
+#define ITEM_ANSWER_BYTES 160
+/* The spool's add (its op) and the batch's own structures, whatever its size. */
+#define BATCH_FIXED_BYTES 4096
+
+/* The most the batch holds while it waits, reckoned before its errors and its answer exist: its
+ * items and their results, an error for each, the spool's copy of its jobs (placeId, job id and
+ * request id each), and the answer with each item's placeId, job id and error. */
+static size_t batch_cost(const PendingBatch *b)
+{
+    size_t text = 0, n = b->batch.n;
+    for (size_t i = 0; i < n; i++)
+        text += strlen(b->batch.items[i].place_id) + 1;
+    size_t job_id_extra = JOB_ID_MAX - PLACE_ID_MAX; /* its prefix and suffix */
+    size_t per_item = sizeof(JobBatchItem) + sizeof(ItemResult) + sizeof(BatchCall) +
+                      sizeof(size_t) + sizeof(SpoolAddStatus) + 2 * ITEM_ERROR_BYTES +
+                      ITEM_ANSWER_BYTES + 2 * job_id_extra + strlen(b->tie->request_id) + 3;
+    /* the placeIds: the parsed text, the spool's copy as placeId and job id, the answer's */
+    return BATCH_FIXED_BYTES + sizeof(PendingEnqueue) + n * per_item + 5 * text;
+}
+
+/* The batch's memory counted against BATCH_BUDGET_BYTES until it is freed, or it is refused as
+ * a whole (503, nothing sent, its jobs counted as shed): false then, answered. */
+static bool batch_charge(PendingBatch *b, h2o_req_t *req)
+{
+    ApiHandler *h = b->h;
+    size_t cost = batch_cost(b);
+    /* a batch larger than the whole budget (MAX_BATCH and MAX_BATCH_BYTES raised far) waits
+     * alone, or it never would */
+    if (budget_take(h->s.batch_bytes, BATCH_BUDGET_BYTES, cost) ||
+        (cost > BATCH_BUDGET_BYTES && budget_take_alone(h->s.batch_bytes, cost))) {
+        b->charged = cost;
+        return true;
+    }
+    relaxed_store_u64(&h->s.metrics->shed_batch_budget,
+                      h->s.metrics->shed_batch_budget + b->batch.n);
+    metrics_inc(&h->s.metrics->batches[BATCH_REJECTED]);
+    api_add_retry_after(req, 1000000ULL);
+    api_reject(h, req, ROUTE_ENQUEUE_BATCH, 503, "too many batches waiting", b->tie->request_id);
+    return false;
+}
+
 /* The log sink is behind: the batch is shed as a whole, each of its jobs counted. */
 static bool shed_for_log(PendingBatch *b, h2o_req_t *req)
 {
@@ -403,7 +452,7 @@ int batch_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
     int r = batch_read(h, req, request_id, &b);
     if (r < 0 || !b)
         return r;
-    if (shed_for_log(b, req)) {
+    if (shed_for_log(b, req) || !batch_charge(b, req)) {
         batch_free(b);
         return 0;
     }

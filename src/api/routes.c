@@ -253,6 +253,8 @@ ApiHandler *routes_register(h2o_pathconf_t *pathconf, const ApiSettings *setting
     ApiHandler *h = (ApiHandler *)h2o_create_handler(pathconf, sizeof(*h));
     h->super.on_req = on_req;
     h->s = *settings;
+    if (!h->s.batch_bytes)
+        h->s.batch_bytes = &h->own_batch_bytes;
     api_seed_random(h);
     return h;
 }

@@ -42,6 +42,24 @@ static inline bool relaxed_inc_below_size(size_t *p, size_t max)
     while (!__atomic_compare_exchange_n(p, &n, n + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
     return true;
 }
+/* n more, when that leaves *p at most max (a bounded share: places, bytes): false, adding
+ * nothing, when it would pass. */
+static inline bool relaxed_add_within_size(size_t *p, size_t max, size_t n)
+{
+    size_t cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+    do
+        if (n > max || cur > max - n)
+            return false;
+    while (
+        !__atomic_compare_exchange_n(p, &cur, cur + n, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    return true;
+}
+/* *p set to v when it is 0 (a share taken whole by one while no one holds any): whether it was. */
+static inline bool relaxed_set_if_zero_size(size_t *p, size_t v)
+{
+    size_t zero = 0;
+    return __atomic_compare_exchange_n(p, &zero, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
 static inline unsigned relaxed_load_uint(const unsigned *p)
 {
     return __atomic_load_n(p, __ATOMIC_RELAXED);

@@ -173,15 +173,21 @@ static void put_pending(Buffer *o, const Metrics *m, const MetricsGauges *g)
         "were waiting.\n"
         "# TYPE argus_pending_jobs_rejected_total counter\n"
         "argus_pending_jobs_rejected_total %llu\n"
-        "# HELP argus_requests_shed_total Jobs answered 503 before anything was done with them, by "
-        "reason: log_backlog, the log sink (journald, or a pipe on stderr) was behind.\n"
+        "# HELP argus_requests_shed_total Jobs (or requests) answered 503 before anything was done "
+        "with them, by reason: log_backlog, the log sink (journald, or a pipe on stderr) was "
+        "behind; large_bodies, HTTP/1 requests whose body may pass MAX_BODY_BYTES while every "
+        "place for one was taken; batch_budget, the jobs of batches refused while the waiting "
+        "batches held their whole memory budget.\n"
         "# TYPE argus_requests_shed_total counter\n"
         "argus_requests_shed_total{reason=\"log_backlog\"} %llu\n"
+        "argus_requests_shed_total{reason=\"large_bodies\"} %llu\n"
+        "argus_requests_shed_total{reason=\"batch_budget\"} %llu\n"
         "# HELP argus_worker_calls_queued Worker calls waiting for a free connection.\n"
         "# TYPE argus_worker_calls_queued gauge\n"
         "argus_worker_calls_queued %llu\n",
         (unsigned long long)g->pending_jobs, (unsigned long long)g->pending_jobs_limit,
         (unsigned long long)m->pending_rejected, (unsigned long long)m->shed_log_backlog,
+        (unsigned long long)m->shed_large_bodies, (unsigned long long)m->shed_batch_budget,
         (unsigned long long)g->calls_queued);
 }
 

@@ -69,6 +69,10 @@ typedef struct Metrics {
     uint64_t pending_rejected; /* jobs refused at MAX_PENDING_JOBS */
     uint64_t write_timeouts;   /* connections closed for an answer the client did not take */
     uint64_t shed_log_backlog; /* jobs answered 503 while the log sink was behind (log.h) */
+    /* HTTP/1 requests answered 503 from their head, every place for a large body taken */
+    uint64_t shed_large_bodies;
+    /* jobs of batches answered 503 as a whole, the waiting batches' byte budget spent */
+    uint64_t shed_batch_budget;
     /* The spool: jobs answered "queued", delivered from it, made dead letters (refused for
      * good, or expired), and jobs that could not be spooled (answered as without a spool). */
     uint64_t spool_queued, spool_delivered, spool_dead, spool_expired, spool_errors;

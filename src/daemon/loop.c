@@ -228,6 +228,7 @@ static int loop_setup_server(Loop *l)
                                     .loop = &l->uv.loop,
                                     .event = l->event,
                                     .total_conns = &l->shared->total_conns,
+                                    .large_bodies = &l->shared->large_bodies,
                                     .n_loops = sh->n_loops,
                                     .metrics = &l->metrics,
                                     .on_conn_change = on_conn_change,
@@ -261,6 +262,7 @@ static int loop_setup_server(Loop *l)
                                  .started_monotonic_usec = sh->started_monotonic_usec,
                                  .started_realtime_usec = sh->started_realtime_usec,
                                  .on_pending_end = on_pending_end,
+                                 .batch_bytes = &l->shared->batch_bytes,
                                  .userdata = l,
                              });
     return 0;

@@ -36,6 +36,8 @@ typedef struct LoopShared {
     Mailbox *main_mailbox;       /* the main thread's: the manager's and the first loop's */
     MailboxReceiver *drained_to; /* the manager's: a loop drained (Loop.drained_msg) */
     size_t total_conns;          /* atomic: client connections of every loop (MAX_CONNECTIONS) */
+    size_t large_bodies;         /* atomic: LARGE_BODY_PLACES taken, every loop's (conn.h) */
+    size_t batch_bytes;          /* atomic: BATCH_BUDGET_BYTES taken, every loop's (batch.h) */
     uint64_t heartbeat_usec;     /* how often each loop shows it runs (the watchdog's looks) */
 } LoopShared;
 

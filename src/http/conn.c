@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 
+#include "budget.h"
+
 void conn_close_when_idle(Conn *c)
 {
     uv_os_fd_t fd;
@@ -23,4 +25,20 @@ void conn_release(Conn *c)
     c->pending--;
     if (c->pending == 0 && *c->draining)
         conn_close_when_idle(c);
+}
+
+bool conn_large_body_take(Conn *c)
+{
+    if (c->large_body_place)
+        return true;
+    c->large_body_place = budget_take(c->large_bodies, LARGE_BODY_PLACES, 1);
+    return c->large_body_place;
+}
+
+void conn_large_body_give(Conn *c)
+{
+    if (!c || !c->large_body_place)
+        return;
+    c->large_body_place = false;
+    budget_give(c->large_bodies, 1);
 }

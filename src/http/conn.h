@@ -14,6 +14,14 @@
 #define HEAD_MAX_BYTES (64 * 1024)
 /* The most header fields in one request, as libh2o allows for HTTP/1 (H2O_MAX_HEADERS). */
 #define HEADERS_MAX 100
+/* The HTTP/1 requests of the whole process (every loop) whose body may grow past MAX_BODY_BYTES
+ * (a larger Content-Length, which only POST /enqueue/batch is let through with, or a chunked
+ * body on any path) at once. A connection holding most of a 128 KiB batch body costs about
+ * 250 KiB, one that holds no more than MAX_BODY_BYTES about 150 KiB (README, "Limits": the
+ * memory backstop): 128 of them add at most 128 x 100 KiB, 12.5 MiB, to what MAX_CONNECTIONS
+ * ordinary ones cost, where 4096 of them would add 400 MiB. 128 batches of a thousand placeIds
+ * being read at the same moment is far more than the batch route's clients need. */
+#define LARGE_BODY_PLACES 128
 
 typedef struct Server Server;
 typedef struct ErrorFilter ErrorFilter;
@@ -38,6 +46,11 @@ typedef struct Conn {
     const bool *draining; /* the server's: the last of them answered then closes it */
     /* Bodies: MAX_BODY_BYTES, and MAX_BATCH_BYTES on POST /enqueue/batch (read-guard.c) */
     size_t max_body_bytes, max_batch_bytes;
+    /* The server's count of LARGE_BODY_PLACES taken (atomic, every loop's), and whether this
+     * connection holds one: from the head of a request whose body may grow past
+     * MAX_BODY_BYTES until that request is done or the connection closes. */
+    size_t *large_bodies;
+    bool large_body_place;
     /* libuv's I/O callback of the stream and libh2o's read callbacks (read-guard.c) */
     uv__io_cb stream_io;
     uv_alloc_cb h2o_alloc;
@@ -76,6 +89,12 @@ void conn_close_when_idle(Conn *c);
 void conn_hold(Conn *c);
 /* The last one done during a drain closes c when idle. */
 void conn_release(Conn *c);
+
+/* Takes one of LARGE_BODY_PLACES for c's request being read: false when none is free. c holds
+ * one at most: true at once when it already does. */
+bool conn_large_body_take(Conn *c);
+/* Gives c's place back, if it holds one: its request is done, or it closed. Takes NULL. */
+void conn_large_body_give(Conn *c);
 
 /* The connection a request arrived on (the Conn its socket carries), or NULL. */
 static inline Conn *conn_of_request(h2o_req_t *req)

@@ -143,15 +143,20 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     h2o_setup_next_ostream(req, slot);
 }
 
-/* h2o calls this when it is done with a request, its answer written: what the connection has
- * written by then is not part of an answer that comes later. HTTP/2 frames its own errors, and
- * a connection that carried HTTP/2 is left out of the test at close. */
+/* h2o calls this when it is done with a request, its answer written (or its connection
+ * closing): what the connection has written by then is not part of an answer that comes later.
+ * HTTP/2 frames its own errors, and a connection that carried HTTP/2 is left out of the test at
+ * close. An HTTP/1 request's place for a large body (conn.h) is free from here: the next
+ * request on the connection takes its own. */
 static void on_request_done(h2o_logger_t *self, h2o_req_t *req)
 {
     (void)self;
     Conn *c = conn_of_request(req);
-    if (c)
-        c->written_at_request_done = req->version >= 0x200 ? SIZE_MAX : c->sock->bytes_written;
+    if (!c)
+        return;
+    c->written_at_request_done = req->version >= 0x200 ? SIZE_MAX : c->sock->bytes_written;
+    if (req->version < 0x200)
+        conn_large_body_give(c);
 }
 
 void error_filter_register(h2o_pathconf_t *pathconf, ErrorFilter *f)

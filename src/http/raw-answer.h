@@ -7,3 +7,5 @@
  * sends a reset, which can overtake the answer. Best effort on a non-blocking socket; the
  * caller closes fd (or has h2o close it). The reason phrase is http_reason_phrase(status). */
 void raw_answer_error(int fd, int status, const char *message);
+/* The same with a Retry-After of retry_after_sec seconds (none for 0). */
+void raw_answer_error_retry(int fd, int status, const char *message, unsigned retry_after_sec);

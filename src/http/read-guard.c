@@ -68,6 +68,49 @@ static bool body_too_large(const Conn *c, const Http1Framing *f)
     return (unsigned long long)f->content_length > max;
 }
 
+/* A body that may grow past MAX_BODY_BYTES: a larger Content-Length (only the batch path gets
+ * this far), or a chunked one on any path (libh2o's own limit lets it grow to the larger). */
+static bool body_may_be_large(const Conn *c, const Http1Framing *f)
+{
+    return f->chunked ||
+           (f->content_length >= 0 && (unsigned long long)f->content_length > c->max_body_bytes);
+}
+
+/* Every place for a large body is taken: answered from the head, its body not read; the
+ * connection closes after the answer, lingering (as the 413 from the head). */
+static void shed(Conn *c)
+{
+    static const char message[] = "too many large request bodies at once";
+    if (c->errors->metrics)
+        metrics_inc(&c->errors->metrics->shed_large_bodies);
+    if (!log_rejection_summarised(503))
+        log_info(MSGID_REJECTED, LOG_FIELDS(.http_status = 503, .error = message),
+                 "%s (%d places); answered 503", message, LARGE_BODY_PLACES);
+    linger_arm(c);
+    uv_os_fd_t fd;
+    if (uv_fileno(&c->h.handle, &fd) == 0)
+        raw_answer_error_retry(fd, 503, message, 1);
+}
+
+/* A whole head at the start of the input buffer: false when it was answered (the connection is
+ * to close), else true, its request holding a place for a large body when it needs one. */
+static bool head_passes(Conn *c, const Http1Framing *f)
+{
+    if (f->problem) {
+        refuse(c, 400, f->problem);
+        return false;
+    }
+    if (body_too_large(c, f)) {
+        refuse(c, 413, "request body too large");
+        return false;
+    }
+    if (body_may_be_large(c, f) && !conn_large_body_take(c)) {
+        shed(c);
+        return false;
+    }
+    return true;
+}
+
 /* The bytes just read are in the input buffer, not yet counted in its size: a whole HTTP/1
  * head at its start is checked before libh2o parses it. What was found is kept for the
  * handler (routes.c), which checks the heads this did not see (pipelined ones). */
@@ -78,15 +121,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0 && in->bytes != c->head_checked) {
         Http1Framing f;
         http1_framing_inspect(in->bytes, in->size + (size_t)nread, &f);
-        if (f.problem) {
-            refuse(c, 400, f.problem);
-            nread = UV_ECONNRESET; /* libh2o closes the connection */
-        } else if (f.head_length > 0 && body_too_large(c, &f)) {
-            refuse(c, 413, "request body too large");
-            nread = UV_ECONNRESET;
-        } else if (f.head_length > 0) {
-            c->head_checked = in->bytes;
-            c->head_chunked = f.chunked;
+        if (f.head_length > 0) {
+            if (!head_passes(c, &f))
+                nread = UV_ECONNRESET; /* libh2o closes the connection */
+            else {
+                c->head_checked = in->bytes;
+                c->head_chunked = f.chunked;
+            }
         }
     }
     c->h2o_read(stream, nread, buf);

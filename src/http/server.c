@@ -63,6 +63,7 @@ int server_init(Server *s, const ServerSettings *settings)
 
     s->max_conns = c->max_connections;
     s->total_conns = settings->total_conns ? settings->total_conns : &s->own_total;
+    s->large_bodies = settings->large_bodies ? settings->large_bodies : &s->own_large_bodies;
     s->accept_ctx.ctx = &s->ctx;
     s->accept_ctx.hosts = s->globalconf.hosts;
     return 0;
@@ -112,7 +113,8 @@ static void on_conn_closed(uv_handle_t *h)
 {
     Conn *c = (Conn *)h;
     Server *s = c->server;
-    c->sock = NULL; /* libh2o has freed it */
+    c->sock = NULL;          /* libh2o has freed it */
+    conn_large_body_give(c); /* a request still being read or answered, if it held one */
     relaxed_store_size(&s->n_conns, s->n_conns - 1);
     if (!linger_start(c, s->loop, s->draining, on_conn_gone)) {
         on_conn_gone(h);
@@ -181,6 +183,7 @@ static void server_adopt(Server *s, int fd, bool is_unix)
     c->errors = &s->errors;
     c->max_body_bytes = s->max_body_bytes;
     c->max_batch_bytes = s->max_batch_bytes;
+    c->large_bodies = s->large_bodies;
     /* libuv's init of a handle without flags cannot fail; the handle is then the loop's */
     (void)(is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp));
     h2o_linklist_insert(&s->conns, &c->link);

@@ -31,6 +31,8 @@ typedef struct ServerSettings {
      * server's own), and how many loops share them */
     size_t *total_conns;
     size_t n_loops;
+    /* LARGE_BODY_PLACES over every loop: the places taken (atomic; NULL: this server's own) */
+    size_t *large_bodies;
     Metrics *metrics; /* its counters: connections, h2o's own error answers, write timeouts */
     server_conn_fn on_conn_change;
     server_conn_fn on_slot_free;
@@ -62,6 +64,8 @@ struct Server {
     size_t *total_conns; /* atomic */
     size_t n_loops;      /* sharing total_conns: each takes its share of new connections */
     size_t own_total;
+    size_t *large_bodies; /* atomic: LARGE_BODY_PLACES taken, every loop's (conn.h) */
+    size_t own_large_bodies;
     bool paused; /* atomic: a listener of this server is paused */
     bool draining;
     ErrorFilter errors; /* h2o's own error answers, counted in the settings' metrics */
