@@ -120,6 +120,11 @@ struct SpoolStore {
                 * place (a symlink swapped), is seen */
     dev_t dev; /* SPOOL_FILE's, at open: a file replaced or removed under us is seen */
     ino_t ino;
+    /* Its write-ahead log's, once seen: one removed under us (an `rm spool.sqlite*` that ran
+     * while the spool was opened again) holds commits that no one else would read */
+    dev_t wal_dev;
+    ino_t wal_ino;
+    bool wal_known;
     int version; /* the file's schema version: below SPOOL_USER_VERSION until upgrade() */
     bool in_tx;
     int tx_error; /* SQLite rolled the open transaction back by itself: why */
@@ -245,6 +250,17 @@ int spool_store_check_identity(SpoolStore *s)
     if (fstatat(s->dir_fd, SPOOL_FILE, &f, AT_SYMLINK_NOFOLLOW) < 0 || f.st_dev != s->dev ||
         f.st_ino != s->ino)
         return set_error(s, -ESTALE, SPOOL_FILE " was removed or replaced");
+    struct stat w;
+    if (fstatat(s->dir_fd, SPOOL_FILE "-wal", &w, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (s->wal_known) /* SQLite removes it only at the last connection's close */
+            return set_error(s, -ESTALE, SPOOL_FILE "-wal was removed");
+        return 0; /* not made yet */
+    }
+    if (s->wal_known && (w.st_dev != s->wal_dev || w.st_ino != s->wal_ino))
+        return set_error(s, -ESTALE, SPOOL_FILE "-wal was replaced");
+    s->wal_dev = w.st_dev;
+    s->wal_ino = w.st_ino;
+    s->wal_known = true;
     return 0;
 }
 

@@ -156,6 +156,7 @@ int spool_store_held_ids(SpoolStore *s, void (*fn)(const char *job_id, void *use
  * counts are then re-read. */
 bool spool_store_changed_elsewhere(SpoolStore *s);
 /* The file this connection wrote is still the spool's (not removed or replaced, its directory
- * not removed): 0, else -ESTALE. Checked at begin, and by the daemon again after a commit and
- * before it answers: a group committed into a file removed meanwhile is written again. */
+ * not removed, nor its write-ahead log once made): 0, else -ESTALE. Checked at begin, and by the
+ * daemon again after a commit and before it answers: a group committed into a file removed
+ * meanwhile is written again. */
 int spool_store_check_identity(SpoolStore *s);

@@ -599,6 +599,28 @@ static void test_corrupt_empty_file_beside_wal(void **state)
     free(wal);
 }
 
+/* Its write-ahead log removed while a store is open (an `rm spool.sqlite*` that ran while the
+ * file was made again): commits would go to a log nobody else reads, so begin says -ESTALE; the
+ * close writes what it held into the file, and a new open sees it. */
+static void test_wal_removed_under_an_open_store(void **state)
+{
+    Fixture *f = *state;
+    char wal[256];
+    snprintf(wal, sizeof(wal), "%s/%s-wal", f->dir, SPOOL_FILE);
+    SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    add(s, "before-wal-unlink", false);
+    assert_int_equal(spool_store_check_identity(s), 0);
+    assert_int_equal(unlink(wal), 0);
+    assert_int_equal(spool_store_begin(s), -ESTALE);
+    assert_int_equal(spool_store_check_identity(s), -ESTALE);
+    spool_store_close(s);
+    s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    assert_int_equal(stats(s).jobs, 1);
+    add(s, "after-reopen", false);
+    assert_int_equal(stats(s).jobs, 2);
+    spool_store_close(s);
+}
+
 /* spool.sqlite removed, or replaced by another file, while a store is open: its commits would
  * land in a file nobody reads again, so begin says -ESTALE; a new open works. */
 static void test_removed_or_replaced_under_an_open_store(void **state)
@@ -1628,6 +1650,7 @@ int main(void)
         T(test_corrupt_old_version),
         T(test_corrupt_empty_file_beside_wal),
         T(test_removed_or_replaced_under_an_open_store),
+        T(test_wal_removed_under_an_open_store),
         T(test_forget),
         T(test_changed_elsewhere),
         T(test_readonly_directory),
