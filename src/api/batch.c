@@ -239,11 +239,13 @@ static void item_send(PendingBatch *b, size_t i)
         return;
     }
     b->calls[i] = (BatchCall){.b = b, .item = i};
+    res->kind = ITEM_WAITING;
+    b->waiting++; /* before: its outcome may come before worker_enqueue returns */
     WorkerEnqueueResult res_w = worker_enqueue(h->s.worker, &job, 0, on_item_done, &b->calls[i]);
+    if (res_w.admission != WORKER_ADMITTED)
+        b->waiting--;
     switch (res_w.admission) {
     case WORKER_ADMITTED:
-        res->kind = ITEM_WAITING;
-        b->waiting++;
         return;
     case WORKER_REFUSED_FULL:
         item_set(res, ITEM_ERROR, 503, "too many pending jobs", &h->s.metrics->pending_rejected);
@@ -462,10 +464,20 @@ int batch_handle(ApiHandler *h, h2o_req_t *req, const char *request_id)
             batch_free(b);
             return batch_reject(h, req, 503, "out of memory", request_id);
         }
-    } else
+    } else {
+        /* Held first, and one wait of the sending loop's own: worker_enqueue may finish calls
+         * that this batch's items joined or that waited for a slot, before it returns, and the
+         * batch must not end (nor be freed) under the loop. */
+        pending_enqueue_hold(b->tie);
+        relaxed_store_uint(&h->pending, h->pending + 1);
+        b->waiting++;
         for (size_t i = 0; i < b->batch.n; i++)
             if (b->batch.items[i].error == JOB_OK && b->batch.items[i].first == i)
                 item_send(b, i);
+        if (--b->waiting == 0)
+            batch_finish(b, true);
+        return 0;
+    }
     if (b->waiting == 0) {
         batch_finish(b, false);
         return 0;

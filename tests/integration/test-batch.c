@@ -4,6 +4,7 @@
  * duplicates sent once, the spool taking a whole batch while the worker is down, and
  * MAX_PENDING_JOBS per item. */
 #include <json-c/json.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -228,6 +229,83 @@ static void test_pending_cap_503_each(void **state)
     service_cleanup(&svc);
 }
 
+/* One client thread of test_items_ending_while_sent: rounds of 8 batches at once, each of three
+ * jobs drawn from a small shared pool; failed (a status not 200 nor 207) counts those answered
+ * otherwise (0: the connection failed). */
+typedef struct Stress {
+    const char *url;
+    unsigned seed;
+    int failed;
+} Stress;
+
+static void *stress_client(void *userdata)
+{
+    Stress *st = userdata;
+    enum { AT_ONCE = 8, ROUNDS = 40 };
+    static const char *const slow[] = {"slow0", "slow1", "slow3"};
+    char bodies[AT_ONCE][256];
+    const char *b[AT_ONCE];
+    long statuses[AT_ONCE];
+    for (int round = 0; round < ROUNDS; round++) {
+        for (size_t c = 0; c < AT_ONCE; c++) {
+            size_t n = (size_t)snprintf(bodies[c], sizeof(bodies[c]), "{\"placeIds\":[");
+            for (size_t k = 0; k < 3; k++) {
+                st->seed = st->seed * 1103515245u + 12345u;
+                n += (size_t)snprintf(bodies[c] + n, sizeof(bodies[c]) - n, "%s\"%s-stress%u-%d\"",
+                                      k ? "," : "", slow[(st->seed >> 8) % 3],
+                                      (st->seed >> 16) % 10, (int)getpid());
+            }
+            snprintf(bodies[c] + n, sizeof(bodies[c]) - n, "]}");
+            b[c] = bodies[c];
+        }
+        http_post_parallel(st->url, b, AT_ONCE, statuses, NULL);
+        for (size_t c = 0; c < AT_ONCE; c++)
+            st->failed += statuses[c] != 200 && statuses[c] != 207;
+    }
+    return NULL;
+}
+
+/* Batches that share jobs, from four clients at once, on four loops with one connection to a
+ * worker slower than WORKER_TIMEOUT_MS: a call that a batch's item joined, or one that waited for
+ * a slot, may end inside worker_enqueue, before the batch's last item is sent. The batch ended
+ * and was freed under the loop that sent it (ASan: a use after free; the service died). Every
+ * batch is answered, the pending count comes back to 0, and the service stops cleanly. */
+static void test_items_ending_while_sent(void **state)
+{
+    (void)state;
+    char worker[96];
+    snprintf(worker, sizeof(worker), "WORKER_NODE_URL=%s", group_standin.url);
+    const char *env[] = {worker,
+                         "THREADS=4",
+                         "WORKER_MAX_CONNECTIONS=1",
+                         "WORKER_TIMEOUT_MS=10",
+                         "WORKER_RETRIES=0",
+                         "BREAKER_THRESHOLD=0",
+                         NULL};
+    Service svc;
+    service_start(&svc, env);
+    char url[160];
+    snprintf(url, sizeof(url), "%s/enqueue/batch", svc.base);
+    Stress st[4];
+    pthread_t t[4];
+    for (unsigned i = 0; i < 4; i++) {
+        st[i] = (Stress){.url = url, .seed = i + 1};
+        assert_int_equal(pthread_create(&t[i], NULL, stress_client, &st[i]), 0);
+    }
+    int failed = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        failed += st[i].failed;
+    }
+    assert_int_equal(failed, 0);
+    Response r = service_get(&svc, "/health");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    assert_true(service_wait_metric(&svc, "argus_pending_jobs", 0, 5000));
+    assert_int_equal(service_stop(&svc, SIGTERM), 0);
+    service_cleanup(&svc);
+}
+
 /* The worker down, the spool up: the whole batch on disk when answered, each item "queued"
  * (a duplicate too, and a job already waiting), then delivered once each. */
 static void test_spooled_then_delivered(void **state)
@@ -373,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_needs_the_token),
         cmocka_unit_test(test_limits_413),
         cmocka_unit_test(test_pending_cap_503_each),
+        cmocka_unit_test(test_items_ending_while_sent),
         cmocka_unit_test(test_spooled_then_delivered),
         cmocka_unit_test(test_spool_full_503_each),
     };
