@@ -249,6 +249,8 @@ static void item_send(PendingBatch *b, size_t i)
         return;
     case WORKER_REFUSED_FULL:
         item_set(res, ITEM_ERROR, 503, "too many pending jobs", &h->s.metrics->pending_rejected);
+        if (!log_rejection_summarised(503)) /* as POST /enqueue's: one a second under a backlog */
+            item_log(b, i, res, LOG_LEVEL_INFO, MSGID_REJECTED, "not enqueued", NULL);
         return;
     case WORKER_REFUSED_BREAKER_OPEN:
         item_set(res, ITEM_ERROR, 503, "worker enqueue failed: circuit breaker open",
@@ -314,7 +316,7 @@ static bool batch_spool(PendingBatch *b)
             k++;
         }
     b->waiting = n;
-    return spool_add_batch(b->h->s.spool_port, jobs, n, "POST /enqueue/batch", on_spooled, b) >= 0;
+    return spool_add_batch(b->h->s.spool_port, jobs, n, NULL, on_spooled, b) >= 0;
 }
 
 static bool spool_takes_jobs(ApiHandler *h)

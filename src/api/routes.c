@@ -219,6 +219,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         api_reject(h, req, route, 405, "method not allowed", request_id);
         return 0;
     }
+    if (!post && req->entity.len > h->s.config->max_body_bytes) {
+        /* a body libh2o took to the larger limit (chunked, HTTP/2): held to MAX_BODY_BYTES */
+        api_reject(h, req, route, 413, "request body too large", request_id);
+        return 0;
+    }
     switch (route) {
     case ROUTE_ENQUEUE:
     case ROUTE_ENQUEUE_BATCH:

@@ -42,9 +42,10 @@ int server_init(Server *s, const ServerSettings *settings)
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("argus-orchestrator"));
     /* libh2o's limit is one for all paths: the larger one; the read guard and the routes hold
-     * each path to its own (read-guard.h) */
+     * each path to its own (read-guard.h). One more: libh2o 2.2.5 refuses a chunked body that
+     * reaches its limit, where a Content-Length may equal it. */
     s->globalconf.max_request_entity_size =
-        c->max_batch_bytes > c->max_body_bytes ? c->max_batch_bytes : c->max_body_bytes;
+        (c->max_batch_bytes > c->max_body_bytes ? c->max_batch_bytes : c->max_body_bytes) + 1;
     s->max_body_bytes = c->max_body_bytes;
     s->max_batch_bytes = c->max_batch_bytes;
     s->globalconf.http1.req_timeout = REQUEST_TIMEOUT_MS;

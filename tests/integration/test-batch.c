@@ -199,6 +199,23 @@ static void test_limits_413(void **state)
     assert_int_equal(r.status, 200);
     response_free(&r);
     assert_int_equal(standin_count(&group_standin, p), 1);
+
+    /* chunked: a batch of exactly MAX_BATCH_BYTES is taken as with a Content-Length; a body
+     * over MAX_BODY_BYTES on another path is 413 (libh2o read it to the larger limit) */
+    char exact[513];
+    int k = snprintf(exact, sizeof(exact), "{\"placeIds\":[\"%s\"]", p);
+    memset(exact + k, ' ', sizeof(exact) - 2 - (size_t)k);
+    exact[511] = '}';
+    exact[512] = '\0';
+    char url[160];
+    snprintf(url, sizeof(url), "%s/enqueue/batch", svc.base);
+    r = http_request("POST", url, "application/json", exact, "Transfer-Encoding: chunked");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    snprintf(url, sizeof(url), "%s/health", svc.base);
+    r = http_request("GET", url, "application/json", mid, "Transfer-Encoding: chunked");
+    assert_int_equal(r.status, 413);
+    response_free(&r);
     assert_int_equal(service_stop(&svc, SIGTERM), 0);
     service_cleanup(&svc);
 }
