@@ -250,12 +250,11 @@ int spool_store_check_identity(SpoolStore *s)
     if (fstatat(s->dir_fd, SPOOL_FILE, &f, AT_SYMLINK_NOFOLLOW) < 0 || f.st_dev != s->dev ||
         f.st_ino != s->ino)
         return set_error(s, -ESTALE, SPOOL_FILE " was removed or replaced");
+    /* A connection in WAL mode made its -wal at its first read, at the open, and SQLite
+     * removes it only at the last connection's close: missing, it was removed under us */
     struct stat w;
-    if (fstatat(s->dir_fd, SPOOL_FILE "-wal", &w, AT_SYMLINK_NOFOLLOW) < 0) {
-        if (s->wal_known) /* SQLite removes it only at the last connection's close */
-            return set_error(s, -ESTALE, SPOOL_FILE "-wal was removed");
-        return 0; /* not made yet */
-    }
+    if (fstatat(s->dir_fd, SPOOL_FILE "-wal", &w, AT_SYMLINK_NOFOLLOW) < 0)
+        return set_error(s, -ESTALE, SPOOL_FILE "-wal was removed");
     if (s->wal_known && (w.st_dev != s->wal_dev || w.st_ino != s->wal_ino))
         return set_error(s, -ESTALE, SPOOL_FILE "-wal was replaced");
     s->wal_dev = w.st_dev;
@@ -293,11 +292,11 @@ int spool_store_begin(SpoolStore *s)
 {
     if (s->in_tx)
         return set_error(s, -EINVAL, "a transaction is already open");
+    if (sqlite3_db_readonly(s->db, "main") == 1) /* first: a read-only one may have no -wal */
+        return set_error(s, -EROFS, "the spool is read-only here");
     int r = spool_store_check_identity(s);
     if (r < 0)
         return r;
-    if (sqlite3_db_readonly(s->db, "main") == 1)
-        return set_error(s, -EROFS, "the spool is read-only here");
     if (s->version < SPOOL_USER_VERSION) {
         r = upgrade(s);
         if (r < 0)
@@ -849,6 +848,12 @@ int spool_store_open(const char *dir, SpoolOpenFlags flags, SpoolStore **ret,
         r = step(s, s->st[ST_DATA_VERSION], true, &s->data_version);
     if (r == 0)
         r = recount(s, true);
+    struct stat w; /* its -wal, made by those reads (not by a read-only connection's) */
+    if (r == 0 && fstatat(s->dir_fd, SPOOL_FILE "-wal", &w, AT_SYMLINK_NOFOLLOW) == 0) {
+        s->wal_dev = w.st_dev;
+        s->wal_ino = w.st_ino;
+        s->wal_known = true;
+    }
     if (r < 0)
         return r;
     /* The daemon's open: the marker as the jobs say (a crash may have left either way). */

@@ -607,7 +607,13 @@ static void test_wal_removed_under_an_open_store(void **state)
     Fixture *f = *state;
     char wal[256];
     snprintf(wal, sizeof(wal), "%s/%s-wal", f->dir, SPOOL_FILE);
+    /* removed before this connection wrote anything (right after it made the file) */
     SpoolStore *s = open_store(f->dir, SPOOL_OPEN_CREATE);
+    assert_int_equal(unlink(wal), 0);
+    assert_int_equal(spool_store_begin(s), -ESTALE);
+    spool_store_close(s);
+
+    s = open_store(f->dir, SPOOL_OPEN_CREATE);
     add(s, "before-wal-unlink", false);
     assert_int_equal(spool_store_check_identity(s), 0);
     assert_int_equal(unlink(wal), 0);
