@@ -17,30 +17,17 @@ size=${BENCH_BATCH:-100}
 top=$(cd "$(dirname "$0")/.." && pwd)
 daemon=${ARGUS_BINARY:-$top/build/argus-orchestrator}
 [ -x "$daemon" ] || { echo "no $daemon: build it first (meson setup build && ninja -C build)" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "wrk is needed" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$top/bench/lib.sh"
 
-pid=
 spool_dir=$(mktemp -d "${BENCH_SPOOL_DIR:-/var/tmp}/argus-bench-batch-XXXXXX")
-cleanup() {
-    [ -z "$pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-    rm -rf "$spool_dir"
-}
-trap cleanup EXIT
+bench_cleanup_more() { rm -rf "$spool_dir"; }
 
-free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$(shuf -i 20000-30000 -n 1)
-        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-    echo "no free port" >&2
-    exit 1
-}
 port=$(free_port)
 down=$(free_port) # nothing listens there: the worker is down
 PORT=$port WORKER_NODE_URL="http://127.0.0.1:$down" SPOOL_DIR="$spool_dir" LOG_LEVEL=warn \
     THREADS=1 SPOOL_MAX_JOBS=100000000 BREAKER_COOLDOWN_SEC=1 "$daemon" 2>/dev/null &
-pid=$!
+pids+=($!)
 for _ in $(seq 100); do
     curl -s -o /dev/null "http://127.0.0.1:$port/health" && break
     sleep 0.05
@@ -67,9 +54,8 @@ results=$(for r in $(seq "$rounds"); do
     run single post-run.lua
     run batch post-batch.lua
 done | tee /dev/stderr)
-median() { grep "^$1 " <<<"$results" | awk '{ print $4 }' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-s=$(median single)
-b=$(median batch)
+s=$(grep "^single " <<<"$results" | awk '{ print $4 }' | median)
+b=$(grep "^batch " <<<"$results" | awk '{ print $4 }' | median)
 echo "batches: $(metric 'argus_batches_total{outcome="accepted"}') answered 200," \
     "$(metric 'argus_batches_total{outcome="partial"}') 207," \
     "$(metric 'argus_batches_total{outcome="rejected"}') refused; spool:" \
