@@ -52,20 +52,12 @@ static int holder(unsigned port)
     return fd;
 }
 
-/* A whole POST /enqueue/batch of BATCH_ITEMS placeIds of this run, over MAX_BODY_BYTES; the
- * request's length in *ret_len. */
-static char *large_batch(const char *tag, size_t *ret_len)
+/* The POST /enqueue/batch request of body (n bytes, freed here), whole; its length in
+ * *ret_len. */
+static char *batch_request(char *body, size_t n, size_t *ret_len)
 {
-    size_t cap = BATCH_ITEMS * 128 + 1024, n = 0;
-    char *body = malloc(cap), *req = malloc(cap + 256);
-    assert_non_null(body);
+    char *req = malloc(n + 256);
     assert_non_null(req);
-    n += (size_t)snprintf(body, cap, "{\"placeIds\":[");
-    for (int i = 0; i < BATCH_ITEMS; i++)
-        n += (size_t)snprintf(body + n, cap - n, "%s\"lb-%s-%d-%d-%080d\"", i ? "," : "", tag,
-                              (int)getpid(), i, 0);
-    n += (size_t)snprintf(body + n, cap - n, "]}");
-    assert_true(n > 16 * 1024);
     int h = snprintf(req, 256,
                      "POST /enqueue/batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n",
@@ -74,6 +66,22 @@ static char *large_batch(const char *tag, size_t *ret_len)
     free(body);
     *ret_len = (size_t)h + n;
     return req;
+}
+
+/* A whole POST /enqueue/batch of BATCH_ITEMS placeIds of this run, over MAX_BODY_BYTES; the
+ * request's length in *ret_len. */
+static char *large_batch(const char *tag, size_t *ret_len)
+{
+    size_t cap = BATCH_ITEMS * 128 + 1024, n = 0;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    n += (size_t)snprintf(body, cap, "{\"placeIds\":[");
+    for (int i = 0; i < BATCH_ITEMS; i++)
+        n += (size_t)snprintf(body + n, cap - n, "%s\"lb-%s-%d-%d-%080d\"", i ? "," : "", tag,
+                              (int)getpid(), i, 0);
+    n += (size_t)snprintf(body + n, cap - n, "]}");
+    assert_true(n > 16 * 1024);
+    return batch_request(body, n, ret_len);
 }
 
 /* Reads one answer (its head and Content-Length bytes of body, bounded by 30 s) into buf;
@@ -287,22 +295,14 @@ static void test_places_come_back(void **state)
 static char *huge_batch(size_t *ret_len)
 {
     size_t cap = HUGE_ITEMS * 40 + 256, n = 0;
-    char *req = malloc(cap + 256), *body = malloc(cap);
-    assert_non_null(req);
+    char *body = malloc(cap);
     assert_non_null(body);
     n += (size_t)snprintf(body, cap, "{\"placeIds\":[");
     for (int i = 0; i < HUGE_ITEMS; i++)
         n += (size_t)snprintf(body + n, cap - n, "%s\"slow5000-bb-%d-%d\"", i ? "," : "",
                               (int)getpid(), i);
     n += (size_t)snprintf(body + n, cap - n, "]}");
-    int h = snprintf(req, 256,
-                     "POST /enqueue/batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n",
-                     n);
-    memcpy(req + h, body, n);
-    free(body);
-    *ret_len = (size_t)h + n;
-    return req;
+    return batch_request(body, n, ret_len);
 }
 
 /* The waiting batches' budget: a batch over it all alone (MAX_BATCH and MAX_BATCH_BYTES raised)
