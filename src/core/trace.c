@@ -180,29 +180,17 @@ int tracestate_normalize(const char *const *values, const size_t *lens, size_t n
     return (int)len;
 }
 
-/* n random bytes as 2n lowercase hex digits, not all zero (the spec's invalid id). */
-static void random_hex(char *out, size_t n)
+/* n random values, from getrandom(); with no entropy yet at boot, from the clock: unique
+ * enough for ids that only join logs. */
+static void random_values(uint64_t *v, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
-    uint8_t b[16] = {0};
-    if (getrandom(b, n, GRND_NONBLOCK) != (ssize_t)n) {
-        /* no entropy yet at boot: unique enough for an id that only joins logs */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-        for (size_t i = 0; i < n; i++)
-            b[i] ^= (uint8_t)(x >> (8 * (i % 8))) ^ (uint8_t)(i * 0x9d);
-    }
-    bool zero = true;
+    if (getrandom(v, n * sizeof(*v), GRND_NONBLOCK) == (ssize_t)(n * sizeof(*v)))
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
     for (size_t i = 0; i < n; i++)
-        zero = zero && b[i] == 0;
-    if (zero)
-        b[n - 1] = 1;
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
+        v[i] = x ^ (0x9e3779b97f4a7c15ULL * (i + 1));
 }
 
 /* The 64-bit values as 16 lowercase hex digits each; an all-zero id (the spec's invalid one)
@@ -232,19 +220,18 @@ void trace_begin(Trace *t, const char *traceparent, size_t len, const char *trac
 {
     uint8_t flags = 0;
     bool valid = traceparent && trace_parent_parse(traceparent, len, t->trace_id, &flags);
+    uint64_t own[3];
+    if (!random) {
+        random_values(own, 3);
+        random = own;
+    }
     if (valid)
         flags &= TRACE_FLAG_SAMPLED; /* level 1 defines no other: the rest are set to zero */
     else {
-        if (random)
-            values_hex(t->trace_id, random + 1, 2);
-        else
-            random_hex(t->trace_id, TRACE_ID_LEN / 2);
+        values_hex(t->trace_id, random + 1, 2);
         flags = TRACE_FLAG_SAMPLED; /* a trace of ours is recorded: its ids are in the logs */
     }
-    if (random)
-        values_hex(t->span_id, random, 1);
-    else
-        random_hex(t->span_id, SPAN_ID_LEN / 2);
+    values_hex(t->span_id, random, 1);
     trace_format(t, flags);
     snprintf(t->tracestate, sizeof(t->tracestate), "%s", valid && tracestate ? tracestate : "");
 }
